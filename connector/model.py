@@ -1,0 +1,233 @@
+"""The one validated FOI case model every stage speaks: intake produces it, sync pushes it, reports count it.
+
+Enumerations use stable snake_case values; mapping files translate them to the CRM's choice values.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+LONDON = ZoneInfo("Europe/London")
+
+
+class Regime(StrEnum):
+    FOIA = "foia"  # Freedom of Information Act 2000 (England, Wales, Northern Ireland, UK-wide bodies)
+    EIR = "eir"  # Environmental Information Regulations 2004
+    FOISA = "foisa"  # Freedom of Information (Scotland) Act 2002
+    EISR = "eisr"  # Environmental Information (Scotland) Regulations 2004
+    SAR = "sar"  # UK GDPR Art 15 subject access
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    WEB_FORM = "web_form"
+    POST = "post"
+    PHONE = "phone"
+    SOCIAL = "social"
+    WHATDOTHEYKNOW = "whatdotheyknow"
+
+
+class RequesterType(StrEnum):
+    MEMBER_OF_PUBLIC = "member_of_public"
+    JOURNALIST = "journalist"
+    ELECTED_MEMBER = "elected_member"
+    BUSINESS = "business"
+    CAMPAIGN_GROUP = "campaign_group"
+    RESEARCHER = "researcher"
+    SOLICITOR = "solicitor"
+    OTHER = "other"
+
+
+class Stage(StrEnum):
+    RECEIVED = "received"
+    VALIDATED = "validated"
+    ACKNOWLEDGED = "acknowledged"
+    CLARIFICATION_REQUESTED = "clarification_requested"
+    FEE_REQUESTED = "fee_requested"
+    IN_PROGRESS = "in_progress"
+    EXTENDED = "extended"
+    RESPONSE_SENT = "response_sent"
+    CLOSED = "closed"
+    WITHDRAWN_OR_LAPSED = "withdrawn_or_lapsed"
+    INTERNAL_REVIEW = "internal_review"
+    ICO_COMPLAINT = "ico_complaint"  # or a Scottish Information Commissioner appeal
+
+
+#: Stages in which the case is finished for timeliness purposes.
+CLOSED_STAGES = frozenset({Stage.RESPONSE_SENT, Stage.CLOSED, Stage.WITHDRAWN_OR_LAPSED})
+
+
+class Outcome(StrEnum):
+    GRANTED_IN_FULL = "granted_in_full"
+    PARTIALLY_WITHHELD = "partially_withheld"
+    WITHHELD_IN_FULL = "withheld_in_full"
+    NOT_HELD = "not_held"
+    REFUSED_COST = "refused_cost"
+    VEXATIOUS = "vexatious"
+    REPEATED = "repeated"
+    ADVICE_AND_ASSISTANCE = "advice_and_assistance"
+
+
+class ClockEventKind(StrEnum):
+    CLARIFICATION_REQUESTED = "clarification_requested"
+    CLARIFICATION_RECEIVED = "clarification_received"  # restarts the clock (FOIA s.1(3), s.10(6)(b))
+    FEE_NOTICE_ISSUED = "fee_notice_issued"  # pauses the clock (s.10(2))
+    FEE_PAID = "fee_paid"
+    EXTENSION_PIT = "extension_pit"  # FOIA s.10(3) public interest test
+    EXTENSION_EIR = "extension_eir"  # EIR reg 7, to 40 working days, once
+    EXTENSION_SAR = "extension_sar"  # UK GDPR Art 12(3), two further months
+    INTERNAL_REVIEW_REQUESTED = "internal_review_requested"
+    INTERNAL_REVIEW_COMPLETED = "internal_review_completed"
+    COMPLAINT_LODGED = "complaint_lodged"  # ICO or SIC
+
+
+class ClockEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ClockEventKind
+    on: date
+    #: For extensions: the estimated decision date the requester was told (s.17(2)).
+    until: date | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ReviewOutcome(StrEnum):
+    UPHELD = "upheld"
+    UPHELD_IN_PART = "upheld_in_part"
+    OVERTURNED = "overturned"
+    WITHDRAWN = "withdrawn"
+
+
+_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
+
+
+class Requester(BaseModel):
+    """Who asked. Personal data: never logged, hashed in sync state, kept out of error messages."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=160)
+    email: EmailStr | None = None
+    postal_address: str | None = Field(default=None, max_length=500)
+    postcode: str | None = None
+    organisation: str | None = Field(default=None, max_length=160)
+    type: RequesterType = RequesterType.MEMBER_OF_PUBLIC
+
+    @field_validator("postcode")
+    @classmethod
+    def _normalise_postcode(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        compact = value.upper().replace(" ", "")
+        match = _POSTCODE.match(f"{compact[:-3]} {compact[-3:]}")
+        if not match:
+            raise ValueError("not a UK postcode; write it like 'SW1A 1AA' or leave it empty")
+        return f"{match.group(1)} {match.group(2)}"
+
+    @model_validator(mode="after")
+    def _needs_a_way_to_reply(self) -> Requester:
+        if not self.email and not self.postal_address:
+            raise ValueError(
+                "requester needs an email or a postal address for correspondence (FOIA s.8(1)(b)); add one"
+            )
+        return self
+
+
+#: Normalised exemption codes: FOIA/FOISA sections "s40", "s40(2)", "s22A"; EIR/EISR regulations "reg12(4)(b)", "reg13".
+EXEMPTION_PATTERN = re.compile(r"^(s\d{1,2}[A-Z]?(\(\d+[A-Za-z]?\))*(\([a-z]{1,3}\))*|reg\d{1,2}(\(\d+\))?(\([a-z]\))?)$")
+
+
+class RelationKind(StrEnum):
+    REPEAT = "repeat"  # same requester, substantially similar request (FOIA s.14(2))
+    ROUND_ROBIN = "round_robin"  # near-identical text from many requesters / to many authorities
+    AGGREGATION = "aggregation"  # same requester or campaign within 60 working days (cost limit)
+    ANSWERED_BEFORE = "answered_before"  # an earlier request already answered the question
+
+
+class RelatedRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reference: str
+    relation: RelationKind
+    score: float = Field(ge=0.0, le=1.0)
+
+
+class FoiCase(BaseModel):
+    """One request for information, in any regime, from any channel."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_assignment=True)
+
+    reference: str = Field(min_length=1, max_length=100)
+    regime: Regime
+    received_at: datetime
+    channel: Channel
+    requester: Requester
+    subject: str = Field(min_length=1, max_length=200)
+    request_text: str = Field(min_length=1, max_length=100_000)
+    service_area: str | None = Field(default=None, max_length=100)
+    assigned_team: str | None = Field(default=None, max_length=100)
+    assigned_officer: str | None = Field(default=None, max_length=100)
+    stage: Stage = Stage.RECEIVED
+    clock_events: list[ClockEvent] = Field(default_factory=list)
+    outcome: Outcome | None = None
+    exemptions: list[str] = Field(default_factory=list)
+    responded_at: datetime | None = None
+    review_outcome: ReviewOutcome | None = None
+    complaint_outcome: ReviewOutcome | None = None
+    related: list[RelatedRequest] = Field(default_factory=list)
+    source_system: str = Field(default="manual", max_length=100)
+    source_id: str | None = Field(default=None, max_length=200)
+    #: WhatDoTheyKnow request id, from a request-NNN-xxxxxxxx@whatdotheyknow.com address.
+    wdtk_request_id: int | None = None
+
+    @field_validator("received_at", "responded_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError(
+                "timestamp has no time zone; give an offset (e.g. 2025-03-31T23:30:00+00:00) "
+                "or let the source mapping set timezone = 'Europe/London'"
+            )
+        return value
+
+    @field_validator("exemptions")
+    @classmethod
+    def _exemption_codes(cls, value: list[str]) -> list[str]:
+        out = []
+        for code in value:
+            norm = code.replace(" ", "").replace("section", "s").replace("regulation", "reg")
+            if not EXEMPTION_PATTERN.match(norm):
+                raise ValueError(
+                    f"'{code}' is not an exemption code; write FOIA/FOISA sections like 's40(2)' "
+                    "and EIR/EISR regulations like 'reg12(5)(b)'"
+                )
+            out.append(norm)
+        return out
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FoiCase:
+        if self.responded_at is not None and self.responded_at < self.received_at:
+            raise ValueError("responded_at is before received_at; check the two dates")
+        return self
+
+    @property
+    def received_date(self) -> date:
+        """The date of receipt: the calendar day in Europe/London (an email at 23:30 UTC in BST is the next day)."""
+        return self.received_at.astimezone(LONDON).date()
+
+    @property
+    def responded_date(self) -> date | None:
+        return self.responded_at.astimezone(LONDON).date() if self.responded_at else None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.stage in CLOSED_STAGES
+
+    @property
+    def scottish(self) -> bool:
+        return self.regime in (Regime.FOISA, Regime.EISR)
