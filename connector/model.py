@@ -139,7 +139,9 @@ class Requester(BaseModel):
 
 
 #: Normalised exemption codes: FOIA/FOISA sections "s40", "s40(2)", "s22A"; EIR/EISR regulations "reg12(4)(b)", "reg13".
-EXEMPTION_PATTERN = re.compile(r"^(s\d{1,2}[A-Z]?(\(\d+[A-Za-z]?\))*(\([a-z]{1,3}\))*|reg\d{1,2}(\(\d+\))?(\([a-z]\))?)$")
+EXEMPTION_PATTERN = re.compile(
+    r"^(s\d{1,2}[A-Z]?(\(\d+[A-Za-z]?\))*(\([a-z]{1,3}\))*|reg\d{1,2}(\(\d+\))?(\([a-z]\))?)$"
+)
 
 
 class RelationKind(StrEnum):

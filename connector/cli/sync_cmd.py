@@ -26,5 +26,5 @@ def dead_letters() -> None:
 @click.pass_obj
 def doctor(app: object) -> None:
     """Check config, network, token, permissions and mappings."""
-    app.settings  # type: ignore[attr-defined]  # loading validates the configuration
+    _ = app.settings  # type: ignore[attr-defined]  # loading validates the configuration
     raise click.ClickException("foi-sync doctor is not implemented yet")
