@@ -1,0 +1,830 @@
+"""The sandbox application: routes a Web API request to records, queries, metadata, batch and actions.
+
+Transport-free (method, path, headers, body in; Response out), so the HTTP server, $batch parts and tests all go
+through the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from connector.sandbox import errors as E
+from connector.sandbox.auth import AuthError, TokenService
+from connector.sandbox.batch import Response, error_response, parse_batch, run_batch
+from connector.sandbox.errors import DvError
+from connector.sandbox.faults import Faults, FaultSpec
+from connector.sandbox.limits import Limiter, LimitOptions
+from connector.sandbox.metadata_api import MetadataApi
+from connector.sandbox.query import CollectionReader, Prefer, parse_expand, parse_params, parse_prefer, parse_select
+from connector.sandbox.records import GUID_RE, Records, etag, split_paren
+from connector.sandbox.schema import Table, build_navigation, seed_tables, table_from_json
+from connector.sandbox.store import Store
+
+API_VERSIONS = ("v9.0", "v9.1", "v9.2")
+JSON_TYPE = "application/json; odata.metadata=minimal"
+BULK = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
+
+
+class DropConnection(Exception):
+    """Close the socket without answering (fault injection)."""
+
+
+@dataclass
+class Profile:
+    """Server cost model. ``realistic`` makes throughput work meet a real, stated ceiling."""
+
+    name: str = "fast"
+    latency_ms: float = 0.0
+    write_ms_per_record: float = 0.0
+    read_ms_per_record: float = 0.0
+    slots: int = 0  # requests the "server" works on at once; 0 = unlimited
+
+    @classmethod
+    def named(cls, name: str) -> Profile:
+        if name == "fast":
+            return cls()
+        if name == "realistic":
+            return cls("realistic", latency_ms=15.0, write_ms_per_record=1.5, read_ms_per_record=0.02, slots=4)
+        raise ValueError(f"unknown profile '{name}'; use fast or realistic")
+
+    def cost_ms(self, writes: int, reads: int) -> float:
+        return self.latency_ms + writes * self.write_ms_per_record + reads * self.read_ms_per_record
+
+    def ceiling(self, max_chunk: int = 1000) -> dict[str, float]:
+        """Records per second the server can absorb for each write method at most (all slots busy)."""
+        if self.name == "fast":
+            return {}
+        single = self.slots * 1000.0 / self.cost_ms(1, 0)
+        bulk = self.slots * 1000.0 * max_chunk / self.cost_ms(max_chunk, 0)
+        return {
+            "single": round(single, 1),
+            "CreateMultiple": round(bulk, 1),
+            "UpsertMultiple": round(bulk, 1),
+            "UpdateMultiple": round(bulk, 1),
+            "max_chunk": max_chunk,
+            "slots": self.slots,
+        }
+
+
+@dataclass
+class AppOptions:
+    db_path: Path | None = None
+    client_id: str = "foi-sync-sandbox"
+    client_secret: str = "sandbox-secret"
+    token_lifetime_seconds: float = 3600.0
+    change_token_expiry_seconds: float | None = 7 * 24 * 3600.0
+    limits: LimitOptions = field(default_factory=LimitOptions)
+    profile: str = "fast"
+    faults: str | None = None
+
+
+class SandboxApp:
+    def __init__(self, options: AppOptions) -> None:
+        self.options = options
+        self.store = Store(options.db_path)
+        tables = seed_tables()
+        for saved in self.store.custom_tables():
+            t = table_from_json(saved)
+            tables[t.logical] = t
+        build_navigation(tables)
+        self.base_ref = ["http://127.0.0.1/api/data/v9.2/"]
+        self.records = Records(tables, self.store, self.base_ref)
+        self.ct_min_version = [0]
+        self.reader = CollectionReader(self.records, options.change_token_expiry_seconds, self.ct_min_version)
+        self.metadata = MetadataApi(self.records)
+        self.profile = Profile.named(options.profile)
+        self.limiter = Limiter(options.limits)
+        self.faults = Faults(FaultSpec.parse(options.faults))
+        self.slots = threading.BoundedSemaphore(self.profile.slots) if self.profile.slots else None
+        self.stats: Counter[str] = Counter()
+        self._stats_lock = threading.Lock()
+        self.org_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "foi-sync-sandbox/org"))
+        self.bu_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "foi-sync-sandbox/bu"))
+        self.app_user_id = self._seed_people()
+        self.tokens = TokenService(
+            options.client_id, options.client_secret, options.token_lifetime_seconds, self.app_user_id
+        )
+        self.request_log: list[tuple[str, str, int]] = []
+        self.log_requests = False
+
+    # ------------------------------------------------------------------ seed records
+    def _seed_people(self) -> str:
+        """The application user the connector runs as, plus a team and queue an FOI service would have."""
+        app_user = str(uuid.uuid5(uuid.NAMESPACE_URL, "foi-sync-sandbox/appuser/" + self.options.client_id))
+        if self.store.get("systemuser", app_user):
+            return app_user
+        t = self.records.tables
+        with self.store.transaction():
+            self.records.create(
+                t["systemuser"],
+                {
+                    "firstname": "# foi-sync",
+                    "lastname": "(application user)",
+                    "domainname": "foi-sync@sandbox",
+                    "applicationid": str(uuid.uuid5(uuid.NAMESPACE_URL, self.options.client_id)),
+                },
+                app_user,
+                rid=app_user,
+            )
+            officer = str(uuid.uuid5(uuid.NAMESPACE_URL, "foi-sync-sandbox/officer"))
+            self.records.create(
+                t["systemuser"],
+                {
+                    "firstname": "Information",
+                    "lastname": "Governance Officer",
+                    "domainname": "igofficer@sandbox",
+                    "internalemailaddress": "foi@council.example",
+                },
+                app_user,
+                rid=officer,
+            )
+            for name in (
+                "Information Governance",
+                "Adult Social Care",
+                "Children's Services",
+                "Planning",
+                "Highways",
+                "Environmental Health",
+                "Housing",
+                "Finance",
+                "Legal",
+                "Waste and Recycling",
+            ):
+                self.records.create(t["team"], {"name": name, "teamtype": 0}, app_user)
+            self.records.create(
+                t["queue"],
+                {"name": "FOI Requests", "emailaddress": "foi@council.example", "queueviewtype": 0},
+                app_user,
+            )
+        return app_user
+
+    def set_base(self, url: str) -> None:
+        self.base_ref[0] = url.rstrip("/") + "/api/data/v9.2/"
+        self.tokens.audiences.add(_origin(url))
+
+    def add_origin(self, url: str) -> None:
+        self.tokens.audiences.add(_origin(url))
+
+    def count(self, key: str) -> None:
+        with self._stats_lock:
+            self.stats[key] += 1
+
+    # ------------------------------------------------------------------ entry point
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes, origin: str) -> Response:
+        path, _, query = raw_path.partition("?")
+        parts = [p for p in path.split("/") if p]
+        if len(parts) >= 2 and parts[1] in ("v2.0", "oauth2"):
+            return self._oauth(method, parts, body, origin)
+        if parts[:1] == ["_sandbox"]:
+            return _json(200, self.info())
+        if len(parts) < 3 or parts[0] != "api" or parts[1] != "data" or parts[2] not in API_VERSIONS:
+            return _json(
+                404,
+                {
+                    "error": {
+                        "code": "",
+                        "message": f"No HTTP resource was found that matches the request URI '{path}'.",
+                    }
+                },
+            )
+        request_id = str(uuid.uuid4())
+        try:
+            claims = self.tokens.validate(headers.get("authorization"))
+        except AuthError as exc:
+            tenant_hint = self.base_ref[0].split("/api/")[0]
+            return Response(
+                401,
+                [
+                    (
+                        "WWW-Authenticate",
+                        f'Bearer error=invalid_token, error_description="{exc.description}", '
+                        f"authorization_uri={tenant_hint}/sandbox/oauth2/authorize, resource_id={tenant_hint}/",
+                    ),
+                    ("REQ_ID", request_id),
+                    ("x-ms-service-request-id", request_id),
+                ],
+                b"",
+            )
+        user = claims.oid
+        api_path = "/".join(parts[3:])
+        decision = self.faults.decide(method, api_path)
+        if decision.kind == "burst":
+            self.limiter.burst(user, self.faults.spec.burst_seconds)
+        elif decision.kind == "slow":
+            time.sleep(self.faults.spec.slow_seconds)
+        elif decision.kind in ("5xx", "drop") and not decision.after:
+            self.count(f"fault:{decision.kind}")
+            if decision.kind == "drop":
+                raise DropConnection
+            return _fault_response(decision.status, request_id)
+        try:
+            rl_headers = self.limiter.enter(user)
+        except DvError as err:
+            resp = error_response(err)
+            resp.headers += [("REQ_ID", request_id), ("x-ms-dop-hint", str(self.options.limits.dop_hint))]
+            self.count("429")
+            return resp
+        started = time.perf_counter()
+        writes = reads = 0
+        if self.slots:
+            self.slots.acquire()
+        try:
+            try:
+                resp, writes, reads = self.dispatch(method, api_path, query, headers, body, user)
+            except DvError as err:
+                resp = error_response(err)
+            except json.JSONDecodeError as exc:
+                resp = error_response(E.payload_error("", f"The request body is not valid JSON: {exc.msg}."))
+            cost = self.profile.cost_ms(writes, reads)
+            remaining = cost / 1000.0 - (time.perf_counter() - started)
+            if remaining > 0:
+                time.sleep(remaining)
+        finally:
+            if self.slots:
+                self.slots.release()
+            self.limiter.leave(user, (time.perf_counter() - started) * 1000.0)
+        self.count(f"{method} {_kind(api_path)}")
+        self.count("requests")
+        if self.log_requests:
+            self.request_log.append((method, api_path, resp.status))
+        if decision.kind in ("5xx", "drop") and decision.after:
+            self.count(f"fault:{decision.kind}:after")
+            if decision.kind == "drop":
+                raise DropConnection
+            return _fault_response(decision.status, request_id)
+        resp.headers += [
+            ("OData-Version", "4.0"),
+            ("REQ_ID", request_id),
+            ("x-ms-service-request-id", request_id),
+            ("x-ms-dop-hint", str(self.options.limits.dop_hint)),
+            *rl_headers.items(),
+        ]
+        return resp
+
+    def info(self) -> dict[str, Any]:
+        with self._stats_lock:
+            stats = dict(self.stats)
+        return {
+            "profile": self.profile.name,
+            "ceiling_records_per_second": self.profile.ceiling(),
+            "limits": self.options.limits.__dict__,
+            "stats": stats,
+            "faults_injected": dict(self.faults.injected),
+            "throttled": self.limiter.throttled,
+        }
+
+    # ------------------------------------------------------------------ OAuth
+    def _oauth(self, method: str, parts: list[str], body: bytes, origin: str) -> Response:
+        tenant = parts[0]
+        rest = "/".join(parts[1:])
+        if rest == "v2.0/.well-known/openid-configuration" and method == "GET":
+            return _json(200, self.tokens.openid_configuration(origin, tenant), plain=True)
+        form = dict(parse_qsl(body.decode("utf-8", "replace")))
+        if rest == "oauth2/v2.0/token" and method == "POST":
+            status, payload = self.tokens.token_endpoint(form)
+            return _json(status, payload, plain=True)
+        if rest == "oauth2/v2.0/devicecode" and method == "POST":
+            return _json(200, self.tokens.device_code(origin, form), plain=True)
+        return _json(404, {"error": "not_found", "error_description": f"No endpoint at /{'/'.join(parts)}"}, plain=True)
+
+    # ------------------------------------------------------------------ Web API
+    def dispatch(
+        self, method: str, api_path: str, query: str, headers: dict[str, str], body: bytes, user: str
+    ) -> tuple[Response, int, int]:
+        """-> (response, records written, records read) for the cost model."""
+        segs = _segments(api_path)
+        pref = parse_prefer([v for k, v in headers.items() if k == "prefer" or k.startswith("prefer#")])
+        if not segs:
+            sets = [
+                {"name": t.entity_set, "kind": "EntitySet", "url": t.entity_set} for t in self.records.tables.values()
+            ]
+            return _json(200, {"@odata.context": self.records.api_base + "$metadata", "value": sets}), 0, 0
+        head = segs[0]
+        if head == "$metadata":
+            return Response(200, [("Content-Type", "application/xml")], self._csdl().encode()), 0, 0
+        if head == "$batch":
+            if method != "POST":
+                raise DvError(405, "", "Only POST is allowed on $batch.")
+            items = parse_batch(body, headers.get("content-type", ""))
+            status, out, ctype = run_batch(
+                items,
+                lambda m, u, h, b: self._batch_part(m, u, h, b, user),
+                self.store.transaction,
+                pref.continue_on_error,
+            )
+            n = sum(len(i) if isinstance(i, list) else 1 for i in items)
+            extra = [("Preference-Applied", "odata.continue-on-error")] if pref.continue_on_error else []
+            return Response(status, [("Content-Type", ctype), *extra], out), n, 0
+        if head in ("WhoAmI", "WhoAmI()"):
+            if method != "GET":
+                raise DvError(
+                    404, "", f"No HTTP resource was found that matches the request URI '{self.records.api_base}WhoAmI'."
+                )
+            return (
+                _json(
+                    200,
+                    {
+                        "@odata.context": self.records.api_base + "$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
+                        "BusinessUnitId": self.bu_id,
+                        "UserId": user,
+                        "OrganizationId": self.org_id,
+                    },
+                ),
+                0,
+                1,
+            )
+        name, key = split_paren(head)
+        if name in ("EntityDefinitions", "RelationshipDefinitions"):
+            if method == "GET":
+                return _json(200, self.metadata.get(segs, query)), 0, 1
+            if method == "POST":
+                with self.store.transaction():
+                    entity_id = self.metadata.post(segs, json.loads(body or b"{}"))
+                return Response(204, [("OData-EntityId", entity_id)]), 1, 0
+            raise DvError(405, "", f"{method} is not supported on metadata in the sandbox.")
+        table = self.records.by_set(name)
+        if key is None:
+            return self._collection(method, table, segs, query, pref, headers, body, user)
+        return self._record(method, table, key, segs[1:], query, pref, headers, body, user)
+
+    def _batch_part(self, method: str, url: str, headers: dict[str, str], body: bytes, user: str) -> Response:
+        path = url
+        if "/api/data/" in path:
+            path = path.split("/api/data/", 1)[1].split("/", 1)[1]
+        path = path.lstrip("/")
+        api_path, _, query = path.partition("?")
+        resp, _, _ = self.dispatch(method, unquote_path(api_path), query, headers, body, user)
+        return resp
+
+    # ------------------------------------------------------------------ collections
+    def _collection(
+        self,
+        method: str,
+        table: Table,
+        segs: list[str],
+        query: str,
+        pref: Prefer,
+        headers: dict[str, str],
+        body: bytes,
+        user: str,
+    ) -> tuple[Response, int, int]:
+        params = parse_params(query)
+        if len(segs) == 2 and segs[1] == "$count" and method == "GET":
+            n = min(self.store.count(table.logical), 5000)
+            return Response(200, [("Content-Type", "text/plain")], str(n).encode()), 0, 1
+        if len(segs) == 2 and segs[1].startswith("Microsoft.Dynamics.CRM."):
+            action = segs[1].split(".")[-1]
+            if action in BULK and method == "POST":
+                return self._bulk(action, table, json.loads(body or b"{}"), user)
+            raise E.not_found_segment(segs[1])
+        if len(segs) > 1:
+            raise E.not_found_segment(segs[1])
+        if method == "GET":
+            result, applied = self.reader.read(table, params, pref, "/api/data/v9.2/" + table.entity_set)
+            hdrs = [("Content-Type", JSON_TYPE)] + [("Preference-Applied", a) for a in applied]
+            return Response(200, hdrs, _dumps(result)), 0, len(result.get("value", []))
+        if method == "POST":
+            payload = _object(body, table)
+            with self.store.transaction():
+                rid, rec = self.records.create(table, payload, user)
+            return self._created(table, rid, rec, pref, params), 1, 0
+        raise DvError(405, "", f"The HTTP method '{method}' is not allowed on the collection '{table.entity_set}'.")
+
+    def _created(self, table: Table, rid: str, rec: dict[str, Any], pref: Prefer, params: dict[str, str]) -> Response:
+        entity_id = f"{self.records.api_base}{table.entity_set}({rid})"
+        if pref.return_representation:
+            select = parse_select(self.records, table, params.get("$select"))
+            out = self.records.represent(table, rec, select, pref.annotations)
+            out = {"@odata.context": f"{self.records.api_base}$metadata#{table.entity_set}/$entity", **out}
+            return Response(
+                201,
+                [
+                    ("Content-Type", JSON_TYPE),
+                    ("Preference-Applied", "return=representation"),
+                    ("ETag", out["@odata.etag"]),
+                    ("Location", entity_id),
+                ],
+                _dumps(out),
+            )
+        return Response(204, [("OData-EntityId", entity_id)])
+
+    def _bulk(self, action: str, table: Table, body: dict[str, Any], user: str) -> tuple[Response, int, int]:
+        targets = body.get("Targets")
+        if not isinstance(targets, list) or not targets:
+            raise DvError(400, "0x80040203", f"{action} requires a non-empty 'Targets' collection.")
+        expected = f"Microsoft.Dynamics.CRM.{table.logical}"
+        for i, item in enumerate(targets):
+            if not isinstance(item, dict) or str(item.get("@odata.type", "")).lstrip("#") != expected:
+                raise DvError(
+                    400,
+                    "0x80048d19",
+                    f'Targets[{i}]: every item needs "@odata.type": "{expected}" and all items must be of that table.',
+                )
+        ids: list[str] = []
+        with self.store.transaction():
+            if action == "CreateMultiple":
+                for item in targets:
+                    rid, _ = self.records.create(table, item, user)
+                    ids.append(rid)
+                return (
+                    _json(
+                        200,
+                        {
+                            "@odata.context": self.records.api_base
+                            + "$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse",
+                            "Ids": ids,
+                        },
+                    ),
+                    len(targets),
+                    0,
+                )
+            if action == "UpdateMultiple":
+                seen: set[str] = set()
+                for item in targets:
+                    rid = item.get(table.primary_id)
+                    if not isinstance(rid, str) or not GUID_RE.match(rid):
+                        raise DvError(
+                            400,
+                            "0x80040203",
+                            f"UpdateMultiple items must carry the primary key '{table.primary_id}' (alternate keys are not supported).",
+                        )
+                    rid = rid.lower()
+                    if rid in seen:
+                        continue  # documented: only the first of duplicate targets is applied
+                    seen.add(rid)
+                    self.records.update(table, rid, item, user)
+                return Response(204), len(targets), 0
+            seen_keys: set[str] = set()
+            for item in targets:
+                odata_id = item.get("@odata.id")
+                rid: str | None
+                alt: dict[str, Any] | None = None
+                if odata_id:
+                    ttable, key_text = split_paren(str(odata_id).split("/")[-1])
+                    if ttable != table.entity_set or key_text is None:
+                        raise DvError(400, "0x80048d19", f"'{odata_id}' does not address a {table.logical} record.")
+                    rid, alt = self.records.resolve_key(table, key_text)
+                    sig = key_text
+                else:
+                    rid = item.get(table.primary_id)
+                    sig = str(rid)
+                    if rid is None:
+                        raise DvError(400, "0x80040203", "UpsertMultiple items need '@odata.id' or the primary key.")
+                if sig in seen_keys:
+                    raise DvError(400, "0x80040237", f"Duplicate key in Targets: {sig}.")
+                seen_keys.add(sig)
+                self._upsert(table, rid, alt, item, user)
+            return Response(204), len(targets), 0
+
+    def _upsert(
+        self, table: Table, rid: str | None, alt: dict[str, Any] | None, item: dict[str, Any], user: str
+    ) -> tuple[str, bool]:
+        """Dataverse's upsert: update when found (key columns stripped), else create with the key values."""
+        existing = self.store.get(table.logical, rid) if rid else None
+        if existing is not None:
+            self.records.update(table, rid or "", item, user, strip_keys=alt)
+            return rid or "", False
+        new_id, _ = self.records.create(table, item, user, rid=rid if alt is None else None, key_values=alt)
+        return new_id, True
+
+    # ------------------------------------------------------------------ single records
+    def _record(
+        self,
+        method: str,
+        table: Table,
+        key: str,
+        rest: list[str],
+        query: str,
+        pref: Prefer,
+        headers: dict[str, str],
+        body: bytes,
+        user: str,
+    ) -> tuple[Response, int, int]:
+        params = parse_params(query)
+        rid, alt = self.records.resolve_key(table, key)
+        existing = self.store.get(table.logical, rid) if rid else None
+        if rest:
+            return self._record_sub(method, table, rid, existing, rest, params, pref, headers, body, user)
+        if method == "GET":
+            if existing is None:
+                raise E.key_not_found(table.logical) if alt else E.record_not_found(table.logical, str(rid))
+            select = parse_select(self.records, table, params.get("$select"))
+            expand = parse_expand(self.records, table, params.get("$expand"))
+            tag = etag(existing["versionnumber"])
+            inm = headers.get("if-none-match")
+            if inm and inm != "null" and inm == tag and not expand and not pref.annotations:
+                return Response(304, [("ETag", tag)]), 0, 1
+            out = self.records.represent(table, existing, select, pref.annotations, expand)
+            cols = f"({','.join(select)})" if select else ""
+            out = {"@odata.context": f"{self.records.api_base}$metadata#{table.entity_set}{cols}/$entity", **out}
+            hdrs = [("Content-Type", JSON_TYPE), ("ETag", tag)]
+            if pref.annotations:
+                hdrs.append(("Preference-Applied", f'odata.include-annotations="{pref.annotations}"'))
+            return Response(200, hdrs, _dumps(out)), 0, 1
+        if method == "PATCH":
+            payload = _object(body, table)
+            if_match, if_none = headers.get("if-match"), headers.get("if-none-match")
+            with self.store.transaction():
+                if if_none == "*" and existing is not None:
+                    raise DvError(412, "0x80060892", "A record with matching key values already exists.")
+                if if_match:
+                    if existing is None:
+                        if alt:
+                            raise E.key_not_found(table.logical)
+                        raise E.record_not_found(table.logical, str(rid))
+                    if if_match != "*" and if_match != etag(existing["versionnumber"]):
+                        raise DvError(
+                            412,
+                            "0x80060882",
+                            "The version of the existing record doesn't match the RowVersion property provided.",
+                        )
+                new_id, created = self._upsert(table, rid, alt, payload, user)
+                rec = self.store.get(table.logical, new_id) or {}
+            entity_id = f"{self.records.api_base}{table.entity_set}({new_id})"
+            if pref.return_representation:
+                select = parse_select(self.records, table, params.get("$select"))
+                out = self.records.represent(table, rec, select, pref.annotations)
+                out = {"@odata.context": f"{self.records.api_base}$metadata#{table.entity_set}/$entity", **out}
+                return (
+                    Response(
+                        201 if created else 200,
+                        [
+                            ("Content-Type", JSON_TYPE),
+                            ("Preference-Applied", "return=representation"),
+                            ("ETag", out["@odata.etag"]),
+                            ("OData-EntityId", entity_id),
+                        ],
+                        _dumps(out),
+                    ),
+                    1,
+                    0,
+                )
+            return Response(204, [("OData-EntityId", entity_id)]), 1, 0
+        if method == "DELETE":
+            if existing is None:
+                raise E.key_not_found(table.logical) if alt else E.record_not_found(table.logical, str(rid))
+            if_match = headers.get("if-match")
+            if if_match and if_match != "*" and if_match != etag(existing["versionnumber"]):
+                raise DvError(
+                    412,
+                    "0x80060882",
+                    "The version of the existing record doesn't match the RowVersion property provided.",
+                )
+            with self.store.transaction():
+                self.records.delete(table, existing[table.primary_id])
+            return Response(204), 1, 0
+        raise DvError(405, "", f"The HTTP method '{method}' is not allowed on a record.")
+
+    def _record_sub(
+        self,
+        method: str,
+        table: Table,
+        rid: str | None,
+        existing: dict[str, Any] | None,
+        rest: list[str],
+        params: dict[str, str],
+        pref: Prefer,
+        headers: dict[str, str],
+        body: bytes,
+        user: str,
+    ) -> tuple[Response, int, int]:
+        if existing is None or rid is None:
+            raise E.record_not_found(table.logical, str(rid))
+        rid = existing[table.primary_id]
+        seg = rest[0]
+        if seg.startswith("Microsoft.Dynamics.CRM."):
+            action = seg.split(".")[-1]
+            if action == "SendEmail" and table.logical == "email" and method == "POST":
+                return self._send_email(table, existing, json.loads(body or b"{}"), user), 1, 0
+            raise E.not_found_segment(seg)
+        nav_name, child_key = split_paren(seg)
+        nav = table.navs.get(nav_name)
+        if nav is not None:
+            is_ref = len(rest) > 1 and rest[1] == "$ref"
+            with self.store.transaction():
+                if nav.kind == "single":
+                    if is_ref and method == "PUT":
+                        target_url = json.loads(body).get("@odata.id", "")
+                        self.records.parse_body(table, {f"{nav_name}@odata.bind": target_url})
+                        self.records.update(table, rid, {f"{nav_name}@odata.bind": target_url}, user)
+                        return Response(204), 1, 0
+                    if is_ref and method == "DELETE":
+                        self.records.update(table, rid, {f"{nav_name}@odata.bind": None}, user)
+                        return Response(204), 1, 0
+                    if method == "GET":
+                        child_id = existing.get(f"_{nav.attribute}_value")
+                        child = self.store.get(nav.target, child_id) if child_id else None
+                        if child is None:
+                            return Response(204), 0, 1
+                        out = self.records.represent(self.records.tables[nav.target], child, None, pref.annotations)
+                        return _json(200, out), 0, 1
+                else:
+                    child_table = self.records.tables[nav.target]
+                    col = f"_{nav.attribute}_value"
+                    if is_ref and method == "POST":
+                        self.records.associate_collection(table, rid, nav_name, json.loads(body).get("@odata.id", ""))
+                        return Response(204), 1, 0
+                    if is_ref and method == "DELETE" and child_key:
+                        cid, _ = self.records.resolve_key(child_table, child_key)
+                        self.records.update(child_table, str(cid), {}, user)
+                        rec = self.store.get(child_table.logical, str(cid))
+                        if rec is None or rec.get(col) != rid:
+                            raise E.record_not_found(child_table.logical, str(cid))
+                        rec.pop(col, None)
+                        rec.pop("__lt_" + nav.attribute, None)
+                        self.store.replace(
+                            child_table.logical, str(cid), rec, self.records.key_values(child_table, rec)
+                        )
+                        return Response(204), 1, 0
+                    if method == "PUT" and child_table.logical == "activityparty":
+                        # Documented special case: replace an activity's parties in one PUT.
+                        for _, r in list(self.store.scan("activityparty")):
+                            if r.get(col) == rid:
+                                self.store.delete("activityparty", r["activitypartyid"])
+                        for item in json.loads(body).get("value", []):
+                            self.records._child_with_parent(child_table, nav.attribute, table, rid, item, user)
+                        return Response(204), 1, 0
+                    if method == "GET":
+                        select = parse_select(self.records, child_table, params.get("$select"))
+                        rows = [
+                            self.records.represent(child_table, r, select, pref.annotations)
+                            for _, r in self.store.scan(child_table.logical)
+                            if r.get(col) == rid
+                        ]
+                        return (
+                            _json(
+                                200,
+                                {
+                                    "@odata.context": f"{self.records.api_base}$metadata#{child_table.entity_set}",
+                                    "value": rows,
+                                },
+                            ),
+                            0,
+                            len(rows),
+                        )
+            raise DvError(405, "", f"{method} is not supported on '{nav_name}'.")
+        # A single property: GET, PUT {"value": ...}, DELETE (clears it).
+        if not self.records.column_known(table, seg):
+            raise E.unknown_property(table.logical, seg)
+        if method == "GET":
+            return (
+                _json(
+                    200,
+                    {
+                        "@odata.context": f"{self.records.api_base}$metadata#{table.entity_set}({rid})/{seg}",
+                        "value": existing.get(seg),
+                    },
+                ),
+                0,
+                1,
+            )
+        if method in ("PUT", "DELETE"):
+            value = json.loads(body).get("value") if method == "PUT" else None
+            with self.store.transaction():
+                self.records.update(table, rid, {seg: value}, user)
+            return Response(204), 1, 0
+        raise DvError(405, "", f"{method} is not supported on a property.")
+
+    def _send_email(self, table: Table, email: dict[str, Any], body: dict[str, Any], user: str) -> Response:
+        if email.get("statecode") != 0 or email.get("statuscode") != 1:
+            raise DvError(400, "0x8004360d", "Only an email in Draft status can be sent.")
+        rid = email["activityid"]
+        recipients = [
+            r
+            for _, r in self.store.scan("activityparty")
+            if r.get("_activityid_value") == rid and r.get("participationtypemask") == 2
+        ]
+        if not recipients:
+            raise DvError(400, "0x8004360d", "The email must have at least one recipient before it can be sent.")
+        with self.store.transaction():
+            self.records.update(table, rid, {"statecode": 1, "statuscode": 3, "actualend": _now()}, user)
+        return _json(
+            200,
+            {
+                "@odata.context": self.records.api_base + "$metadata#Microsoft.Dynamics.CRM.SendEmailResponse",
+                "Subject": email.get("subject") or "",
+            },
+        )
+
+    def _csdl(self) -> str:
+        """A minimal CSDL document: entity types, keys, properties, navigation properties and entity sets."""
+        edm = {
+            "String": "Edm.String",
+            "Memo": "Edm.String",
+            "Integer": "Edm.Int32",
+            "BigInt": "Edm.Int64",
+            "Decimal": "Edm.Decimal",
+            "Double": "Edm.Double",
+            "Money": "Edm.Decimal",
+            "Boolean": "Edm.Boolean",
+            "DateTime": "Edm.DateTimeOffset",
+            "Picklist": "Edm.Int32",
+            "State": "Edm.Int32",
+            "Status": "Edm.Int32",
+            "Uniqueidentifier": "Edm.Guid",
+            "EntityName": "Edm.String",
+        }
+        out = [
+            '<?xml version="1.0" encoding="utf-8"?>',
+            '<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices>',
+            '<Schema Namespace="Microsoft.Dynamics.CRM" Alias="mscrm" xmlns="http://docs.oasis-open.org/odata/ns/edm">',
+        ]
+        for t in self.records.tables.values():
+            out.append(f'<EntityType Name="{t.logical}"><Key><PropertyRef Name="{t.primary_id}"/></Key>')
+            for a in t.attributes.values():
+                name = f"_{a.logical}_value" if a.type in ("Lookup", "Customer", "Owner") else a.logical
+                if a.type == "PartyList":
+                    continue
+                out.append(f'<Property Name="{name}" Type="{edm.get(a.type, "Edm.Guid")}"/>')
+            for n in t.navs.values():
+                typ = f"mscrm.{n.target}" if n.kind == "single" else f"Collection(mscrm.{n.target})"
+                out.append(f'<NavigationProperty Name="{n.name}" Type="{typ}"/>')
+            out.append("</EntityType>")
+        out.append('<EntityContainer Name="System">')
+        for t in self.records.tables.values():
+            out.append(f'<EntitySet Name="{t.entity_set}" EntityType="Microsoft.Dynamics.CRM.{t.logical}"/>')
+        out.append("</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>")
+        return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+
+
+def _origin(url: str) -> str:
+    from connector.sandbox.auth import _origin as origin
+
+    return origin(url)
+
+
+def _now() -> str:
+    from connector.sandbox.records import now_iso
+
+    return now_iso()
+
+
+def _kind(api_path: str) -> str:
+    head = api_path.split("/")[0].split("(")[0]
+    if "Microsoft.Dynamics.CRM." in api_path:
+        return head + ":" + api_path.rsplit(".", 1)[-1]
+    return head + ("(key)" if "(" in api_path.split("/")[0] else "")
+
+
+def _segments(api_path: str) -> list[str]:
+    """Split on '/' outside quoted key values; percent-decoding happens per key value, later."""
+    segs, buf, quoted = [], "", False
+    for ch in api_path:
+        if ch == "'":
+            quoted = not quoted
+        if ch == "/" and not quoted:
+            if buf:
+                segs.append(buf)
+            buf = ""
+        else:
+            buf += ch
+    if buf:
+        segs.append(buf)
+    return [s if "(" in s else unquote(s) for s in segs]
+
+
+def unquote_path(path: str) -> str:
+    return path
+
+
+def _object(body: bytes, table: Table) -> dict[str, Any]:
+    try:
+        payload = json.loads(body or b"{}")
+    except json.JSONDecodeError as exc:
+        raise E.payload_error(table.logical, f"The request body is not valid JSON: {exc.msg}.") from None
+    if not isinstance(payload, dict):
+        raise E.payload_error(table.logical, "The request body must be a JSON object.")
+    return payload
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _json(status: int, obj: Any, plain: bool = False) -> Response:
+    return Response(status, [("Content-Type", "application/json" if plain else JSON_TYPE)], _dumps(obj))
+
+
+def _fault_response(status: int, request_id: str) -> Response:
+    body = {
+        "error": {
+            "code": "0x80040216" if status == 500 else "",
+            "message": "The service is temporarily unavailable (injected fault).",
+        }
+    }
+    return Response(status, [("Content-Type", JSON_TYPE), ("REQ_ID", request_id)], _dumps(body))
+
+
+_ = random  # keep the import for seeded helpers in subclasses

@@ -1,0 +1,371 @@
+"""Collection reads: $select/$filter/$orderby/$top/$count/$expand, paging with $skiptoken, and change tracking."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+from connector.sandbox import errors as E
+from connector.sandbox.errors import DvError
+from connector.sandbox.odata_filter import FilterError, compile_filter
+from connector.sandbox.records import Records
+from connector.sandbox.schema import Table
+
+MAX_PAGE = 5000
+CT_EXPIRED = "Version stamp associated with the client has expired. Please perform a full sync."
+
+
+@dataclass
+class Prefer:
+    return_representation: bool = False
+    annotations: str | None = None
+    maxpagesize: int | None = None
+    track_changes: bool = False
+    continue_on_error: bool = False
+    applied: list[str] = field(default_factory=list)
+
+
+def parse_prefer(values: list[str]) -> Prefer:
+    """Parse one or more Prefer headers (comma lists; quoted values may contain commas)."""
+    pref = Prefer()
+    for header in values:
+        for item in re.findall(r'(?:[^,"]|"[^"]*")+', header):
+            item = item.strip()
+            if not item:
+                continue
+            name, _, value = item.partition("=")
+            name, value = name.strip(), value.strip()
+            if name == "return" and value == "representation":
+                pref.return_representation = True
+            elif name == "odata.include-annotations":
+                pref.annotations = value.strip('"')
+            elif name == "odata.maxpagesize":
+                try:
+                    pref.maxpagesize = max(1, min(int(value), MAX_PAGE))
+                except ValueError:
+                    raise DvError(400, "0x80060888", f"The Prefer header value '{item}' is not valid.") from None
+            elif name == "odata.track-changes":
+                pref.track_changes = True
+            elif name == "odata.continue-on-error":
+                pref.continue_on_error = True
+    return pref
+
+
+def parse_params(raw_query: str) -> dict[str, str]:
+    return dict(parse_qsl(raw_query, keep_blank_values=True))
+
+
+def parse_select(records: Records, table: Table, text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    for c in cols:
+        if not records.column_known(table, c):
+            raise E.unknown_property(table.logical, c)
+    return cols
+
+
+def split_top_level(text: str) -> list[str]:
+    parts, depth, buf = [], 0, ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(buf)
+            buf = ""
+        else:
+            buf += ch
+    if buf:
+        parts.append(buf)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_expand(records: Records, table: Table, text: str | None) -> list[tuple[str, list[str] | None]]:
+    if not text:
+        return []
+    out = []
+    for part in split_top_level(text):
+        m = re.fullmatch(r"(\w+)(?:\((.*)\))?", part)
+        if not m:
+            raise DvError(400, "0x80060888", f"Syntax error in $expand near '{part}'.")
+        nav_name, inner = m.group(1), m.group(2) or ""
+        nav = table.navs.get(nav_name)
+        if nav is None:
+            raise DvError(
+                400,
+                "0x0",
+                f"Could not find a property named '{nav_name}' on type 'Microsoft.Dynamics.CRM.{table.logical}'.",
+            )
+        sub = None
+        sm = re.search(r"\$select=([^;]*)", inner)
+        if sm:
+            sub = parse_select(records, records.tables[nav.target], sm.group(1))
+        out.append((nav_name, sub))
+    return out
+
+
+def make_getter(records: Records, table: Table):  # type: ignore[no-untyped-def]
+    def get(rec: dict[str, Any], path: str) -> Any:
+        if "/" not in path:
+            return rec.get(path)
+        nav_name, rest = path.split("/", 1)
+        nav = table.navs.get(nav_name)
+        if nav is None or nav.kind != "single":
+            return None
+        rid = rec.get(f"_{nav.attribute}_value")
+        if not rid:
+            return None
+        target = records.store.get(nav.target, rid)
+        return target.get(rest) if target else None
+
+    return get
+
+
+def make_known(records: Records, table: Table):  # type: ignore[no-untyped-def]
+    def known(path: str) -> bool:
+        if "/" in path:
+            nav_name, rest = path.split("/", 1)
+            nav = table.navs.get(nav_name)
+            return bool(nav and nav.kind == "single" and records.column_known(records.tables[nav.target], rest))
+        return records.column_known(table, path)
+
+    return known
+
+
+def _cookie(page: int, seq: int, offset: int, snapshot: int | None) -> str:
+    cookie = f'<cookie pagenumber="{page}" pagingcookie="{seq}|{offset}|{"" if snapshot is None else snapshot}" istracking="{snapshot is not None}" />'
+    return quote(cookie, safe="")
+
+
+def _read_cookie(token: str) -> tuple[int, int, int, int | None]:
+    text = unquote(token)
+    m = re.search(r'pagenumber="(\d+)" pagingcookie="(\d+)\|(\d+)\|(\d*)"', text)
+    if not m:
+        raise DvError(400, "0x80060888", "The $skiptoken value is not valid; use the @odata.nextLink as returned.")
+    snap = int(m.group(4)) if m.group(4) else None
+    return int(m.group(1)), int(m.group(2)), int(m.group(3)), snap
+
+
+class CollectionReader:
+    def __init__(self, records: Records, ct_expiry_seconds: float | None, ct_min_version: list[int]) -> None:
+        self.records = records
+        self.ct_expiry_seconds = ct_expiry_seconds
+        self.ct_min_version = ct_min_version
+
+    def read(
+        self, table: Table, params: dict[str, str], pref: Prefer, url_path: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        """-> (response body, Preference-Applied values)."""
+        records = self.records
+        applied: list[str] = []
+        select = parse_select(records, table, params.get("$select"))
+        expand = parse_expand(records, table, params.get("$expand"))
+        annotations = pref.annotations
+        if annotations:
+            applied.append(f'odata.include-annotations="{annotations}"')
+        for unsupported in ("$skip", "$search", "$format"):
+            if unsupported in params:
+                raise DvError(400, "0x80060888", f"The query parameter {unsupported} is not supported.")
+        tracking = pref.track_changes or "$deltatoken" in params
+        if tracking:
+            for opt in ("$filter", "$orderby", "$expand", "$top"):
+                if opt in params:
+                    raise DvError(
+                        400,
+                        "0x80060888",
+                        f'The "{opt}" query parameter isn\'t supported when Change Tracking is enabled.',
+                    )
+            return self._track(table, params, pref, url_path, select, annotations, applied)
+        aliases = {k[1:]: v for k, v in params.items() if k.startswith("@")}
+        predicate = None
+        if params.get("$filter"):
+            try:
+                predicate = compile_filter(
+                    params["$filter"], make_getter(records, table), make_known(records, table), aliases
+                )
+            except FilterError as exc:
+                if exc.property:
+                    raise E.unknown_property(table.logical, exc.property.split("/")[0]) from None
+                raise DvError(400, "0x80060888", str(exc)) from None
+        orderby = self._orderby(table, params.get("$orderby"))
+        page_size = pref.maxpagesize or MAX_PAGE
+        if pref.maxpagesize:
+            applied.append(f"odata.maxpagesize={pref.maxpagesize}")
+        top = None
+        if "$top" in params:
+            try:
+                top = int(params["$top"])
+            except ValueError:
+                raise DvError(400, "0x80060888", "The $top value must be an integer.") from None
+            if pref.maxpagesize is None:
+                page_size = min(top, MAX_PAGE)
+        page, after_seq, offset = 1, 0, 0
+        if "$skiptoken" in params:
+            page, after_seq, offset, _ = _read_cookie(params["$skiptoken"])
+        rows: list[dict[str, Any]] = []
+        more = False
+        if orderby:
+            matched = [r for _, r in records.store.scan(table.logical) if predicate is None or predicate(r)]
+            for col, desc in reversed(orderby):
+                matched.sort(key=lambda r, c=col: (r.get(c) is not None, _sortable(r.get(c))), reverse=desc)
+            rows = matched[offset : offset + page_size]
+            more = len(matched) > offset + page_size
+            last_seq, next_offset = 0, offset + page_size
+        else:
+            last_seq = after_seq
+            for seq, r in records.store.scan(table.logical, after_seq):
+                if predicate is not None and not predicate(r):
+                    continue
+                if len(rows) == page_size:
+                    more = True
+                    break
+                rows.append(r)
+                last_seq = seq
+            next_offset = 0
+        if top is not None and pref.maxpagesize is None:
+            more = False
+        ctx = self._context(table, select)
+        body: dict[str, Any] = {"@odata.context": ctx}
+        if params.get("$count") == "true":
+            total = sum(1 for _, r in records.store.scan(table.logical) if predicate is None or predicate(r))
+            body["@odata.count"] = min(total, MAX_PAGE)
+        if annotations and "totalrecordcount" in annotations:
+            body["@Microsoft.Dynamics.CRM.totalrecordcount"] = (
+                body.get("@odata.count", -1) if params.get("$count") == "true" else -1
+            )
+            body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = False
+        body["value"] = [records.represent(table, r, select, annotations, expand) for r in rows]
+        if more:
+            next_params = {k: v for k, v in params.items() if k != "$skiptoken"}
+            next_params["$skiptoken"] = unquote(_cookie(page + 1, last_seq, next_offset, None))
+            body["@odata.nextLink"] = self._link(url_path, next_params)
+        return body, applied
+
+    def _orderby(self, table: Table, text: str | None) -> list[tuple[str, bool]]:
+        if not text:
+            return []
+        out = []
+        for part in text.split(","):
+            bits = part.strip().split()
+            if not bits:
+                continue
+            col = bits[0]
+            if not self.records.column_known(table, col):
+                raise E.unknown_property(table.logical, col)
+            out.append((col, len(bits) > 1 and bits[1].lower() == "desc"))
+        return out
+
+    def _context(self, table: Table, select: list[str] | None, suffix: str = "") -> str:
+        cols = f"({','.join(select)})" if select else ""
+        return f"{self.records.api_base}$metadata#{table.entity_set}{cols}{suffix}"
+
+    def _link(self, url_path: str, params: dict[str, str]) -> str:
+        root = self.records.api_base.split("/api/data/")[0]
+        return root + url_path + "?" + urlencode(params, quote_via=quote, safe="$,'()=@")
+
+    def _track(
+        self,
+        table: Table,
+        params: dict[str, str],
+        pref: Prefer,
+        url_path: str,
+        select: list[str] | None,
+        annotations: str | None,
+        applied: list[str],
+    ) -> tuple[dict[str, Any], list[str]]:
+        records = self.records
+        store = records.store
+        applied.append("odata.track-changes")
+        page_size = pref.maxpagesize or MAX_PAGE
+        if pref.maxpagesize:
+            applied.append(f"odata.maxpagesize={pref.maxpagesize}")
+        page, after_seq, offset, snapshot = 1, 0, 0, None
+        if "$skiptoken" in params:
+            page, after_seq, offset, snapshot = _read_cookie(params["$skiptoken"])
+        since: int | None = None
+        if "$deltatoken" in params:
+            since = self._check_token(params["$deltatoken"])
+        if snapshot is None:
+            snapshot = store.version
+        body: dict[str, Any] = {}
+        items: list[dict[str, Any]] = []
+        more = False
+        if since is None:
+            body["@odata.context"] = self._context(table, select)
+            last_seq = after_seq
+            for seq, r in store.scan(table.logical, after_seq):
+                if len(items) == page_size:
+                    more = True
+                    break
+                items.append(records.represent(table, r, select, annotations))
+                last_seq = seq
+            next_seq, next_offset = last_seq, 0
+        else:
+            body["@odata.context"] = self._context(table, select, "/$delta")
+            changed = store.changed_since(table.logical, since)
+            deleted = store.deleted_since(table.logical, since)
+            all_items: list[dict[str, Any]] = [records.represent(table, r, select, annotations) for r in changed]
+            all_items += [
+                {
+                    "@odata.context": f"{records.api_base}$metadata#{table.entity_set}/$deletedEntity",
+                    "id": rid,
+                    "reason": "deleted",
+                }
+                for rid in deleted
+            ]
+            items = all_items[offset : offset + page_size]
+            more = len(all_items) > offset + page_size
+            next_seq, next_offset = 0, offset + page_size
+        body["value"] = items
+        base_params = {k: v for k, v in params.items() if k not in ("$skiptoken", "$deltatoken")}
+        if more:
+            nxt = dict(base_params)
+            if "$deltatoken" in params:
+                nxt["$deltatoken"] = params["$deltatoken"]
+            nxt["$skiptoken"] = unquote(_cookie(page + 1, next_seq, next_offset, snapshot))
+            body["@odata.nextLink"] = self._link(url_path, nxt)
+        else:
+            stamp = time.strftime("%m/%d/%Y %H:%M:%S", time.gmtime())
+            dl = dict(base_params)
+            dl["$deltatoken"] = f"{snapshot}!{stamp}"
+            body["@odata.deltaLink"] = self._link(url_path, dl)
+        return body, applied
+
+    def _check_token(self, token: str) -> int:
+        m = re.fullmatch(r"(\d+)!(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2})", unquote(token))
+        if not m:
+            raise DvError(
+                400, "0x80060888", "The $deltatoken value is not valid; use the @odata.deltaLink as returned."
+            )
+        issued = calendar.timegm(
+            (
+                int(m.group(4)),
+                int(m.group(2)),
+                int(m.group(3)),
+                int(m.group(5)),
+                int(m.group(6)),
+                int(m.group(7)),
+                0,
+                0,
+                0,
+            )
+        )
+        if int(m.group(1)) < self.ct_min_version[0] or (
+            self.ct_expiry_seconds is not None and time.time() - issued > self.ct_expiry_seconds
+        ):
+            raise DvError(400, "", CT_EXPIRED)
+        return int(m.group(1))
+
+
+def _sortable(v: Any) -> Any:
+    if isinstance(v, str):
+        return (1, v.casefold())
+    if v is None:
+        return (0, 0)
+    return (0, v)

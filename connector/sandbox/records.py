@@ -1,0 +1,626 @@
+"""Record semantics: addressing by id or alternate key, validation, binds, create/update/upsert/delete, output shape.
+
+This is where the sandbox earns its keep: each rule here mirrors a documented Dataverse behaviour.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+from connector.sandbox import errors as E
+from connector.sandbox.errors import DvError
+from connector.sandbox.odata_filter import normalize_datetime
+from connector.sandbox.schema import (
+    BIGINT,
+    BOOLEAN,
+    CHOICE_TYPES,
+    DATETIME,
+    DECIMAL,
+    DOUBLE,
+    ENTITYNAME,
+    INTEGER,
+    LOOKUP_TYPES,
+    MEMO,
+    MONEY,
+    PARTYLIST,
+    STATE,
+    STATUS,
+    STRING,
+    UNIQUEID,
+    Attribute,
+    Table,
+    single_nav_name,
+)
+from connector.sandbox.store import DuplicateKey, Store
+
+GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+#: Characters Microsoft says make an alternate-key value unusable in a URL (Define alternate keys).
+KEY_UNSAFE = set("/<>*%&:\\?+")
+LOOKUP_TARGET = "__lt_"  # hidden per-lookup column holding the target table of a polymorphic lookup
+
+FORMATTED = "@OData.Community.Display.V1.FormattedValue"
+LOOKUPNAME = "@Microsoft.Dynamics.CRM.lookuplogicalname"
+NAVPROP = "@Microsoft.Dynamics.CRM.associatednavigationproperty"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def split_paren(segment: str) -> tuple[str, str | None]:
+    """'accounts(accountnumber='A(1)')' -> ('accounts', "accountnumber='A(1)'"), honouring quotes."""
+    if "(" not in segment or not segment.endswith(")"):
+        return segment, None
+    i = segment.index("(")
+    return segment[:i], segment[i + 1 : -1]
+
+
+def parse_key_text(text: str) -> list[tuple[str | None, Any]]:
+    """Parse the inside of a key segment: a bare GUID, or name=value pairs (strings quoted, '' escapes a quote)."""
+    out: list[tuple[str | None, Any]] = []
+    i, n = 0, len(text)
+    while i < n:
+        m = re.match(r"\s*([A-Za-z_][\w]*)\s*=\s*", text[i:])
+        name = None
+        if m:
+            name = m.group(1)
+            i += m.end()
+        if i < n and text[i] == "'":
+            j = i + 1
+            buf = []
+            while j < n:
+                if text[j] == "'":
+                    if j + 1 < n and text[j + 1] == "'":
+                        buf.append("'")
+                        j += 2
+                        continue
+                    break
+                buf.append(text[j])
+                j += 1
+            if j >= n:
+                raise DvError(400, "0x80060888", f"There is an unterminated literal in the key '{text}'.")
+            value: Any = unquote("".join(buf))
+            i = j + 1
+        else:
+            j = i
+            while j < n and text[j] != ",":
+                j += 1
+            raw = unquote(text[i:j].strip())
+            if GUID_RE.match(raw):
+                value = raw.lower()
+            elif re.fullmatch(r"-?\d+", raw):
+                value = int(raw)
+            elif re.fullmatch(r"-?\d+\.\d+", raw):
+                value = float(raw)
+            elif raw in ("true", "false"):
+                value = raw == "true"
+            else:
+                raise DvError(400, "0x80060888", f"Bad Request - Error in query syntax: key value '{raw}'.")
+            i = j
+        out.append((name, value))
+        while i < n and text[i] in " ,":
+            i += 1
+    return out
+
+
+class Records:
+    def __init__(self, tables: dict[str, Table], store: Store, base_url_ref: list[str]) -> None:
+        self.tables = tables
+        self.store = store
+        self._base = base_url_ref  # [api base URL], kept in a list so the server can set it after binding
+
+    # ------------------------------------------------------------------ lookups of tables
+    @property
+    def api_base(self) -> str:
+        return self._base[0]
+
+    def by_set(self, entity_set: str) -> Table:
+        for t in self.tables.values():
+            if t.entity_set == entity_set:
+                return t
+        raise E.not_found_segment(entity_set)
+
+    def has_set(self, entity_set: str) -> bool:
+        return any(t.entity_set == entity_set for t in self.tables.values())
+
+    # ------------------------------------------------------------------ addressing
+    def resolve_key(self, table: Table, key_text: str) -> tuple[str | None, dict[str, Any] | None]:
+        """-> (record id or None, alternate-key values used) for a key segment; validates the key shape."""
+        parts = parse_key_text(key_text)
+        if len(parts) == 1 and parts[0][0] in (None, table.primary_id):
+            rid = parts[0][1]
+            if not isinstance(rid, str) or not GUID_RE.match(rid):
+                raise DvError(400, "0x80060888", f"Bad Request - Error in query syntax: '{key_text}' is not a GUID.")
+            return rid.lower(), None
+        names = {n: v for n, v in parts if n}
+        for value in names.values():
+            if isinstance(value, str) and KEY_UNSAFE & set(value):
+                bad = sorted(KEY_UNSAFE & set(value))[0]
+                raise DvError(
+                    400,
+                    "0x80060891",
+                    f"A potentially dangerous Request.Path value was detected from the client ({bad}). "
+                    "Alternate key values containing / < > * % & : \\ ? + cannot be used to address a record.",
+                )
+        for key in table.keys:
+            if set(key.attributes) == set(names) and len(names) == len(parts):
+                if key.status != "Active":
+                    raise DvError(
+                        400,
+                        "0x80060892",
+                        f"The entity key '{key.schema}' on '{table.logical}' is not active (status {key.status}).",
+                    )
+                values = [names[a] for a in key.attributes]
+                return self.store.find_by_key(table.logical, key.schema, values), names
+        raise DvError(
+            400,
+            "0x80060888",
+            f"The key in the request URI is not valid for resource 'Microsoft.Dynamics.CRM.{table.logical}'. Ensure "
+            "that the names and number of key properties match the declared or alternate key properties for the "
+            f"resource 'Microsoft.Dynamics.CRM.{table.logical}'.",
+        )
+
+    def resolve_url(self, url: str) -> tuple[Table, str]:
+        """An @odata.bind / @odata.id value -> (table, existing record id)."""
+        path = url
+        if "/api/data/" in path:
+            path = path.split("/api/data/", 1)[1].split("/", 1)[1]
+        path = path.lstrip("/")
+        set_name, key_text = split_paren(path)
+        table = self.by_set(set_name)
+        if key_text is None:
+            raise DvError(400, "0x80060888", f"The URL '{url}' does not address a single record.")
+        rid, alt = self.resolve_key(table, key_text)
+        if rid is None or self.store.get(table.logical, rid) is None:
+            if alt is not None:
+                raise E.key_not_found(table.logical)
+            raise E.record_not_found(table.logical, str(rid))
+        return table, rid
+
+    # ------------------------------------------------------------------ values
+    def check_value(self, table: Table, attr: Attribute, value: Any) -> Any:
+        t = attr.type
+        if value is None:
+            if attr.required == "SystemRequired" and attr.logical != table.primary_id:
+                raise E.validation(
+                    f"The '{attr.logical}' attribute of the '{table.logical}' entity is SystemRequired and cannot be null.",
+                    "0x80040203",
+                )
+            return None
+
+        def bad(edm: str) -> DvError:
+            return E.payload_error(
+                table.logical,
+                f"Cannot convert the literal '{str(value)[:100]}' to the expected type '{edm}'.",
+            )
+
+        if t in (STRING, MEMO, ENTITYNAME):
+            if not isinstance(value, str):
+                raise bad("Edm.String")
+            if attr.max_length is not None and len(value) > attr.max_length:
+                raise E.validation(
+                    f"The length of the '{attr.logical}' attribute of the '{table.logical}' entity exceeded the "
+                    f"maximum allowed length of '{attr.max_length}'."
+                )
+            return value
+        if t in (INTEGER, BIGINT) or t in CHOICE_TYPES:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise bad("Edm.Int32" if t != BIGINT else "Edm.Int64")
+            if t in CHOICE_TYPES and value not in (attr.options or {}):
+                accepted = ",".join(str(v) for v in (attr.options or {}))
+                raise E.validation(
+                    f"The value {value} of '{attr.logical}' on record of type '{table.logical}' is outside the valid "
+                    f"range. Accepted Values: {accepted}",
+                    "0x8004431a",
+                )
+            self._range(table, attr, value)
+            return value
+        if t in (DECIMAL, DOUBLE, MONEY):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise bad("Edm.Decimal" if t != DOUBLE else "Edm.Double")
+            self._range(table, attr, value)
+            return value
+        if t == BOOLEAN:
+            if not isinstance(value, bool):
+                raise bad("Edm.Boolean")
+            return value
+        if t == DATETIME:
+            if not isinstance(value, str):
+                raise bad("Edm.DateTimeOffset")
+            try:
+                if attr.date_only:
+                    return datetime.fromisoformat(value[:10]).date().isoformat()
+                return normalize_datetime(value if "T" in value else value + "T00:00:00Z")
+            except ValueError:
+                raise bad("Edm.DateTimeOffset") from None
+        if t == UNIQUEID:
+            if not isinstance(value, str) or not GUID_RE.match(value):
+                raise bad("Edm.Guid")
+            return value.lower()
+        raise E.payload_error(table.logical, f"The property '{attr.logical}' cannot be set directly.")
+
+    def _range(self, table: Table, attr: Attribute, value: float) -> None:
+        if (attr.min_value is not None and value < attr.min_value) or (
+            attr.max_value is not None and value > attr.max_value
+        ):
+            raise E.validation(
+                f"The value {value} of '{attr.logical}' on record of type '{table.logical}' is outside the valid "
+                f"range [{attr.min_value}, {attr.max_value}].",
+                "0x8004431a",
+            )
+
+    # ------------------------------------------------------------------ body parsing
+    def parse_body(
+        self, table: Table, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any] | list[dict[str, Any]]]], list[tuple[str, list[str]]]]:
+        """-> (column values incl. lookups, deep inserts [(nav, body)], collection binds [(nav, urls)])."""
+        values: dict[str, Any] = {}
+        deep: list[tuple[str, Any]] = []
+        coll_binds: list[tuple[str, list[str]]] = []
+        for key, value in body.items():
+            if key.startswith("@odata.") or key.startswith("@"):
+                continue
+            if key.endswith("@odata.bind"):
+                nav_name = key[: -len("@odata.bind")]
+                nav = table.navs.get(nav_name)
+                if nav is None:
+                    raise E.payload_error(
+                        table.logical,
+                        f"An undeclared property '{nav_name}' which only has property annotations in the payload but "
+                        "no property value was found in the payload. In OData, only declared navigation properties "
+                        "and declared named streams can be represented as properties without values.",
+                    )
+                if nav.kind == "collection":
+                    if not isinstance(value, list):
+                        raise E.payload_error(table.logical, f"A collection was expected for '{nav_name}'.")
+                    coll_binds.append((nav_name, value))
+                    continue
+                attr = table.attributes[nav.attribute]
+                if value is None:
+                    values[nav.attribute] = None
+                    continue
+                if not isinstance(value, str):
+                    raise E.payload_error(table.logical, f"The value of '{key}' must be a URL.")
+                target, rid = self.resolve_url(value)
+                if target.logical not in attr.targets:
+                    raise E.payload_error(
+                        table.logical,
+                        f"'{target.logical}' is not a valid target for the navigation property '{nav_name}'.",
+                    )
+                values[nav.attribute] = (target.logical, rid)
+                continue
+            if "@" in key:
+                continue  # instance annotations on properties (e.g. FormattedValue echoed back) are ignored
+            nav = table.navs.get(key)
+            if nav is not None and isinstance(value, dict | list):
+                deep.append((key, value))
+                continue
+            attr = table.attributes.get(key)
+            if attr is None or attr.type in LOOKUP_TYPES or attr.type == PARTYLIST:
+                if key.startswith("_") and key.endswith("_value"):
+                    raise E.payload_error(
+                        table.logical,
+                        f"The property '{key}' is a read-only lookup property; set the lookup with "
+                        f"'<navigation property>@odata.bind'.",
+                    )
+                raise E.payload_error(
+                    table.logical,
+                    f"The property '{key}' does not exist on type 'Microsoft.Dynamics.CRM.{table.logical}'. Make "
+                    "sure to only use property names that are defined by the type or mark the type as open type.",
+                )
+            if attr.read_only and key not in ("overriddencreatedon",):
+                continue  # Dataverse ignores values for columns that are not valid for create/update
+            values[key] = self.check_value(table, attr, value)
+        return values, deep, coll_binds
+
+    # ------------------------------------------------------------------ storage form
+    @staticmethod
+    def apply_values(rec: dict[str, Any], values: dict[str, Any]) -> None:
+        for k, v in values.items():
+            if isinstance(v, tuple):
+                rec[f"_{k}_value"] = v[1]
+                rec[LOOKUP_TARGET + k] = v[0]
+            elif k in rec and v is None and f"_{k}_value" in rec:
+                rec.pop(f"_{k}_value", None)
+            else:
+                rec[k] = v
+            if v is None:
+                rec.pop(f"_{k}_value", None)
+                rec.pop(LOOKUP_TARGET + k, None)
+
+    def key_values(self, table: Table, rec: dict[str, Any]) -> dict[str, list[Any]]:
+        out = {}
+        for key in table.keys:
+            vals = []
+            for a in key.attributes:
+                attr = table.attributes.get(a)
+                vals.append(rec.get(f"_{a}_value") if attr and attr.type in LOOKUP_TYPES else rec.get(a))
+            out[key.schema] = vals
+        return out
+
+    def _defaults(self, table: Table, rec: dict[str, Any], caller: str) -> None:
+        attrs = table.attributes
+        if "statecode" in attrs and rec.get("statecode") is None:
+            rec["statecode"] = 0
+        if "statuscode" in attrs and rec.get("statuscode") is None:
+            st = attrs["statuscode"]
+            state = rec.get("statecode", 0)
+            rec["statuscode"] = next(
+                (v for v, s in (st.status_state or {}).items() if s == state), next(iter(st.options or {1: ""}))
+            )
+        if "ownerid" in attrs and not rec.get("_ownerid_value"):
+            rec["_ownerid_value"] = caller
+            rec[LOOKUP_TARGET + "ownerid"] = "systemuser"
+        if table.is_activity:
+            rec["activitytypecode"] = table.logical
+        if table.logical == "incident" and not rec.get("ticketnumber"):
+            rec["ticketnumber"] = "CAS-" + uuid.uuid4().hex[:5].upper() + "-" + uuid.uuid4().hex[:6].upper()
+        if "fullname" in attrs and ("firstname" in attrs and "lastname" in attrs):
+            rec["fullname"] = " ".join(x for x in (rec.get("firstname"), rec.get("lastname")) if x) or None
+        if table.logical == "annotation":
+            rec["isdocument"] = bool(rec.get("documentbody"))
+            if rec.get(LOOKUP_TARGET + "objectid"):
+                rec["objecttypecode"] = rec[LOOKUP_TARGET + "objectid"]
+
+    def _check_status(self, table: Table, rec: dict[str, Any]) -> None:
+        st = table.attributes.get("statuscode")
+        if st is None or not st.status_state or rec.get("statuscode") is None:
+            return
+        expected = st.status_state.get(rec["statuscode"])
+        if expected is not None and rec.get("statecode") is not None and expected != rec["statecode"]:
+            raise DvError(
+                400,
+                "0x80040203",
+                f"{rec['statuscode']} is not a valid status code for state code {table.logical}State "
+                f"{rec['statecode']} on {table.logical}.",
+            )
+
+    # ------------------------------------------------------------------ operations
+    def create(
+        self, table: Table, body: dict[str, Any], caller: str, rid: str | None = None, key_values: dict | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        values, deep, coll_binds = self.parse_body(table, body)
+        if rid is None:
+            given = values.pop(table.primary_id, None)
+            rid = given or str(uuid.uuid4())
+        else:
+            values.pop(table.primary_id, None)
+        rec: dict[str, Any] = {table.primary_id: rid}
+        for k, v in (key_values or {}).items():
+            if k not in values:
+                values[k] = self.check_value(table, table.attributes[k], v)
+        self.apply_values(rec, values)
+        stamp = now_iso()
+        rec["createdon"] = rec.get("overriddencreatedon") or stamp
+        rec["modifiedon"] = stamp
+        self._defaults(table, rec, caller)
+        self._check_status(table, rec)
+        for attr in table.attributes.values():
+            if attr.required == "SystemRequired" and attr.logical not in (table.primary_id, "ownerid"):
+                present = rec.get(f"_{attr.logical}_value") if attr.type in LOOKUP_TYPES else rec.get(attr.logical)
+                if present is None:
+                    raise E.validation(
+                        f"The '{attr.logical}' attribute of the '{table.logical}' entity is SystemRequired and must "
+                        "be provided when the record is created.",
+                        "0x80040203",
+                    )
+        try:
+            self.store.insert(table.logical, rid, rec, self.key_values(table, rec))
+        except DuplicateKey as dup:
+            if dup.keyname == "primary":
+                raise DvError(412, "0x80040237", "Cannot insert duplicate key.") from None
+            raise DvError(
+                412,
+                "0x80060892",
+                f"A record that has the attribute values {self._key_desc(table, dup.keyname, rec)} already exists. "
+                f"The entity key {dup.keyname} requires that this set of attributes contains unique values. Select "
+                "unique values and try again.",
+            ) from None
+        self._after_write(table, rid, deep, coll_binds, caller)
+        return rid, self.store.get(table.logical, rid) or rec
+
+    def _key_desc(self, table: Table, keyname: str, rec: dict[str, Any]) -> str:
+        key = next((k for k in table.keys if k.schema == keyname), None)
+        return ", ".join(key.attributes) if key else keyname
+
+    def _after_write(
+        self, table: Table, rid: str, deep: list[tuple[str, Any]], coll_binds: list[tuple[str, list[str]]], caller: str
+    ) -> None:
+        for nav_name, payload in deep:
+            nav = table.navs[nav_name]
+            child_table = self.tables[nav.target]
+            if nav.kind == "collection":
+                items = payload if isinstance(payload, list) else [payload]
+                for item in items:
+                    _, _child = self._child_with_parent(child_table, nav.attribute, table, rid, item, caller)
+            else:
+                if not isinstance(payload, dict):
+                    raise E.payload_error(table.logical, f"An object was expected for '{nav_name}'.")
+                child_id, _ = self.create(child_table, payload, caller)
+                rec = self.store.get(table.logical, rid) or {}
+                self.apply_values(rec, {nav.attribute: (child_table.logical, child_id)})
+                self.store.replace(table.logical, rid, rec, self.key_values(table, rec))
+        for nav_name, urls in coll_binds:
+            nav = table.navs[nav_name]
+            for url in urls:
+                self.associate_collection(table, rid, nav_name, url)
+
+    def _child_with_parent(
+        self, child_table: Table, attr: str, parent: Table, parent_id: str, item: dict[str, Any], caller: str
+    ) -> tuple[str, dict[str, Any]]:
+        if not isinstance(item, dict):
+            raise E.payload_error(child_table.logical, "An object was expected in the collection.")
+        rid, rec = self.create(child_table, item, caller)
+        self.apply_values(rec, {attr: (parent.logical, parent_id)})
+        self.store.replace(child_table.logical, rid, rec, self.key_values(child_table, rec))
+        return rid, rec
+
+    def associate_collection(self, table: Table, rid: str, nav_name: str, url: str) -> None:
+        nav = table.navs[nav_name]
+        child_table, child_id = self.resolve_url(url)
+        if child_table.logical != nav.target:
+            raise E.payload_error(table.logical, f"'{url}' is not a {nav.target} record.")
+        rec = self.store.get(child_table.logical, child_id) or {}
+        self.apply_values(rec, {nav.attribute: (table.logical, rid)})
+        rec["modifiedon"] = now_iso()
+        self.store.replace(child_table.logical, child_id, rec, self.key_values(child_table, rec))
+
+    def update(
+        self, table: Table, rid: str, body: dict[str, Any], caller: str, strip_keys: dict | None = None
+    ) -> dict[str, Any]:
+        rec = self.store.get(table.logical, rid)
+        if rec is None:
+            raise E.record_not_found(table.logical, rid)
+        values, deep, coll_binds = self.parse_body(table, body)
+        values.pop(table.primary_id, None)
+        for k in strip_keys or {}:
+            values.pop(k, None)
+        self.apply_values(rec, values)
+        rec["modifiedon"] = now_iso()
+        if "statecode" in values and "statuscode" not in values and "statuscode" in table.attributes:
+            st = table.attributes["statuscode"]
+            rec["statuscode"] = next(
+                (v for v, s in (st.status_state or {}).items() if s == rec["statecode"]), rec.get("statuscode")
+            )
+        if "firstname" in values or "lastname" in values:
+            self._defaults(table, rec, caller)
+        self._check_status(table, rec)
+        try:
+            self.store.replace(table.logical, rid, rec, self.key_values(table, rec))
+        except DuplicateKey as dup:
+            raise DvError(
+                412,
+                "0x80060892",
+                f"A record that has the attribute values {self._key_desc(table, dup.keyname, rec)} already exists. "
+                f"The entity key {dup.keyname} requires that this set of attributes contains unique values.",
+            ) from None
+        self._after_write(table, rid, deep, coll_binds, caller)
+        return self.store.get(table.logical, rid) or rec
+
+    def delete(self, table: Table, rid: str) -> None:
+        if self.store.get(table.logical, rid) is None:
+            raise E.record_not_found(table.logical, rid)
+        self.store.delete(table.logical, rid)
+        # Cascade: activity parties and notes go with their parent, as Dataverse's cascade-delete does.
+        for child in ("activityparty", "annotation"):
+            ct = self.tables.get(child)
+            if ct is None:
+                continue
+            col = "_activityid_value" if child == "activityparty" else "_objectid_value"
+            for _, r in list(self.store.scan(child)):
+                if r.get(col) == rid:
+                    self.store.delete(child, r[ct.primary_id])
+
+    # ------------------------------------------------------------------ output
+    def represent(
+        self,
+        table: Table,
+        rec: dict[str, Any],
+        select: list[str] | None,
+        annotations: str | None,
+        expand: list[tuple[str, list[str] | None]] | None = None,
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {"@odata.etag": etag(int(rec.get("versionnumber") or 0))}
+        want_fmt = annotation_wanted(annotations, "OData.Community.Display.V1.FormattedValue")
+        want_lookup = annotation_wanted(annotations, "Microsoft.Dynamics.CRM.lookuplogicalname")
+        want_nav = annotation_wanted(annotations, "Microsoft.Dynamics.CRM.associatednavigationproperty")
+        names = select if select else self.default_columns(table)
+        for name in names:
+            if name.startswith("_") and name.endswith("_value"):
+                col = name[1:-6]
+                attr = table.attributes.get(col)
+                value = rec.get(name)
+                out[name] = value
+                if value is not None and attr is not None:
+                    target = rec.get(LOOKUP_TARGET + col) or (attr.targets[0] if attr.targets else "")
+                    if want_fmt:
+                        out[name + FORMATTED] = self.primary_name_of(target, value)
+                    if want_nav:
+                        tt = self.tables.get(target)
+                        out[name + NAVPROP] = single_nav_name(table, attr, target) if tt else col
+                    if want_lookup:
+                        out[name + LOOKUPNAME] = target
+                continue
+            value = rec.get(name)
+            out[name] = value
+            attr = table.attributes.get(name)
+            if want_fmt and value is not None and attr is not None:
+                formatted = format_value(attr, value)
+                if formatted is not None:
+                    out[name + FORMATTED] = formatted
+        out[table.primary_id] = rec.get(table.primary_id)
+        for nav_name, sub_select in expand or []:
+            nav = table.navs[nav_name]
+            target = self.tables[nav.target]
+            if nav.kind == "single":
+                rid = rec.get(f"_{nav.attribute}_value")
+                tgt_name = rec.get(LOOKUP_TARGET + nav.attribute) or nav.target
+                child = self.store.get(tgt_name, rid) if rid and tgt_name == nav.target else None
+                out[nav_name] = self.represent(target, child, sub_select, annotations) if child else None
+            else:
+                col = f"_{nav.attribute}_value"
+                rid = rec.get(table.primary_id)
+                out[nav_name] = [
+                    self.represent(target, r, sub_select, annotations)
+                    for _, r in self.store.scan(target.logical)
+                    if r.get(col) == rid
+                ]
+        return out
+
+    def default_columns(self, table: Table) -> list[str]:
+        cols = []
+        for attr in table.attributes.values():
+            if attr.type == PARTYLIST:
+                continue
+            cols.append(f"_{attr.logical}_value" if attr.type in LOOKUP_TYPES else attr.logical)
+        return cols
+
+    def column_known(self, table: Table, name: str) -> bool:
+        if name.startswith("_") and name.endswith("_value"):
+            attr = table.attributes.get(name[1:-6])
+            return attr is not None and attr.type in LOOKUP_TYPES
+        attr = table.attributes.get(name)
+        return attr is not None and attr.type not in LOOKUP_TYPES and attr.type != PARTYLIST
+
+    def primary_name_of(self, table_name: str, rid: str) -> str | None:
+        t = self.tables.get(table_name)
+        if t is None:
+            return None
+        rec = self.store.get(t.logical, rid)
+        return rec.get(t.primary_name) if rec else None
+
+
+def annotation_wanted(pref: str | None, name: str) -> bool:
+    if not pref:
+        return False
+    for item in pref.split(","):
+        item = item.strip().strip('"')
+        if item == "*" or item == name or (item.endswith("*") and name.startswith(item[:-1])):
+            return True
+    return False
+
+
+def format_value(attr: Attribute, value: Any) -> str | None:
+    if attr.type in CHOICE_TYPES or attr.type in (STATE, STATUS):
+        return (attr.options or {}).get(value)
+    if attr.type == BOOLEAN:
+        return "Yes" if value else "No"
+    if attr.type == DATETIME and isinstance(value, str):
+        try:
+            d = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return d.strftime("%d/%m/%Y") if attr.date_only else d.strftime("%d/%m/%Y %H:%M")
+    if attr.type == MONEY:
+        return f"£{value:,.2f}"
+    if attr.type in (INTEGER, BIGINT, DECIMAL, DOUBLE):
+        return f"{value:,}"
+    return None

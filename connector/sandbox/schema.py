@@ -1,0 +1,588 @@
+"""Table metadata for the sandbox: the shapes Microsoft documents for the standard tables, plus custom ones.
+
+Everything the server validates (types, max lengths, required levels, choices, alternate keys, navigation
+properties) is read from these objects, so a table created through the metadata API behaves like a seeded one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Attribute types as Dataverse names them in AttributeMetadata.AttributeType.
+STRING, MEMO, INTEGER, BIGINT, DECIMAL, DOUBLE, MONEY = (
+    "String",
+    "Memo",
+    "Integer",
+    "BigInt",
+    "Decimal",
+    "Double",
+    "Money",
+)
+BOOLEAN, DATETIME, PICKLIST, STATE, STATUS = "Boolean", "DateTime", "Picklist", "State", "Status"
+LOOKUP, CUSTOMER, OWNER, UNIQUEID, PARTYLIST, VIRTUAL = (
+    "Lookup",
+    "Customer",
+    "Owner",
+    "Uniqueidentifier",
+    "PartyList",
+    "Virtual",
+)
+ENTITYNAME = "EntityName"
+
+LOOKUP_TYPES = {LOOKUP, CUSTOMER, OWNER}
+CHOICE_TYPES = {PICKLIST, STATE, STATUS}
+
+_METADATA_TYPE = {
+    STRING: "StringAttributeMetadata",
+    MEMO: "MemoAttributeMetadata",
+    INTEGER: "IntegerAttributeMetadata",
+    BIGINT: "BigIntAttributeMetadata",
+    DECIMAL: "DecimalAttributeMetadata",
+    DOUBLE: "DoubleAttributeMetadata",
+    MONEY: "MoneyAttributeMetadata",
+    BOOLEAN: "BooleanAttributeMetadata",
+    DATETIME: "DateTimeAttributeMetadata",
+    PICKLIST: "PicklistAttributeMetadata",
+    STATE: "StateAttributeMetadata",
+    STATUS: "StatusAttributeMetadata",
+    LOOKUP: "LookupAttributeMetadata",
+    CUSTOMER: "LookupAttributeMetadata",
+    OWNER: "LookupAttributeMetadata",
+    UNIQUEID: "AttributeMetadata",
+    PARTYLIST: "LookupAttributeMetadata",
+    VIRTUAL: "AttributeMetadata",
+    ENTITYNAME: "EntityNameAttributeMetadata",
+}
+TYPE_FROM_METADATA = {
+    v: k for k, v in _METADATA_TYPE.items() if k not in (CUSTOMER, OWNER, PARTYLIST, UNIQUEID, VIRTUAL)
+}
+
+
+def _mid(*parts: str) -> str:
+    """Stable MetadataIds, so a restarted sandbox answers with the same ids."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "foi-sync-sandbox/" + "/".join(parts)))
+
+
+def label(text: str) -> dict[str, Any]:
+    loc = {"Label": text, "LanguageCode": 1033, "IsManaged": False}
+    return {"LocalizedLabels": [loc], "UserLocalizedLabel": loc}
+
+
+@dataclass
+class Attribute:
+    logical: str
+    type: str
+    max_length: int | None = None
+    required: str = "None"  # None | ApplicationRequired | SystemRequired | Recommended
+    options: dict[int, str] | None = None
+    #: For Status columns: option value -> the statecode it belongs to.
+    status_state: dict[int, int] | None = None
+    targets: list[str] = field(default_factory=list)
+    schema: str | None = None
+    display: str | None = None
+    date_only: bool = False
+    min_value: float | None = None
+    max_value: float | None = None
+    read_only: bool = False
+    custom: bool = False
+
+    @property
+    def schema_name(self) -> str:
+        return self.schema or self.logical.title().replace("_", "")
+
+    def to_metadata(self, table: str) -> dict[str, Any]:
+        md: dict[str, Any] = {
+            "@odata.type": "#Microsoft.Dynamics.CRM." + _METADATA_TYPE[self.type],
+            "MetadataId": _mid(table, self.logical),
+            "LogicalName": self.logical,
+            "SchemaName": self.schema_name,
+            "EntityLogicalName": table,
+            "AttributeType": self.type,
+            "AttributeTypeName": {"Value": self.type + "Type"},
+            "DisplayName": label(self.display or self.logical),
+            "RequiredLevel": {
+                "Value": self.required,
+                "CanBeChanged": self.required != "SystemRequired",
+                "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings",
+            },
+            "IsCustomAttribute": self.custom,
+            "IsValidForCreate": not self.read_only,
+            "IsValidForUpdate": not self.read_only,
+            "IsValidForRead": True,
+            "IsPrimaryId": False,
+            "IsPrimaryName": False,
+        }
+        if self.type in (STRING, MEMO):
+            md["MaxLength"] = self.max_length
+            md["Format"] = "Text" if self.type == STRING else "TextArea"
+        if self.type in LOOKUP_TYPES or self.type == PARTYLIST:
+            md["Targets"] = list(self.targets)
+        if self.type == DATETIME:
+            md["Format"] = "DateOnly" if self.date_only else "DateAndTime"
+            md["DateTimeBehavior"] = {"Value": "DateOnly" if self.date_only else "UserLocal"}
+        if self.type in (INTEGER, DECIMAL, DOUBLE, MONEY, BIGINT):
+            md["MinValue"] = self.min_value
+            md["MaxValue"] = self.max_value
+        return md
+
+    def option_set(self, table: str) -> dict[str, Any]:
+        opts = []
+        for value, text in (self.options or {}).items():
+            opt: dict[str, Any] = {"Value": value, "Label": label(text), "Description": label("")}
+            if self.type == STATUS and self.status_state:
+                opt["State"] = self.status_state.get(value)
+                opt["@odata.type"] = "#Microsoft.Dynamics.CRM.StatusOptionMetadata"
+            opts.append(opt)
+        return {
+            "MetadataId": _mid(table, self.logical, "optionset"),
+            "Name": f"{table}_{self.logical}",
+            "IsGlobal": False,
+            "OptionSetType": {PICKLIST: "Picklist", STATE: "State", STATUS: "Status"}.get(self.type, "Picklist"),
+            "Options": opts,
+        }
+
+
+@dataclass
+class Key:
+    schema: str
+    attributes: list[str]
+    status: str = "Active"
+
+    def to_metadata(self, table: str) -> dict[str, Any]:
+        return {
+            "MetadataId": _mid(table, "key", self.schema),
+            "LogicalName": self.schema.lower(),
+            "SchemaName": self.schema,
+            "KeyAttributes": list(self.attributes),
+            "EntityKeyIndexStatus": self.status,
+            "EntityLogicalName": table,
+            "DisplayName": label(self.schema),
+        }
+
+
+@dataclass
+class NavProperty:
+    """One navigation property. single: a lookup on this table; collection: lookups on another table to this one."""
+
+    name: str
+    kind: str  # "single" | "collection"
+    attribute: str  # single: the lookup column on this table; collection: the lookup column on `target`
+    target: str  # the table on the other side
+    relationship: str
+
+
+@dataclass
+class Table:
+    logical: str
+    entity_set: str
+    primary_id: str
+    primary_name: str
+    attributes: dict[str, Attribute]
+    keys: list[Key] = field(default_factory=list)
+    is_activity: bool = False
+    custom: bool = False
+    object_type_code: int = 10000
+    display: str | None = None
+    ownership: str = "UserOwned"
+    navs: dict[str, NavProperty] = field(default_factory=dict)
+
+    @property
+    def metadata_id(self) -> str:
+        return _mid(self.logical)
+
+    @property
+    def schema_name(self) -> str:
+        return self.logical
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            "@odata.type": "#Microsoft.Dynamics.CRM.EntityMetadata",
+            "MetadataId": self.metadata_id,
+            "LogicalName": self.logical,
+            "SchemaName": self.schema_name,
+            "EntitySetName": self.entity_set,
+            "LogicalCollectionName": self.entity_set,
+            "CollectionSchemaName": self.entity_set,
+            "PrimaryIdAttribute": self.primary_id,
+            "PrimaryNameAttribute": self.primary_name,
+            "ObjectTypeCode": self.object_type_code,
+            "IsActivity": self.is_activity,
+            "IsCustomEntity": self.custom,
+            "ChangeTrackingEnabled": True,
+            "IsOptimisticConcurrencyEnabled": True,
+            "OwnershipType": self.ownership,
+            "DisplayName": label(self.display or self.logical),
+            "DisplayCollectionName": label(self.entity_set),
+            "CanCreateAttributes": {"Value": True, "CanBeChanged": False},
+        }
+
+
+# --------------------------------------------------------------------------------------------------- seed data
+
+STATE_ACTIVE = {0: "Active", 1: "Inactive"}
+_ACTIVITY_STATE = {0: "Open", 1: "Completed", 2: "Canceled", 3: "Scheduled"}
+
+
+def _common(table: str, owner: bool = True) -> dict[str, Attribute]:
+    cols = {
+        "createdon": Attribute("createdon", DATETIME, read_only=True),
+        "modifiedon": Attribute("modifiedon", DATETIME, read_only=True),
+        "versionnumber": Attribute("versionnumber", BIGINT, read_only=True),
+        "overriddencreatedon": Attribute("overriddencreatedon", DATETIME),
+        "importsequencenumber": Attribute("importsequencenumber", INTEGER),
+    }
+    if owner:
+        cols["ownerid"] = Attribute("ownerid", OWNER, targets=["systemuser", "team"], required="SystemRequired")
+    return cols
+
+
+def _t(
+    logical: str,
+    entity_set: str,
+    primary_name: str,
+    attrs: list[Attribute],
+    *,
+    keys: list[Key] | None = None,
+    is_activity: bool = False,
+    otc: int,
+    owner: bool = True,
+    primary_id: str | None = None,
+) -> Table:
+    pid = primary_id or logical + "id"
+    cols = {pid: Attribute(pid, UNIQUEID)}
+    cols.update(_common(logical, owner))
+    for a in attrs:
+        cols[a.logical] = a
+    return Table(logical, entity_set, pid, primary_name, cols, keys or [], is_activity, object_type_code=otc)
+
+
+def _activity(
+    logical: str, entity_set: str, otc: int, extra: list[Attribute], status: dict[int, tuple[str, int]]
+) -> Table:
+    regarding_targets = ["account", "contact", "incident"]
+    attrs = [
+        Attribute("subject", STRING, 400 if logical == "email" else 200),
+        Attribute("description", MEMO, 100000 if logical != "email" else 1048576),
+        Attribute("regardingobjectid", LOOKUP, targets=regarding_targets),
+        Attribute("scheduledend", DATETIME),
+        Attribute("actualend", DATETIME),
+        Attribute("prioritycode", PICKLIST, options={0: "Low", 1: "Normal", 2: "High"}),
+        Attribute("activitytypecode", ENTITYNAME, read_only=True),
+        Attribute("statecode", STATE, options=_ACTIVITY_STATE),
+        Attribute(
+            "statuscode",
+            STATUS,
+            options={k: v[0] for k, v in status.items()},
+            status_state={k: v[1] for k, v in status.items()},
+        ),
+        *extra,
+    ]
+    table = _t(logical, entity_set, "subject", attrs, is_activity=True, otc=otc, primary_id="activityid")
+    return table
+
+
+def seed_tables() -> dict[str, Table]:
+    """The standard tables the connector uses, with the columns Microsoft documents for them."""
+    account = _t(
+        "account",
+        "accounts",
+        "name",
+        [
+            Attribute("name", STRING, 160, required="ApplicationRequired"),
+            Attribute("accountnumber", STRING, 20),
+            Attribute("emailaddress1", STRING, 100),
+            Attribute("telephone1", STRING, 50),
+            Attribute("address1_line1", STRING, 250),
+            Attribute("address1_city", STRING, 80),
+            Attribute("address1_postalcode", STRING, 20),
+            Attribute("description", MEMO, 2000),
+            Attribute("numberofemployees", INTEGER, min_value=0, max_value=1000000000),
+            Attribute("revenue", MONEY, min_value=0, max_value=100000000000000),
+            Attribute("primarycontactid", LOOKUP, targets=["contact"]),
+            Attribute("parentaccountid", LOOKUP, targets=["account"]),
+            Attribute("accountcategorycode", PICKLIST, options={1: "Preferred Customer", 2: "Standard"}),
+            Attribute("industrycode", PICKLIST, options={1: "Accounting", 2: "Agriculture", 33: "Government"}),
+            Attribute("statecode", STATE, options=STATE_ACTIVE),
+            Attribute("statuscode", STATUS, options={1: "Active", 2: "Inactive"}, status_state={1: 0, 2: 1}),
+        ],
+        keys=[Key("accountnumber_key", ["accountnumber"])],
+        otc=1,
+    )
+    contact = _t(
+        "contact",
+        "contacts",
+        "fullname",
+        [
+            Attribute("firstname", STRING, 50),
+            Attribute("lastname", STRING, 50, required="ApplicationRequired"),
+            Attribute("fullname", STRING, 160, read_only=True),
+            Attribute("emailaddress1", STRING, 100),
+            Attribute("telephone1", STRING, 50),
+            Attribute("jobtitle", STRING, 100),
+            Attribute("address1_line1", STRING, 250),
+            Attribute("address1_line2", STRING, 250),
+            Attribute("address1_city", STRING, 80),
+            Attribute("address1_composite", MEMO, 1000, read_only=True),
+            Attribute("address1_postalcode", STRING, 20),
+            Attribute("description", MEMO, 2000),
+            Attribute("externaluseridentifier", STRING, 50),
+            Attribute("parentcustomerid", CUSTOMER, targets=["account", "contact"]),
+            Attribute("birthdate", DATETIME, date_only=True),
+            Attribute("donotemail", BOOLEAN),
+            Attribute(
+                "preferredcontactmethodcode", PICKLIST, options={1: "Any", 2: "Email", 3: "Phone", 4: "Fax", 5: "Mail"}
+            ),
+            Attribute("statecode", STATE, options=STATE_ACTIVE),
+            Attribute("statuscode", STATUS, options={1: "Active", 2: "Inactive"}, status_state={1: 0, 2: 1}),
+        ],
+        keys=[Key("contact_email_key", ["emailaddress1"])],
+        otc=2,
+    )
+    incident = _t(
+        "incident",
+        "incidents",
+        "title",
+        [
+            Attribute("title", STRING, 200, required="ApplicationRequired"),
+            Attribute("ticketnumber", STRING, 100),
+            Attribute("description", MEMO, 2000),
+            Attribute("customerid", CUSTOMER, targets=["account", "contact"], required="SystemRequired"),
+            Attribute("primarycontactid", LOOKUP, targets=["contact"]),
+            Attribute("parentcaseid", LOOKUP, targets=["incident"]),
+            Attribute(
+                "caseorigincode",
+                PICKLIST,
+                options={1: "Phone", 2: "Email", 3: "Web", 2483: "Facebook", 3986: "Twitter", 700610000: "IoT"},
+            ),
+            Attribute("casetypecode", PICKLIST, options={1: "Question", 2: "Problem", 3: "Request"}),
+            Attribute("prioritycode", PICKLIST, options={1: "High", 2: "Normal", 3: "Low"}),
+            Attribute("severitycode", PICKLIST, options={1: "Default Value"}),
+            Attribute("followupby", DATETIME),
+            Attribute("resolveby", DATETIME),
+            Attribute("responseby", DATETIME),
+            Attribute("escalatedon", DATETIME),
+            Attribute("isescalated", BOOLEAN),
+            Attribute("statecode", STATE, options={0: "Active", 1: "Resolved", 2: "Canceled"}),
+            Attribute(
+                "statuscode",
+                STATUS,
+                options={
+                    1: "In Progress",
+                    2: "On Hold",
+                    3: "Waiting for Details",
+                    4: "Researching",
+                    5: "Problem Solved",
+                    1000: "Information Provided",
+                    6: "Cancelled",
+                    2000: "Merged",
+                },
+                status_state={1: 0, 2: 0, 3: 0, 4: 0, 5: 1, 1000: 1, 6: 2, 2000: 2},
+            ),
+        ],
+        keys=[Key("incident_ticketnumber_key", ["ticketnumber"])],
+        otc=112,
+    )
+    task = _activity(
+        "task",
+        "tasks",
+        4212,
+        [Attribute("percentcomplete", INTEGER, min_value=0, max_value=100), Attribute("category", STRING, 250)],
+        {
+            2: ("Not Started", 0),
+            3: ("In Progress", 0),
+            4: ("Waiting on someone else", 0),
+            7: ("Deferred", 0),
+            5: ("Completed", 1),
+            6: ("Canceled", 2),
+        },
+    )
+    email = _activity(
+        "email",
+        "emails",
+        4202,
+        [
+            Attribute("directioncode", BOOLEAN),
+            Attribute("sender", STRING, 250),
+            Attribute("torecipients", STRING, 500),
+            Attribute("messageid", STRING, 320),
+            Attribute("from", PARTYLIST, targets=["systemuser", "queue", "contact", "account"]),
+            Attribute("to", PARTYLIST, targets=["contact", "account", "systemuser", "queue"]),
+            Attribute("cc", PARTYLIST, targets=["contact", "account", "systemuser", "queue"]),
+        ],
+        {
+            1: ("Draft", 0),
+            8: ("Failed", 0),
+            2: ("Completed", 1),
+            3: ("Sent", 1),
+            4: ("Received", 1),
+            6: ("Pending Send", 1),
+            7: ("Sending", 1),
+            5: ("Canceled", 2),
+        },
+    )
+    activityparty = _t(
+        "activityparty",
+        "activityparties",
+        "addressused",
+        [
+            Attribute("activityid", LOOKUP, targets=["email", "task"]),
+            Attribute("partyid", LOOKUP, targets=["contact", "account", "systemuser", "queue"]),
+            Attribute(
+                "participationtypemask",
+                PICKLIST,
+                options={
+                    1: "Sender",
+                    2: "To Recipient",
+                    3: "CC Recipient",
+                    4: "BCC Recipient",
+                    5: "Required attendee",
+                    6: "Optional attendee",
+                    7: "Organizer",
+                    8: "Regarding",
+                    9: "Owner",
+                    10: "Resource",
+                    11: "Customer",
+                },
+            ),
+            Attribute("addressused", STRING, 320),
+        ],
+        otc=135,
+        owner=False,
+    )
+    annotation = _t(
+        "annotation",
+        "annotations",
+        "subject",
+        [
+            Attribute("subject", STRING, 500),
+            Attribute("notetext", MEMO, 100000),
+            Attribute("filename", STRING, 255),
+            Attribute("mimetype", STRING, 256),
+            Attribute("documentbody", MEMO, 1073741823),
+            Attribute("isdocument", BOOLEAN),
+            Attribute("objectid", LOOKUP, targets=["account", "contact", "incident", "email", "task"]),
+            Attribute("objecttypecode", ENTITYNAME),
+        ],
+        otc=5,
+    )
+    systemuser = _t(
+        "systemuser",
+        "systemusers",
+        "fullname",
+        [
+            Attribute("fullname", STRING, 200, read_only=True),
+            Attribute("firstname", STRING, 64),
+            Attribute("lastname", STRING, 64),
+            Attribute("domainname", STRING, 1024, required="SystemRequired"),
+            Attribute("internalemailaddress", STRING, 100),
+            Attribute("applicationid", UNIQUEID),
+            Attribute("isdisabled", BOOLEAN),
+        ],
+        otc=8,
+        owner=False,
+    )
+    team = _t(
+        "team",
+        "teams",
+        "name",
+        [
+            Attribute("name", STRING, 160, required="SystemRequired"),
+            Attribute("description", MEMO, 2000),
+            Attribute("emailaddress", STRING, 100),
+            Attribute("teamtype", PICKLIST, options={0: "Owner", 1: "Access", 2: "Security Group", 3: "Office Group"}),
+        ],
+        otc=9,
+        owner=False,
+    )
+    queue = _t(
+        "queue",
+        "queues",
+        "name",
+        [
+            Attribute("name", STRING, 400, required="SystemRequired"),
+            Attribute("emailaddress", STRING, 100),
+            Attribute("description", MEMO, 2000),
+            Attribute("queueviewtype", PICKLIST, options={0: "Public", 1: "Private"}),
+        ],
+        otc=2020,
+    )
+    tables = {
+        t.logical: t
+        for t in (account, contact, incident, task, email, activityparty, annotation, systemuser, team, queue)
+    }
+    build_navigation(tables)
+    return tables
+
+
+#: Relationship names Microsoft uses for the collection side of well-known lookups.
+_KNOWN_COLLECTIONS = {
+    ("email", "regardingobjectid", "incident"): "Incident_Emails",
+    ("task", "regardingobjectid", "incident"): "Incident_Tasks",
+    ("annotation", "objectid", "incident"): "Incident_Annotation",
+    ("email", "regardingobjectid", "contact"): "Contact_Emails",
+    ("task", "regardingobjectid", "contact"): "Contact_Tasks",
+    ("task", "regardingobjectid", "account"): "Account_Tasks",
+    ("email", "regardingobjectid", "account"): "Account_Emails",
+    ("activityparty", "activityid", "email"): "email_activity_parties",
+    ("activityparty", "activityid", "task"): "task_activity_parties",
+    ("contact", "parentcustomerid", "account"): "contact_customer_accounts",
+    ("incident", "customerid", "contact"): "incident_customer_contacts",
+    ("incident", "customerid", "account"): "incident_customer_accounts",
+    ("account", "primarycontactid", "contact"): "account_primary_contact",
+}
+
+
+def single_nav_name(table: Table, attr: Attribute, target: str) -> str:
+    """Microsoft's naming: one nav per target on polymorphic lookups; activity regarding carries the activity."""
+    if attr.logical == "regardingobjectid" and table.is_activity:
+        return f"regardingobjectid_{target}_{table.logical}"
+    if attr.logical in ("partyid", "objectid") or attr.type in (CUSTOMER,) or len(attr.targets) > 1:
+        if attr.type == OWNER:
+            return "ownerid"
+        return f"{attr.logical}_{target}"
+    return attr.schema if attr.custom and attr.schema else attr.logical
+
+
+def build_navigation(tables: dict[str, Table]) -> None:
+    """Derive navigation properties from lookup columns (both sides), so custom lookups get them too."""
+    for table in tables.values():
+        table.navs = {k: v for k, v in table.navs.items() if v.kind == "explicit"}
+    for table in tables.values():
+        for attr in table.attributes.values():
+            if attr.type not in LOOKUP_TYPES:
+                continue
+            for target in attr.targets:
+                name = single_nav_name(table, attr, target)
+                rel = (
+                    _KNOWN_COLLECTIONS.get((table.logical, attr.logical, target))
+                    or f"{target}_{table.logical}_{attr.logical}"
+                )
+                if name not in table.navs:
+                    table.navs[name] = NavProperty(name, "single", attr.logical, target, rel)
+                if target in tables:
+                    tables[target].navs.setdefault(
+                        rel, NavProperty(rel, "collection", attr.logical, table.logical, rel)
+                    )
+
+
+def table_to_json(table: Table) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    data = asdict(table)
+    data.pop("navs", None)
+    return data
+
+
+def table_from_json(data: dict[str, Any]) -> Table:
+    attrs = {}
+    for name, a in data["attributes"].items():
+        a = dict(a)
+        for k in ("options", "status_state"):
+            if a.get(k) is not None:
+                a[k] = {int(x): y for x, y in a[k].items()}
+        attrs[name] = Attribute(**a)
+    keys = [Key(**k) for k in data.get("keys", [])]
+    rest = {k: v for k, v in data.items() if k not in ("attributes", "keys", "navs")}
+    return Table(attributes=attrs, keys=keys, **rest)

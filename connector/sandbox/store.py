@@ -1,0 +1,178 @@
+"""SQLite storage for the sandbox: rows as JSON, alternate-key index, row versions and deletion tombstones.
+
+One connection guarded by one lock: the sandbox favours exact, serialisable behaviour over write concurrency, and
+SQLite is fast enough that it is never the bottleneck of the connector's benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rows(seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, id TEXT NOT NULL,
+                                version INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS rows_id ON rows(tbl, id);
+CREATE INDEX IF NOT EXISTS rows_version ON rows(tbl, version);
+CREATE TABLE IF NOT EXISTS keyidx(tbl TEXT, keyname TEXT, value TEXT, id TEXT, PRIMARY KEY(tbl, keyname, value))
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tombstones(tbl TEXT, id TEXT, version INTEGER);
+CREATE INDEX IF NOT EXISTS tombstones_version ON tombstones(tbl, version);
+CREATE TABLE IF NOT EXISTS custom_schema(logical TEXT PRIMARY KEY, json TEXT NOT NULL);
+"""
+
+
+class DuplicateKey(Exception):
+    def __init__(self, keyname: str, other_id: str) -> None:
+        super().__init__(keyname)
+        self.keyname = keyname
+        self.other_id = other_id
+
+
+def key_value(values: list[Any]) -> str:
+    """Key lookups are case-insensitive for text, as Dataverse's SQL collation is."""
+    return json.dumps([v.casefold() if isinstance(v, str) else v for v in values], separators=(",", ":"))
+
+
+class Store:
+    def __init__(self, path: Path | None) -> None:
+        self.lock = threading.RLock()
+        target = str(path) if path else ":memory:"
+        self.db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+        if path:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+        row = self.db.execute(
+            "SELECT max(v) FROM (SELECT max(version) v FROM rows UNION ALL SELECT max(version) FROM tombstones)"
+        ).fetchone()
+        self.version = int(row[0] or 0)
+        self._depth = 0
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Atomic unit (a request, a change set, a bulk call); nests with savepoints."""
+        with self.lock:
+            name = f"sp{self._depth}"
+            self.db.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            saved_version = self.version
+            try:
+                yield
+            except BaseException:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+                self.version = saved_version
+                raise
+            else:
+                self.db.execute(f"RELEASE {name}")
+            finally:
+                self._depth -= 1
+
+    def next_version(self) -> int:
+        self.version += 1
+        return self.version
+
+    # ------------------------------------------------------------------ rows
+    def get(self, tbl: str, rid: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT data, version FROM rows WHERE tbl=? AND id=?", (tbl, rid)).fetchone()
+        if row is None:
+            return None
+        data = json.loads(row[0])
+        data["versionnumber"] = row[1]
+        return data
+
+    def find_by_key(self, tbl: str, keyname: str, values: list[Any]) -> str | None:
+        row = self.db.execute(
+            "SELECT id FROM keyidx WHERE tbl=? AND keyname=? AND value=?", (tbl, keyname, key_value(values))
+        ).fetchone()
+        return row[0] if row else None
+
+    def _index_keys(self, tbl: str, rid: str, keys: dict[str, list[Any]]) -> None:
+        self.db.execute("DELETE FROM keyidx WHERE tbl=? AND id=?", (tbl, rid))
+        for keyname, values in keys.items():
+            if any(v is None for v in values):
+                continue
+            try:
+                self.db.execute(
+                    "INSERT INTO keyidx(tbl, keyname, value, id) VALUES (?,?,?,?)",
+                    (tbl, keyname, key_value(values), rid),
+                )
+            except sqlite3.IntegrityError:
+                other = self.find_by_key(tbl, keyname, values) or ""
+                raise DuplicateKey(keyname, other) from None
+
+    def insert(self, tbl: str, rid: str, data: dict[str, Any], keys: dict[str, list[Any]]) -> int:
+        version = self.next_version()
+        data = {k: v for k, v in data.items() if k != "versionnumber"}
+        try:
+            self.db.execute(
+                "INSERT INTO rows(tbl, id, version, data) VALUES (?,?,?,?)",
+                (tbl, rid, version, json.dumps(data, separators=(",", ":"))),
+            )
+        except sqlite3.IntegrityError:
+            raise DuplicateKey("primary", rid) from None
+        self._index_keys(tbl, rid, keys)
+        return version
+
+    def replace(self, tbl: str, rid: str, data: dict[str, Any], keys: dict[str, list[Any]]) -> int:
+        version = self.next_version()
+        data = {k: v for k, v in data.items() if k != "versionnumber"}
+        self.db.execute(
+            "UPDATE rows SET version=?, data=? WHERE tbl=? AND id=?",
+            (version, json.dumps(data, separators=(",", ":")), tbl, rid),
+        )
+        self._index_keys(tbl, rid, keys)
+        return version
+
+    def delete(self, tbl: str, rid: str) -> None:
+        self.db.execute("DELETE FROM rows WHERE tbl=? AND id=?", (tbl, rid))
+        self.db.execute("DELETE FROM keyidx WHERE tbl=? AND id=?", (tbl, rid))
+        self.db.execute("INSERT INTO tombstones(tbl, id, version) VALUES (?,?,?)", (tbl, rid, self.next_version()))
+
+    def scan(self, tbl: str, after_seq: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+        cur = self.db.execute(
+            "SELECT seq, data, version FROM rows WHERE tbl=? AND seq>? ORDER BY seq", (tbl, after_seq)
+        )
+        for seq, data, version in cur:
+            rec = json.loads(data)
+            rec["versionnumber"] = version
+            yield seq, rec
+
+    def count(self, tbl: str) -> int:
+        return int(self.db.execute("SELECT count(*) FROM rows WHERE tbl=?", (tbl,)).fetchone()[0])
+
+    def changed_since(self, tbl: str, version: int) -> list[dict[str, Any]]:
+        out = []
+        for data, v in self.db.execute(
+            "SELECT data, version FROM rows WHERE tbl=? AND version>? ORDER BY version", (tbl, version)
+        ):
+            rec = json.loads(data)
+            rec["versionnumber"] = v
+            out.append(rec)
+        return out
+
+    def deleted_since(self, tbl: str, version: int) -> list[str]:
+        rows = self.db.execute(
+            "SELECT id FROM tombstones WHERE tbl=? AND version>? ORDER BY version", (tbl, version)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------------ custom schema persistence
+    def save_custom_table(self, logical: str, payload: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO custom_schema(logical, json) VALUES (?,?) ON CONFLICT(logical) DO UPDATE SET json=excluded.json",
+            (logical, json.dumps(payload)),
+        )
+
+    def custom_tables(self) -> list[dict[str, Any]]:
+        return [json.loads(r[0]) for r in self.db.execute("SELECT json FROM custom_schema ORDER BY rowid")]
+
+    def close(self) -> None:
+        self.db.close()
