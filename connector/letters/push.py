@@ -1,0 +1,274 @@
+"""Push letters to the CRM as email activities regarding the case, once per case and letter type, ever.
+
+Idempotency: each letter's ``activityid`` is ``uuid5(namespace, reference + letter type)``. It is created with
+``PATCH emails(<id>)`` + ``If-None-Match: *`` (create-only upsert), so a rerun or a replay after a crash gets
+412 and counts the letter as already there instead of mailing the requester twice. Existing ids are looked up
+in one query per 50 letters first, so a routine rerun costs a read, not a write per letter. An officer who
+deletes a letter's email in the CRM re-arms it (that is how to ask for a fresh copy).
+
+A crash between creating the email and sending it leaves a draft; the next run sees the draft and, in
+``send`` mode, sends it then.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from connector import odata
+from connector.dataverse.errors import DataverseError, DuplicateRecord
+from connector.errors import FoiSyncError
+from connector.letters.render import LetterRenderer
+from connector.letters.select import letters_due
+from connector.letters.types import LetterType
+from connector.model import FoiCase
+
+if TYPE_CHECKING:
+    from connector.config import Settings
+    from connector.dataverse import DataverseClient
+
+log = logging.getLogger(__name__)
+
+#: Fixed namespace for letter ids: never change it, or every letter becomes "new" again.
+LETTER_NAMESPACE = uuid.UUID("6c1f5a8e-2b7d-5e0a-9c43-0f6f1d2b8a71")
+_REGARDING = re.compile(r"^regardingobjectid_(?P<table>[A-Za-z0-9_]+)_email$")
+_LOOKUP_CHUNK = 50
+SENDER, TO_RECIPIENT = 1, 2
+DRAFT_STATE, DRAFT_STATUS = 0, 1
+
+
+def activity_id(reference: str, letter_type: LetterType | str) -> str:
+    """The one email activity id a case's letter of this type can ever have."""
+    return str(uuid.uuid5(LETTER_NAMESPACE, f"{reference.strip()}\x1f{LetterType(letter_type).value}"))
+
+
+def note_id(reference: str, letter_type: LetterType | str) -> str:
+    return str(uuid.uuid5(LETTER_NAMESPACE, f"{reference.strip()}\x1f{LetterType(letter_type).value}\x1fnote"))
+
+
+@dataclass(frozen=True)
+class LetterTarget:
+    """A case the sync engine has pushed: its CRM id, the requester's contact and how emails point at it."""
+
+    case: FoiCase
+    case_id: str
+    contact_id: str | None
+    regarding_entity_set: str = "incidents"
+    regarding_nav: str = "regardingobjectid_incident_email"
+
+
+@dataclass(frozen=True)
+class LetterFailure:
+    reference: str
+    letter_type: str
+    code: str
+    message: str  # never requester data
+
+
+@dataclass
+class LetterPushResult:
+    created: int = 0  # new email activities
+    sent: int = 0  # sent through SendEmail (including drafts left by an earlier crash)
+    drafts: int = 0  # left as drafts (draft mode, or a postal-only requester)
+    already_sent: int = 0  # existed before this run (rerun, crash replay)
+    notes: int = 0
+    failed: list[LetterFailure] = field(default_factory=list)
+    skipped: list[LetterFailure] = field(default_factory=list)
+    letters: list[tuple[str, str, str]] = field(default_factory=list)  # (reference, type, activity id) created
+
+    def summary(self) -> str:
+        return (
+            f"letters: {self.created} created, {self.sent} sent, {self.drafts} drafts, "
+            f"{self.already_sent} already there, {self.notes} notes, {len(self.skipped)} skipped, "
+            f"{len(self.failed)} failed"
+        )
+
+
+@dataclass(frozen=True)
+class _Sender:
+    logical: str  # "queue" | "systemuser"
+    entity_set: str
+    id: str
+
+
+def _resolve_sender(client: DataverseClient, settings: Settings) -> _Sender:
+    queue = settings.letters.from_queue
+    if queue:
+        rows = list(client.query("queues", select=["queueid", "name"], filter=odata.eq("name", queue), top=2))
+        if not rows:
+            raise FoiSyncError(
+                f"letters.from_queue: no queue named '{queue}' in the CRM; fix the name (Settings > Queues) "
+                "or remove the key to send as the application user"
+            )
+        if len(rows) > 1:
+            raise FoiSyncError(f"letters.from_queue: more than one queue is named '{queue}'; rename one of them")
+        return _Sender("queue", "queues", str(rows[0]["queueid"]))
+    user = client.whoami().get("UserId")
+    if not user:
+        raise FoiSyncError("WhoAmI returned no UserId; check the application user's security role")
+    return _Sender("systemuser", "systemusers", str(user))
+
+
+def _regarding_table(target: LetterTarget) -> str:
+    m = _REGARDING.match(target.regarding_nav)
+    if not m:
+        raise FoiSyncError(
+            f"regarding navigation property '{target.regarding_nav}' is not an email 'regarding' name; Dataverse "
+            "names it regardingobjectid_<table>_email (e.g. regardingobjectid_incident_email)"
+        )
+    return m.group("table")
+
+
+def _existing(client: DataverseClient, entity_set: str, pid: str, ids: Sequence[str], select: list[str]) -> dict:
+    """id -> row for those of ``ids`` that already exist (one query per 50 ids)."""
+    found: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), _LOOKUP_CHUNK):
+        chunk = [odata.Guid(x) for x in ids[i : i + _LOOKUP_CHUNK]]
+        for row in client.query(entity_set, select=[pid, *select], filter=odata.any_of(pid, chunk)):
+            found[str(row[pid]).lower()] = row
+    return found
+
+
+def _email_body(target: LetterTarget, sender: _Sender, subject: str, html: str) -> dict[str, Any]:
+    return {
+        "subject": subject,
+        "description": html,
+        "directioncode": True,  # outgoing
+        f"{odata.name(target.regarding_nav)}@odata.bind": odata.bind(target.regarding_entity_set, target.case_id),
+        "email_activity_parties": [
+            {
+                f"partyid_{sender.logical}@odata.bind": odata.bind(sender.entity_set, sender.id),
+                "participationtypemask": SENDER,
+            },
+            {
+                "partyid_contact@odata.bind": odata.bind("contacts", str(target.contact_id)),
+                "participationtypemask": TO_RECIPIENT,
+            },
+        ],
+    }
+
+
+def push_letters(
+    client: DataverseClient,
+    settings: Settings,
+    targets: list[LetterTarget],
+    *,
+    today: date | None = None,
+    renderer: LetterRenderer | None = None,
+) -> LetterPushResult:
+    """Create (and send, in ``send`` mode) every letter the targets' cases are due; see the module docstring."""
+    result = LetterPushResult()
+    send_mode = settings.letters.send_mode
+    plan: list[tuple[LetterTarget, LetterType, str]] = []
+    for target in targets:
+        try:
+            due = letters_due(target.case)
+        except Exception as exc:  # one bad case never stops the rest
+            result.failed.append(LetterFailure(target.case.reference, "-", "select", type(exc).__name__))
+            continue
+        for letter in due:
+            if not target.contact_id:
+                result.skipped.append(
+                    LetterFailure(
+                        target.case.reference,
+                        letter.value,
+                        "no_contact",
+                        "the case has no requester contact in the CRM, so the letter has no recipient; "
+                        "link a contact to the case and rerun",
+                    )
+                )
+                continue
+            plan.append((target, letter, activity_id(target.case.reference, letter)))
+    if not plan:
+        log.info("%s", result.summary())
+        return result
+
+    try:
+        renderer = renderer or LetterRenderer(settings)
+        sender = _resolve_sender(client, settings)
+        existing = _existing(client, "emails", "activityid", [p[2] for p in plan], ["statecode", "statuscode"])
+        notes = (
+            _existing(client, "annotations", "annotationid", [note_id(t.case.reference, lt) for t, lt, _ in plan], [])
+            if settings.letters.copy_as_note
+            else {}
+        )
+    except (FoiSyncError, DataverseError) as exc:
+        message = str(exc)
+        log.error("letters not pushed: %s", message)
+        for target, letter, _ in plan:
+            result.failed.append(LetterFailure(target.case.reference, letter.value, "setup", message))
+        return result
+
+    deadlines: dict[str, Any] = {}
+    for target, letter, aid in plan:
+        case = target.case
+        ref = case.reference
+        can_send = send_mode == "send" and case.requester.email is not None
+        row = existing.get(aid)
+        try:
+            if row is not None:
+                result.already_sent += 1
+                if can_send and row.get("statecode") == DRAFT_STATE and row.get("statuscode") == DRAFT_STATUS:
+                    _send(client, aid)  # a crash left it as a draft last time
+                    result.sent += 1
+                    log.info("case %s: %s was a draft left by an earlier run; sent now", ref, letter.value)
+                if settings.letters.copy_as_note and note_id(ref, letter) not in notes:
+                    rendered = renderer.render(letter, case, _deadline(renderer, case, deadlines), today=today)
+                    result.notes += _note(client, target, letter, rendered.subject, rendered.text)
+                continue
+            rendered = renderer.render(letter, case, _deadline(renderer, case, deadlines), today=today)
+            try:
+                client.upsert(
+                    "emails", aid, _email_body(target, sender, rendered.subject, rendered.html), create_only=True
+                )
+            except DuplicateRecord:
+                result.already_sent += 1  # another run created it between our read and this write
+                continue
+            result.created += 1
+            result.letters.append((ref, letter.value, aid))
+            if can_send:
+                _send(client, aid)
+                result.sent += 1
+            else:
+                result.drafts += 1
+            if settings.letters.copy_as_note and note_id(ref, letter) not in notes:
+                result.notes += _note(client, target, letter, rendered.subject, rendered.text)
+            log.info("case %s: %s letter %s (%s)", ref, letter.value, "sent" if can_send else "left as draft", aid)
+        except DataverseError as exc:
+            result.failed.append(LetterFailure(ref, letter.value, exc.code or str(exc.status or ""), exc.message))
+            log.warning("case %s: %s letter failed: %s", ref, letter.value, exc.describe())
+        except FoiSyncError as exc:
+            result.failed.append(LetterFailure(ref, letter.value, "render", str(exc)))
+            log.warning("case %s: %s letter not rendered: %s", ref, letter.value, exc)
+    log.info("%s", result.summary())
+    return result
+
+
+def _deadline(renderer: LetterRenderer, case: FoiCase, cache: dict[str, Any]) -> Any:
+    if case.reference not in cache:
+        cache[case.reference] = renderer.engine.compute(case)
+    return cache[case.reference]
+
+
+def _send(client: DataverseClient, aid: str) -> None:
+    client.action("SendEmail", {"IssueSend": True}, entity_set="emails", key=aid)
+
+
+def _note(client: DataverseClient, target: LetterTarget, letter: LetterType, subject: str, text: str) -> int:
+    """A plain-text copy of the letter as a note on the case (deterministic id, create-only)."""
+    table = _regarding_table(target)
+    body = {
+        "subject": subject[:500],
+        "notetext": text,
+        f"objectid_{table}@odata.bind": odata.bind(target.regarding_entity_set, target.case_id),
+    }
+    try:
+        client.upsert("annotations", note_id(target.case.reference, letter), body, create_only=True)
+    except DuplicateRecord:
+        return 0
+    return 1

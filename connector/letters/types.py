@@ -1,0 +1,195 @@
+"""Letter types, which regimes each applies to, and the statutory facts the templates quote.
+
+The facts live here (not in the templates) so that every template, shipped or overridden, quotes the same law,
+the same regulator and the same review periods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from connector.model import Regime
+
+
+class LetterType(StrEnum):
+    ACKNOWLEDGEMENT = "acknowledgement"
+    CLARIFICATION = "clarification"  # FOIA s.1(3) / EIR reg 9: the clock restarts on reply
+    FEES = "fees"  # FOIA s.9 / FOISA s.9 / EIR reg 8: the clock is paused until paid
+    PIT_EXTENSION = "pit_extension"  # FOIA s.10(3) + s.17(2): estimated decision date
+    EIR_EXTENSION = "eir_extension"  # EIR/EISR reg 7: once, to 40 working days
+    SAR_EXTENSION = "sar_extension"  # UK GDPR Art 12(3): two further months, told within the first month
+    INTERNAL_REVIEW_ACK = "internal_review_ack"
+    TRANSFER = "transfer"
+    NOT_HELD = "not_held"
+
+
+_FOI = frozenset({Regime.FOIA, Regime.EIR, Regime.FOISA, Regime.EISR})
+_ALL = frozenset(Regime)
+
+#: Which regimes each letter exists in. FOISA has no public interest extension; only EIR/EISR have reg 7.
+APPLIES_TO: dict[LetterType, frozenset[Regime]] = {
+    LetterType.ACKNOWLEDGEMENT: _ALL,
+    LetterType.CLARIFICATION: _ALL,
+    LetterType.FEES: _FOI,
+    LetterType.PIT_EXTENSION: frozenset({Regime.FOIA}),
+    LetterType.EIR_EXTENSION: frozenset({Regime.EIR, Regime.EISR}),
+    LetterType.SAR_EXTENSION: frozenset({Regime.SAR}),
+    LetterType.INTERNAL_REVIEW_ACK: _FOI,
+    LetterType.TRANSFER: _FOI,
+    LetterType.NOT_HELD: _ALL,
+}
+
+#: Short human titles, used in email subjects and ``letters list-types``.
+TITLES: dict[LetterType, str] = {
+    LetterType.ACKNOWLEDGEMENT: "Acknowledgement of your request",
+    LetterType.CLARIFICATION: "We need more detail to answer your request",
+    LetterType.FEES: "Fees notice",
+    LetterType.PIT_EXTENSION: "Extension to consider the public interest",
+    LetterType.EIR_EXTENSION: "Extension of time (EIR regulation 7)",
+    LetterType.SAR_EXTENSION: "Extension of time for your subject access request",
+    LetterType.INTERNAL_REVIEW_ACK: "Acknowledgement of your request for a review",
+    LetterType.TRANSFER: "Your request: information held by another authority",
+    LetterType.NOT_HELD: "Your request: information not held",
+}
+
+
+def applies(letter_type: LetterType, regime: Regime) -> bool:
+    return regime in APPLIES_TO[letter_type]
+
+
+@dataclass(frozen=True)
+class Regulator:
+    """Who a requester complains or appeals to."""
+
+    name: str
+    short: str
+    address: str
+    phone: str
+    website: str
+
+
+ICO = Regulator(
+    name="the Information Commissioner's Office",
+    short="ICO",
+    address="Wycliffe House, Water Lane, Wilmslow, Cheshire SK9 5AF",
+    phone="0303 123 1113",
+    website="https://ico.org.uk/make-a-complaint/",
+)
+SIC = Regulator(
+    name="the Scottish Information Commissioner",
+    short="the Commissioner",
+    address="Kinburn Castle, Doubledykes Road, St Andrews, Fife KY16 9DS",
+    phone="01334 464610",
+    website="https://www.foi.scot",
+)
+
+
+@dataclass(frozen=True)
+class RegimeInfo:
+    """The statutory wording for one regime, quoted by the templates as ``regime.*``."""
+
+    code: str
+    short: str  # how the letters name the regime: "FOI", "EIR", ...
+    law: str  # full title, with "the"
+    request_name: str  # "request for information", "subject access request"
+    duty: str  # the provision that gives the right
+    time_limit: str  # the provision that sets the time limit
+    time_limit_words: str  # "20 working days", "one month"
+    clarification_provision: str
+    fees_provision: str
+    review_name: str  # "internal review", "review", "reconsideration"
+    review_provision: str
+    review_days: int  # working days the authority has to decide a review
+    regulator: Regulator
+    scottish: bool
+    family: str  # template variant family: foia, eir, foisa, sar
+
+
+REGIMES: dict[Regime, RegimeInfo] = {
+    Regime.FOIA: RegimeInfo(
+        code="foia",
+        short="FOI",
+        law="the Freedom of Information Act 2000",
+        request_name="request for information",
+        duty="section 1 of the Freedom of Information Act 2000",
+        time_limit="section 10 of the Act",
+        time_limit_words="20 working days",
+        clarification_provision="section 1(3) of the Act",
+        fees_provision="section 9 of the Act",
+        review_name="internal review",
+        review_provision="the Code of Practice issued under section 45 of the Act",
+        review_days=20,
+        regulator=ICO,
+        scottish=False,
+        family="foia",
+    ),
+    Regime.EIR: RegimeInfo(
+        code="eir",
+        short="EIR",
+        law="the Environmental Information Regulations 2004",
+        request_name="request for environmental information",
+        duty="regulation 5 of the Environmental Information Regulations 2004",
+        time_limit="regulation 5(2) of the Regulations",
+        time_limit_words="20 working days",
+        clarification_provision="regulation 9 of the Regulations",
+        fees_provision="regulation 8 of the Regulations",
+        review_name="reconsideration",
+        review_provision="regulation 11 of the Regulations",
+        review_days=40,
+        regulator=ICO,
+        scottish=False,
+        family="eir",
+    ),
+    Regime.FOISA: RegimeInfo(
+        code="foisa",
+        short="FOISA",
+        law="the Freedom of Information (Scotland) Act 2002",
+        request_name="request for information",
+        duty="section 1 of the Freedom of Information (Scotland) Act 2002",
+        time_limit="section 10 of the Act",
+        time_limit_words="20 working days",
+        clarification_provision="section 1(3) of the Act",
+        fees_provision="section 9 of the Act",
+        review_name="review",
+        review_provision="section 20 and section 21 of the Act",
+        review_days=20,
+        regulator=SIC,
+        scottish=True,
+        family="foisa",
+    ),
+    Regime.EISR: RegimeInfo(
+        code="eisr",
+        short="EISR",
+        law="the Environmental Information (Scotland) Regulations 2004",
+        request_name="request for environmental information",
+        duty="regulation 5 of the Environmental Information (Scotland) Regulations 2004",
+        time_limit="regulation 5(2) of the Regulations",
+        time_limit_words="20 working days",
+        clarification_provision="regulation 9 of the Regulations",
+        fees_provision="regulation 8 of the Regulations",
+        review_name="review",
+        review_provision="regulation 16 of the Regulations",
+        review_days=20,
+        regulator=SIC,
+        scottish=True,
+        family="eir",
+    ),
+    Regime.SAR: RegimeInfo(
+        code="sar",
+        short="SAR",
+        law="the UK General Data Protection Regulation",
+        request_name="subject access request",
+        duty="Article 15 of the UK General Data Protection Regulation",
+        time_limit="Article 12(3) of the UK GDPR",
+        time_limit_words="one month",
+        clarification_provision="Article 12 of the UK GDPR",
+        fees_provision="Article 12(5) of the UK GDPR",
+        review_name="complaint",
+        review_provision="our data protection complaints procedure",
+        review_days=20,
+        regulator=ICO,
+        scottish=False,
+        family="sar",
+    ),
+}
