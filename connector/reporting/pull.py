@@ -1,0 +1,194 @@
+"""Pull: bring case status back from the CRM into the reporting store with Dataverse change tracking.
+
+The delta link is saved after every page, only once that page's changes are in the store, so an interrupted pull
+resumes where it stopped. An expired change token (Dataverse: "Version stamp associated with the client has
+expired") clears this table's mirror and resynchronises it fully; the event is logged. The CRM wins: every changed
+row replaces the local copy, and ``$deletedEntity`` entries delete it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from connector.dataverse.errors import DataverseError, DeltaTokenExpired
+from connector.reporting.store import ReportingStore, normalise_case
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY = 1000
+
+
+@dataclass
+class PullResult:
+    """What one pull did (counts and CRM ids only: no case content)."""
+
+    entity_set: str
+    upserted: int = 0
+    deleted: int = 0
+    pages: int = 0
+    full_resync: bool = False
+    token_expired: bool = False
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (crm id, reason without values)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    def summary(self) -> str:
+        kind = "full resynchronisation" if self.full_resync else "changes"
+        extra = " (change token had expired)" if self.token_expired else ""
+        return (
+            f"pulled {kind} from {self.entity_set}{extra}: {self.upserted} upserted, {self.deleted} deleted, "
+            f"{len(self.rejected)} rejected, {self.pages} pages in {self.seconds:.1f} s"
+        )
+
+
+class _Writer:
+    """Buffers changes and writes them before each delta link is saved (page boundary)."""
+
+    def __init__(
+        self, store: ReportingStore, entity_set: str, mapping: Any, result: PullResult, names: dict[str, dict[str, str]]
+    ) -> None:
+        self.store, self.entity_set, self.mapping, self.result = store, entity_set, mapping, result
+        self.names = names  # lookup field -> {record id: name}, e.g. assigned_team ids -> team names
+        self.rows: list[dict[str, Any]] = []
+        self.deletes: list[str] = []
+
+    def add(self, change: Any) -> None:
+        crm_id = str(change.id)
+        if change.deleted:
+            self.deletes.append(crm_id)
+            self.rows = [r for r in self.rows if r["crm_id"] != crm_id]
+            return
+        record = change.record or {}
+        try:
+            fields = dict(self.mapping.from_crm(record))
+            for name, by_id in self.names.items():
+                value = fields.get(name)
+                if isinstance(value, str):
+                    # an owner that is not a team (a user, the integration account) counts as "Unassigned"
+                    fields[name] = by_id.get(value.lower())
+            row = normalise_case(fields, crm_id=crm_id)
+        except (ValueError, TypeError, KeyError) as exc:
+            reason = getattr(exc, "code", None) or type(exc).__name__
+            field_name = getattr(exc, "field", None)
+            self.result.rejected.append((crm_id, f"{reason}{f' in {field_name}' if field_name else ''}"))
+            log.warning("pull: CRM record %s not mirrored (%s); fix it in the CRM", crm_id, reason)
+            return
+        if record.get("modifiedon") is not None:
+            row["modifiedon"] = str(record["modifiedon"])
+        self.deletes = [d for d in self.deletes if d != crm_id]
+        self.rows.append(row)
+        if len(self.rows) >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.result.upserted += self.store.upsert(self.rows)
+            self.rows = []
+        if self.deletes:
+            self.store.delete(self.deletes)
+            self.result.deleted += len(self.deletes)
+            self.deletes = []
+
+    def save(self, link: str | None, *_: Any) -> None:
+        """The client's per-page callback: write what the page brought, then remember where we are."""
+        self.flush()
+        self.store.save_delta_link(self.entity_set, link)
+        self.result.pages += 1
+
+
+def _select(mapping: Any) -> list[str]:
+    cols = list(mapping.pull_columns)
+    if "modifiedon" not in cols:
+        cols.append("modifiedon")
+    return cols
+
+
+def lookup_names(client: Any, mapping: Any) -> dict[str, dict[str, str]]:
+    """Names for lookup fields reports group by (the owning team): lookups come back from the CRM as ids."""
+    out: dict[str, dict[str, str]] = {}
+    for name in ("assigned_team", "service_area"):
+        spec = mapping.fields.get(name)
+        if spec is None or spec.type != "lookup" or not spec.pull or not spec.target_entity_set:
+            continue
+        column = spec.match_column or "name"
+        try:
+            pid = client.metadata.table(spec.target).primary_id
+            out[name] = {
+                str(row[pid]).lower(): str(row[column])
+                for row in client.query(spec.target_entity_set, select=[pid, column])
+                if row.get(pid) and row.get(column)
+            }
+        except DataverseError as exc:
+            log.warning("pull: could not read %s names (%s); reports show their ids", spec.target, exc.code or exc)
+    return out
+
+
+def _run(
+    client: Any, writer: _Writer, entity_set: str, select: list[str], link: str | None, bar: Any, page_size: int | None
+) -> None:
+    kwargs = {"page_size": page_size} if page_size else {}
+    for change in client.changes(entity_set, select, delta_link=link, save=writer.save, **kwargs):
+        writer.add(change)
+        bar()
+    writer.flush()
+
+
+def pull_cases(
+    client: Any,
+    settings: Any,
+    mapping: Any,
+    store: ReportingStore,
+    *,
+    show_progress: bool = True,
+    page_size: int | None = None,
+) -> PullResult:
+    """Mirror the mapped case table into ``store``; resume from the saved delta link when there is one.
+
+    ``page_size`` (default: the client's, 5,000) is the change-tracking page; the delta link is saved after each.
+    """
+    started = time.monotonic()
+    entity_set = mapping.entity_set
+    result = PullResult(entity_set)
+    select = _select(mapping)
+    link = store.delta_link(entity_set)
+    result.full_resync = link is None
+    console = Console(stderr=True)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} changes"),
+        TimeElapsedColumn(),
+        transient=True,
+        console=console,
+        disable=not (show_progress and console.is_terminal),
+    ) as progress:
+        task = progress.add_task(f"pull {entity_set}", total=None)
+
+        def bar() -> None:
+            progress.advance(task)
+
+        writer = _Writer(store, entity_set, mapping, result, lookup_names(client, mapping))
+        try:
+            _run(client, writer, entity_set, select, link, bar, page_size)
+        except DeltaTokenExpired:
+            log.warning(
+                "pull: change token for %s has expired; clearing the local mirror and resynchronising fully",
+                entity_set,
+            )
+            writer.rows, writer.deletes = [], []
+            store.clear()
+            store.save_delta_link(entity_set, None)
+            result.token_expired = result.full_resync = True
+            _run(client, writer, entity_set, select, None, bar, page_size)
+    result.seconds = time.monotonic() - started
+    log.info(result.summary())
+    return result

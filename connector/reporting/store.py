@@ -1,0 +1,257 @@
+"""The reporting store: a local SQLite mirror of the CRM's cases, keyed by CRM id. The CRM wins.
+
+Only the fields reports need are kept: codes, dates, teams and references. No requester personal data
+(names, emails, addresses, request text) ever reaches this file; :func:`normalise_case` drops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from connector.model import LONDON
+
+log = logging.getLogger(__name__)
+
+#: Text columns of the ``cases`` table (case fields that reports count by).
+TEXT_COLUMNS = [
+    "reference",
+    "regime",
+    "channel",
+    "requester_type",
+    "service_area",
+    "assigned_team",
+    "stage",
+    "outcome",
+    "exemptions",  # ';'-joined normalised codes, e.g. "s40(2);s43"
+    "extension",  # pit | eir | sar | None
+    "review_outcome",
+    "complaint_outcome",
+]
+#: Date columns (Europe/London calendar dates, ISO text in SQLite, datetime64 in frames).
+DATE_COLUMNS = [
+    "received_date",
+    "responded_date",
+    "due_date",
+    "extended_due_date",
+    "clarification_requested_date",
+    "clarification_received_date",
+    "fee_notice_date",
+    "fee_paid_date",
+    "review_requested_date",
+    "review_completed_date",
+    "complaint_date",
+]
+CASE_COLUMNS = ["crm_id", *TEXT_COLUMNS, *DATE_COLUMNS, "modifiedon"]
+
+#: Clock-event kinds (connector.model.ClockEventKind values) -> store date column; the latest event wins.
+_EVENT_COLUMNS = {
+    "clarification_requested": "clarification_requested_date",
+    "clarification_received": "clarification_received_date",
+    "fee_notice_issued": "fee_notice_date",
+    "fee_paid": "fee_paid_date",
+    "internal_review_requested": "review_requested_date",
+    "internal_review_completed": "review_completed_date",
+    "complaint_lodged": "complaint_date",
+}
+_EXTENSION_EVENTS = {"extension_pit": "pit", "extension_eir": "eir", "extension_sar": "sar"}
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS cases (
+    crm_id TEXT PRIMARY KEY,
+    {", ".join(f"{c} TEXT" for c in CASE_COLUMNS[1:])}
+);
+CREATE INDEX IF NOT EXISTS cases_received ON cases(received_date);
+CREATE TABLE IF NOT EXISTS sync_state (
+    entity_set TEXT PRIMARY KEY,
+    delta_link TEXT,
+    updated_at TEXT NOT NULL
+);
+"""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping) and "value" in value and len(value) == 1:
+        return value["value"]
+    return value
+
+
+def _to_date(value: Any) -> str | None:
+    """ISO date in Europe/London from a date, an aware datetime or an ISO string; None when empty."""
+    if value is None or value == "" or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, datetime):
+        return (value.astimezone(LONDON) if value.tzinfo else value).date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value).strip()
+    if len(text) == 10:
+        return date.fromisoformat(text).isoformat()
+    stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (stamp.astimezone(LONDON) if stamp.tzinfo else stamp).date().isoformat()
+
+
+def _event_fields(events: Iterable[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for event in sorted(events or [], key=lambda e: str(_get(e, "on"))):
+        kind = str(_plain(_get(event, "kind")))
+        on = _to_date(_get(event, "on"))
+        if kind in _EVENT_COLUMNS:
+            out[_EVENT_COLUMNS[kind]] = on
+        elif kind in _EXTENSION_EVENTS:
+            out["extension"] = _EXTENSION_EVENTS[kind]
+            if _get(event, "until") is not None:
+                out.setdefault("extended_due_date", _to_date(_get(event, "until")))
+    return out
+
+
+def _get(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
+def normalise_case(fields: Mapping[str, Any], crm_id: str | None = None) -> dict[str, Any]:
+    """Store row from a dict of case fields (``TargetMapping.from_crm`` output or FoiCase fields).
+
+    Accepts ``received_at``/``responded_at`` timestamps (converted to the London date), ``clock_events``,
+    a ``requester`` (only its type is kept) and list-valued ``exemptions``. Unknown keys are dropped.
+    """
+    row: dict[str, Any] = dict.fromkeys(CASE_COLUMNS)
+    if "clock_events" in fields:
+        row.update(_event_fields(fields["clock_events"]))
+    for name, value in fields.items():
+        value = _plain(value)
+        if name == "received_at":
+            row["received_date"] = _to_date(value)
+        elif name == "responded_at":
+            row["responded_date"] = _to_date(value)
+        elif name == "requester":
+            # a FoiCase requester: keep only its type (a pulled lookup id carries no type and is not kept)
+            kind = _plain(_get(value, "type")) if isinstance(value, Mapping) or hasattr(value, "type") else None
+            if kind is not None and row.get("requester_type") is None:
+                row["requester_type"] = str(kind)
+        elif name == "exemptions":
+            if isinstance(value, str):
+                value = [v for v in value.replace(",", ";").split(";")]
+            row["exemptions"] = ";".join(str(v).strip() for v in value or [] if str(v).strip()) or None
+        elif name in DATE_COLUMNS:
+            if value is not None or row.get(name) is None:
+                row[name] = _to_date(value)
+        elif name == "modifiedon":
+            row["modifiedon"] = None if value is None else str(value)
+        elif name in TEXT_COLUMNS and (value is not None or row.get(name) is None):
+            row[name] = None if value is None else str(value)
+    if row["reference"] is None and fields.get("reference_key"):
+        row["reference"] = str(fields["reference_key"])  # the key-safe form, when the CRM has only that
+    if crm_id is not None:
+        row["crm_id"] = str(crm_id)
+    elif fields.get("crm_id"):
+        row["crm_id"] = str(fields["crm_id"])
+    return row
+
+
+class ReportingStore:
+    """SQLite mirror of CRM cases plus the change-tracking delta link per table."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                self.path.touch(mode=0o600)
+                os.chmod(self.path, 0o600)
+        self._db = sqlite3.connect(str(path))
+        self._db.executescript(_SCHEMA)
+
+    # -- cases ---------------------------------------------------------------------------------
+    def upsert(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Insert or replace rows (store rows as made by :func:`normalise_case`); return how many."""
+        cols = CASE_COLUMNS
+        sql = (
+            f"INSERT INTO cases ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+            f"ON CONFLICT(crm_id) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in cols[1:])}"
+        )
+        data = []
+        for row in rows:
+            if not row.get("crm_id"):
+                raise ValueError("a reporting-store row needs crm_id (the CRM record id)")
+            data.append(tuple(row.get(c) for c in cols))
+        with self._db:
+            self._db.executemany(sql, data)
+        return len(data)
+
+    def delete(self, crm_ids: Iterable[str]) -> int:
+        ids = [(str(i),) for i in crm_ids]
+        with self._db:
+            cur = self._db.executemany("DELETE FROM cases WHERE crm_id = ?", ids)
+        return cur.rowcount if cur.rowcount >= 0 else len(ids)
+
+    def clear(self) -> None:
+        """Forget every mirrored case (before a full resynchronisation)."""
+        with self._db:
+            self._db.execute("DELETE FROM cases")
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM cases").fetchone()[0])
+
+    def get(self, crm_id: str) -> dict[str, Any] | None:
+        cur = self._db.execute(f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE crm_id = ?", (crm_id,))
+        found = cur.fetchone()
+        return dict(zip(CASE_COLUMNS, found, strict=True)) if found else None
+
+    def frame(self) -> pd.DataFrame:
+        """All mirrored cases as a DataFrame: date columns as datetime64, text columns as strings/None."""
+        rows = self._db.execute(f"SELECT {', '.join(CASE_COLUMNS)} FROM cases").fetchall()
+        return cases_frame(pd.DataFrame.from_records(rows, columns=CASE_COLUMNS))
+
+    # -- change tracking ----------------------------------------------------------------------
+    def delta_link(self, entity_set: str) -> str | None:
+        found = self._db.execute("SELECT delta_link FROM sync_state WHERE entity_set = ?", (entity_set,)).fetchone()
+        return found[0] if found else None
+
+    def save_delta_link(self, entity_set: str, link: str | None) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT INTO sync_state (entity_set, delta_link, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(entity_set) DO UPDATE SET delta_link=excluded.delta_link, updated_at=excluded.updated_at",
+                (entity_set, link, datetime.now(UTC).isoformat()),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ReportingStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def cases_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Give a frame of store rows (e.g. read from a CSV fixture) the reporting dtypes; add missing columns."""
+    df = df.copy()
+    for col in CASE_COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    for col in DATE_COLUMNS:
+        df[col] = pd.to_datetime(df[col], errors="coerce").astype("datetime64[ns]")
+    for col in [*TEXT_COLUMNS, "crm_id", "modifiedon"]:
+        values = df[col].astype(object)
+        present = values.notna()
+        if present.any() and not all(isinstance(v, str) for v in values[present].head(50)):
+            values = values.where(~present, values.astype(str))
+        values = values.where(present, None)
+        stripped = values.str.strip() if present.any() else values
+        df[col] = stripped.where(present & (stripped != ""), None).astype(object)
+    out = df[CASE_COLUMNS + [c for c in df.columns if c not in CASE_COLUMNS]]
+    out.attrs["reporting_frame"] = True
+    return out
