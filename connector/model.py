@@ -10,7 +10,16 @@ from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -94,6 +103,15 @@ class ClockEvent(BaseModel):
     #: For extensions: the estimated decision date the requester was told (s.17(2)).
     until: date | None = None
     note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _until_after_on(self) -> ClockEvent:
+        if self.until is not None and self.until < self.on:
+            raise ValueError(
+                f"{self.kind.value}: 'until' ({self.until.isoformat()}) is before the event date "
+                f"({self.on.isoformat()}); 'until' is the new decision date given to the requester"
+            )
+        return self
 
 
 class ReviewOutcome(StrEnum):
@@ -197,6 +215,44 @@ class FoiCase(BaseModel):
             )
         return value
 
+    @field_validator("received_at")
+    @classmethod
+    def _supported_year(cls, value: datetime) -> datetime:
+        if value.tzinfo is not None and not (2000 <= value.astimezone(LONDON).year <= 2100):
+            raise ValueError(
+                f"year {value.astimezone(LONDON).year} is outside 2000-2100, the years the statutory calendars "
+                "cover; check the date format (day and month swapped, two-digit year?)"
+            )
+        return value
+
+    @field_validator("clock_events")
+    @classmethod
+    def _events_in_order(cls, value: list[ClockEvent], info: ValidationInfo) -> list[ClockEvent]:
+        """Clock events a deadline can be computed from: none before receipt, no fee paid without a notice."""
+        received_at = info.data.get("received_at")
+        received = received_at.astimezone(LONDON).date() if received_at and received_at.tzinfo else None
+        problems = []
+        for i, event in enumerate(value):
+            if received is not None and event.on < received:
+                problems.append(
+                    f"clock_events[{i}] ({event.kind.value} on {event.on.isoformat()}) is before the request was "
+                    f"received ({received.isoformat()}); fix the event date or received_at"
+                )
+            if event.kind == ClockEventKind.FEE_PAID and not any(
+                e.kind == ClockEventKind.FEE_NOTICE_ISSUED and e.on <= event.on for e in value
+            ):
+                problems.append(
+                    f"clock_events[{i}] (fee_paid on {event.on.isoformat()}) has no fee_notice_issued event on or "
+                    "before it; add the fees notice (the clock pauses from the notice to the payment)"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    def events(self, kind: ClockEventKind) -> list[ClockEvent]:
+        """This case's clock events of one kind, oldest first."""
+        return sorted((e for e in self.clock_events if e.kind == kind), key=lambda e: e.on)
+
     @field_validator("exemptions")
     @classmethod
     def _exemption_codes(cls, value: list[str]) -> list[str]:
@@ -233,3 +289,39 @@ class FoiCase(BaseModel):
     @property
     def scottish(self) -> bool:
         return self.regime in (Regime.FOISA, Regime.EISR)
+
+
+#: Plain-English fixes for pydantic error types, used by :func:`case_errors`.
+_FIXES = {
+    "missing": "required; add a value",
+    "string_too_short": "is empty; give a value",
+    "string_too_long": "is too long; shorten it",
+    "datetime_from_date_parsing": "is not a date-time; write it like 2025-03-31T09:15:00+01:00",
+    "datetime_parsing": "is not a date-time; write it like 2025-03-31T09:15:00+01:00",
+    "datetime_type": "is not a date-time; write it like 2025-03-31T09:15:00+01:00",
+    "date_from_datetime_parsing": "is not a date; write it like 2025-03-31",
+    "date_parsing": "is not a date; write it like 2025-03-31",
+    "extra_forbidden": "is not a case field; check the spelling or remove it",
+    "value_error": "",
+}
+
+
+def case_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field, message) for each problem in a FoiCase validation error, never echoing the input value.
+
+    Pydantic's own ``str(exc)`` prints the rejected input, which may be a requester's name, email or request
+    text; intake rejects and logs use this instead.
+    """
+    out = []
+    for err in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(p) for p in err["loc"]) or "(case)"
+        kind = err["type"]
+        if kind == "enum":
+            expected = (err.get("ctx") or {}).get("expected", "")
+            message = f"is not one of the allowed values ({expected})"
+        elif _FIXES.get(kind):
+            message = _FIXES[kind]
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+        out.append((field, message))
+    return out
