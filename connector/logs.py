@@ -72,7 +72,7 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level)
-    root.propagate = False
+    root.propagate = True  # a host application (or pytest) may also want the records; root has no handler by default
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q -e ".[dev]"
+# pyenv only puts new console scripts (foi-sync) on PATH after a rehash; pip run as a module does not trigger it.
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
         echo "installing Debian's chromium for the browser tests..."

@@ -1,11 +1,29 @@
-"""CLI commands (placeholder until this area lands)."""
+"""``foi-sync demo``: the whole job once, on the bundled sandbox, so a newcomer sees every stage run."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
 
 @click.command(name="demo")
-def demo() -> None:
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("var/demo"),
+    show_default=True,
+    help="Folder for the demo's sandbox database, sync state, letters and reports (recreated each run).",
+)
+@click.option("--keep-running", is_flag=True, help="Leave the sandbox running afterwards so you can explore it.")
+@click.pass_obj
+def demo(app: object, workdir: Path, keep_running: bool) -> None:
     """Run the whole job once on the local sandbox with sample data."""
-    raise click.ClickException("foi-sync demo is not implemented yet")
+    from connector.demo import prepare_workdir, run_demo
+    from connector.sandbox.server import SandboxOptions, SandboxServer  # allowed here, lazily: see docs/architecture.md
+
+    workdir = prepare_workdir(workdir)
+    sandbox = SandboxServer(
+        SandboxOptions(port=0, db_path=workdir / "sandbox.sqlite", cert_dir=workdir / "sandbox-tls")
+    )
+    run_demo(sandbox, workdir=workdir, keep_running=keep_running, config_path=getattr(app, "config_path", None))
