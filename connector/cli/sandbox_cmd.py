@@ -24,6 +24,12 @@ def sandbox() -> None:
 )
 @click.option("--tls", is_flag=True, help="Serve the environment URL over https with a throwaway CA.")
 @click.option(
+    "--second-port",
+    default=None,
+    type=int,
+    help="Port of the other listener (https token authority, or plain http with --tls). Default: --port + 1.",
+)
+@click.option(
     "--profile",
     type=click.Choice(["fast", "realistic"]),
     default="fast",
@@ -35,47 +41,85 @@ def sandbox() -> None:
 @click.option("--requests-per-window", default=6000, show_default=True, type=int, help="Service protection limit.")
 @click.option("--window-seconds", default=300.0, show_default=True, type=float, help="Sliding window (s).")
 @click.option("--concurrent", default=52, show_default=True, type=int, help="Concurrent request limit.")
+@click.option(
+    "--execution-ms", default=1_200_000.0, show_default=True, type=float, help="Combined execution time limit (ms)."
+)
+@click.option(
+    "--change-token-expiry",
+    default=7 * 24 * 3600.0,
+    show_default=True,
+    type=float,
+    help="Seconds after which a change-tracking delta token has expired (Dataverse default: 7 days).",
+)
 def serve(
     host: str,
     port: int,
     db_path: Path | None,
     tls: bool,
+    second_port: int | None,
     profile: str,
     faults: str | None,
     token_lifetime: float,
     requests_per_window: int,
     window_seconds: float,
     concurrent: int,
+    execution_ms: float,
+    change_token_expiry: float,
 ) -> None:
-    """Serve the sandbox until interrupted (Ctrl+C)."""
+    """Serve the sandbox until interrupted (Ctrl+C); prints the URL, credentials and CA bundle to use."""
     from connector.sandbox.limits import LimitOptions
     from connector.sandbox.server import SandboxOptions, SandboxServer
 
     if db_path is not None:
         db_path.parent.mkdir(parents=True, exist_ok=True)
+    # A stable CA (and stable ports) so a trusted bundle and a saved configuration keep working across restarts.
+    cert_dir = (db_path.parent / "sandbox-tls") if db_path is not None else Path("var/sandbox")
+    other = second_port if second_port is not None else (port + 1 if port else 0)
     try:
         server = SandboxServer(
             SandboxOptions(
                 host=host,
                 port=port,
+                tls_port=other,
+                http_port=other,
+                cert_dir=cert_dir.resolve(),
                 db_path=db_path,
                 tls=tls,
                 profile=profile,
                 faults=faults,
                 token_lifetime_seconds=token_lifetime,
-                limits=LimitOptions(requests=requests_per_window, window_seconds=window_seconds, concurrent=concurrent),
+                change_token_expiry_seconds=change_token_expiry,
+                limits=LimitOptions(
+                    requests=requests_per_window,
+                    window_seconds=window_seconds,
+                    concurrent=concurrent,
+                    execution_ms=execution_ms,
+                ),
             )
         )
     except (ValueError, OSError) as exc:
         raise click.UsageError(str(exc)) from exc
-    click.echo(f"Dataverse sandbox ({profile}) on {server.url}/api/data/v9.2/")
+    click.echo(f"Dataverse sandbox ({profile} profile) on {server.api_url}")
+    click.echo(f"  environment URL : {server.url}")
+    click.echo(f"  plain http      : {server.http_url}   https: {server.https_url}")
     click.echo(f"  token authority : {server.authority}   (client id {server.client_id})")
     click.echo(f"  CA bundle       : {server.ca_bundle}")
-    if tls:
-        click.echo(f"  export REQUESTS_CA_BUNDLE={server.ca_bundle}")
-    click.echo("  secret          : export FOI_SYNC_DATAVERSE__CLIENT_SECRET=" + server.client_secret)
-    if server.ceiling():
-        click.echo(f"  ceiling         : {server.ceiling()}")
+    click.echo(f"  storage         : {db_path.resolve() if db_path else 'in memory (lost on exit; use --db FILE)'}")
+    click.echo("Point foi-sync (or any client) at it:")
+    click.echo(f"  export FOI_SYNC_DATAVERSE__URL={server.url}")
+    click.echo(f"  export FOI_SYNC_DATAVERSE__CLIENT_ID={server.client_id}")
+    click.echo(f"  export FOI_SYNC_DATAVERSE__CLIENT_SECRET={server.client_secret}")
+    click.echo(f"  export FOI_SYNC_DATAVERSE__AUTHORITY_HOST={server.https_url}")
+    click.echo(f"  export FOI_SYNC_DATAVERSE__CA_BUNDLE={server.ca_bundle}")
+    click.echo(f"  export REQUESTS_CA_BUNDLE={server.ca_bundle}")
+    ceiling = server.ceiling()
+    if ceiling:
+        click.echo(
+            f"Realistic profile ceiling (records/s, {ceiling['slots']:.0f} server slots, chunks of "
+            f"{ceiling['max_chunk']:.0f}): CreateMultiple {ceiling['CreateMultiple']:,.0f}, UpsertMultiple "
+            f"{ceiling['UpsertMultiple']:,.0f}, UpdateMultiple {ceiling['UpdateMultiple']:,.0f}, single requests "
+            f"{ceiling['single']:,.0f}"
+        )
     click.echo("Press Ctrl+C to stop.")
     try:
         server.serve_forever()

@@ -7,7 +7,7 @@ through the same code.
 from __future__ import annotations
 
 import json
-import random
+import logging
 import threading
 import time
 import uuid
@@ -28,6 +28,8 @@ from connector.sandbox.query import CollectionReader, Prefer, parse_expand, pars
 from connector.sandbox.records import GUID_RE, Records, etag, split_paren
 from connector.sandbox.schema import Table, build_navigation, seed_tables, table_from_json
 from connector.sandbox.store import Store
+
+log = logging.getLogger(__name__)
 
 API_VERSIONS = ("v9.0", "v9.1", "v9.2")
 JSON_TYPE = "application/json; odata.metadata=minimal"
@@ -114,6 +116,7 @@ class SandboxApp:
             options.client_id, options.client_secret, options.token_lifetime_seconds, self.app_user_id
         )
         self.request_log: list[tuple[str, str, int]] = []
+        self.authority_root: str | None = None  # https origin of the token endpoints, set by the server
         self.log_requests = False
 
     # ------------------------------------------------------------------ seed records
@@ -201,13 +204,16 @@ class SandboxApp:
             claims = self.tokens.validate(headers.get("authorization"))
         except AuthError as exc:
             tenant_hint = self.base_ref[0].split("/api/")[0]
+            # Like Dataverse's challenge: authorization_uri names the token authority (the https listener),
+            # resource_id the environment URL.
+            authority = self.authority_root or tenant_hint
             return Response(
                 401,
                 [
                     (
                         "WWW-Authenticate",
                         f'Bearer error=invalid_token, error_description="{exc.description}", '
-                        f"authorization_uri={tenant_hint}/sandbox/oauth2/authorize, resource_id={tenant_hint}/",
+                        f"authorization_uri={authority}/sandbox/oauth2/authorize, resource_id={tenant_hint}/",
                     ),
                     ("REQ_ID", request_id),
                     ("x-ms-service-request-id", request_id),
@@ -219,8 +225,6 @@ class SandboxApp:
         decision = self.faults.decide(method, api_path)
         if decision.kind == "burst":
             self.limiter.burst(user, self.faults.spec.burst_seconds)
-        elif decision.kind == "slow":
-            time.sleep(self.faults.spec.slow_seconds)
         elif decision.kind in ("5xx", "drop") and not decision.after:
             self.count(f"fault:{decision.kind}")
             if decision.kind == "drop":
@@ -237,15 +241,28 @@ class SandboxApp:
         writes = reads = 0
         if self.slots:
             self.slots.acquire()
+        # Cost is charged from the moment a server slot is held: time spent queueing for a slot is not work, so
+        # it must not shorten the modelled service time (else the stated ceiling would be exceeded).
+        served = time.perf_counter()
         try:
+            if decision.kind == "slow":
+                # A slow answer is server time: it holds a concurrency slot and counts toward execution time.
+                time.sleep(self.faults.spec.slow_seconds)
             try:
-                resp, writes, reads = self.dispatch(method, api_path, query, headers, body, user)
+                # One request at a time touches the store: a reader never sees another request's uncommitted
+                # change set or bulk call (Dataverse reads committed data). Modelled latency and slow faults
+                # happen outside the lock, so concurrency limits and the realistic profile still see parallelism.
+                with self.store.lock:
+                    resp, writes, reads = self.dispatch(method, api_path, query, headers, body, user)
             except DvError as err:
                 resp = error_response(err)
             except json.JSONDecodeError as exc:
                 resp = error_response(E.payload_error("", f"The request body is not valid JSON: {exc.msg}."))
+            except Exception:  # a sandbox bug must look like a server error, not a dropped connection
+                log.exception("sandbox failed on %s %s", method, _kind(api_path))
+                resp = error_response(DvError(500, "0x80040216", "An unexpected error occurred."))
             cost = self.profile.cost_ms(writes, reads)
-            remaining = cost / 1000.0 - (time.perf_counter() - started)
+            remaining = cost / 1000.0 - (time.perf_counter() - served)
             if remaining > 0:
                 time.sleep(remaining)
         finally:
@@ -324,6 +341,14 @@ class SandboxApp:
             n = sum(len(i) if isinstance(i, list) else 1 for i in items)
             extra = [("Preference-Applied", "odata.continue-on-error")] if pref.continue_on_error else []
             return Response(status, [("Content-Type", ctype), *extra], out), n, 0
+        if head == "CloseIncident":
+            if method != "POST":
+                raise DvError(
+                    404,
+                    "",
+                    f"No HTTP resource was found that matches the request URI '{self.records.api_base}CloseIncident'.",
+                )
+            return self._close_incident(json.loads(body or b"{}"), user), 2, 0
         if head in ("WhoAmI", "WhoAmI()"):
             if method != "GET":
                 raise DvError(
@@ -362,6 +387,8 @@ class SandboxApp:
             path = path.split("/api/data/", 1)[1].split("/", 1)[1]
         path = path.lstrip("/")
         api_path, _, query = path.partition("?")
+        if api_path.startswith("$batch"):
+            raise DvError(400, "0x80048d19", "A batch request cannot contain another batch request.")  # [BATCH]
         resp, _, _ = self.dispatch(method, unquote_path(api_path), query, headers, body, user)
         return resp
 
@@ -379,6 +406,13 @@ class SandboxApp:
     ) -> tuple[Response, int, int]:
         params = parse_params(query)
         if len(segs) == 2 and segs[1] == "$count" and method == "GET":
+            if "$deltatoken" in params:
+                # CT: GET accounts/$count?$deltatoken=... -> the number of changes since the token.
+                since = self.reader._check_token(params["$deltatoken"])
+                n = len(self.store.changed_since(table.logical, since)) + len(
+                    self.store.deleted_since(table.logical, since)
+                )
+                return Response(200, [("Content-Type", "text/plain")], str(n).encode()), 0, 1
             n = min(self.store.count(table.logical), 5000)
             return Response(200, [("Content-Type", "text/plain")], str(n).encode()), 0, 1
         if len(segs) == 2 and segs[1].startswith("Microsoft.Dynamics.CRM."):
@@ -394,6 +428,9 @@ class SandboxApp:
             return Response(200, hdrs, _dumps(result)), 0, len(result.get("value", []))
         if method == "POST":
             payload = _object(body, table)
+            if pref.return_representation:  # a bad $select/$expand fails the request before anything is written
+                parse_select(self.records, table, params.get("$select"))
+                parse_expand(self.records, table, params.get("$expand"))
             with self.store.transaction():
                 rid, rec = self.records.create(table, payload, user)
             return self._created(table, rid, rec, pref, params), 1, 0
@@ -402,8 +439,10 @@ class SandboxApp:
     def _created(self, table: Table, rid: str, rec: dict[str, Any], pref: Prefer, params: dict[str, str]) -> Response:
         entity_id = f"{self.records.api_base}{table.entity_set}({rid})"
         if pref.return_representation:
+            # CREATE: "Create with data returned" honours $select and $expand.
             select = parse_select(self.records, table, params.get("$select"))
-            out = self.records.represent(table, rec, select, pref.annotations)
+            expand = parse_expand(self.records, table, params.get("$expand"))
+            out = self.records.represent(table, rec, select, pref.annotations, expand)
             out = {"@odata.context": f"{self.records.api_base}$metadata#{table.entity_set}/$entity", **out}
             return Response(
                 201,
@@ -491,7 +530,7 @@ class SandboxApp:
         """Dataverse's upsert: update when found (key columns stripped), else create with the key values."""
         existing = self.store.get(table.logical, rid) if rid else None
         if existing is not None:
-            self.records.update(table, rid or "", item, user, strip_keys=alt)
+            self.records.update(table, rid or "", item, user, strip_keys=alt, existing=existing)
             return rid or "", False
         new_id, _ = self.records.create(table, item, user, rid=rid if alt is None else None, key_values=alt)
         return new_id, True
@@ -532,10 +571,13 @@ class SandboxApp:
             return Response(200, hdrs, _dumps(out)), 0, 1
         if method == "PATCH":
             payload = _object(body, table)
+            if pref.return_representation:  # a bad $select fails the request before anything is written
+                parse_select(self.records, table, params.get("$select"))
             if_match, if_none = headers.get("if-match"), headers.get("if-none-match")
             with self.store.transaction():
                 if if_none == "*" and existing is not None:
-                    raise DvError(412, "0x80060892", "A record with matching key values already exists.")
+                    # Doc example shows code ""; 0x80040237 is Dataverse's DuplicateRecord, the 412 reason [COMPOSE].
+                    raise DvError(412, "0x80040237", "A record with matching key values already exists.")
                 if if_match:
                     if existing is None:
                         if alt:
@@ -647,7 +689,7 @@ class SandboxApp:
                         return Response(204), 1, 0
                     if method == "PUT" and child_table.logical == "activityparty":
                         # Documented special case: replace an activity's parties in one PUT.
-                        for _, r in list(self.store.scan("activityparty")):
+                        for _, r in list(self.store.scan_eq("activityparty", col, rid)):
                             if r.get(col) == rid:
                                 self.store.delete("activityparty", r["activitypartyid"])
                         for item in json.loads(body).get("value", []):
@@ -657,7 +699,7 @@ class SandboxApp:
                         select = parse_select(self.records, child_table, params.get("$select"))
                         rows = [
                             self.records.represent(child_table, r, select, pref.annotations)
-                            for _, r in self.store.scan(child_table.logical)
+                            for _, r in self.store.scan_eq(child_table.logical, col, rid)
                             if r.get(col) == rid
                         ]
                         return (
@@ -675,6 +717,13 @@ class SandboxApp:
         # A single property: GET, PUT {"value": ...}, DELETE (clears it).
         if not self.records.column_known(table, seg):
             raise E.unknown_property(table.logical, seg)
+        if method == "GET" and rest[1:] == ["$value"]:
+            # Retrieve a single property's raw value: GET accounts(<id>)/name/$value -> text/plain.
+            value = existing.get(seg)
+            if value is None:
+                return Response(204), 0, 1
+            text = json.dumps(value) if isinstance(value, bool) else str(value)
+            return Response(200, [("Content-Type", "text/plain; charset=utf-8")], text.encode()), 0, 1
         if method == "GET":
             return (
                 _json(
@@ -694,13 +743,48 @@ class SandboxApp:
             return Response(204), 1, 0
         raise DvError(405, "", f"{method} is not supported on a property.")
 
+    def _close_incident(self, body: dict[str, Any], user: str) -> Response:
+        """CloseIncident {"IncidentResolution": {..."incidentid@odata.bind": "/incidents(id)"}, "Status": 5} -> 204.
+
+        The documented way to resolve a case: it creates the incidentresolution activity and moves the case to
+        Resolved with the given status reason.
+        """
+        resolution = body.get("IncidentResolution")
+        status = body.get("Status")
+        if not isinstance(resolution, dict) or not isinstance(status, int):
+            raise DvError(
+                400, "0x80040203", "CloseIncident needs IncidentResolution (an object) and Status (an integer)."
+            )
+        incident_t = self.records.tables["incident"]
+        st = incident_t.attributes["statuscode"]
+        if (st.status_state or {}).get(status) != 1:
+            raise E.validation(
+                f"The value {status} of 'statuscode' on record of type 'incident' is outside the valid range for "
+                "state Resolved.",
+                "0x8004431a",
+            )
+        bind = resolution.get("incidentid@odata.bind")
+        if not isinstance(bind, str):
+            raise DvError(400, "0x80040203", 'IncidentResolution needs "incidentid@odata.bind".')
+        _, incident_id = self.records.resolve_url(bind)
+        incident = self.store.get("incident", incident_id) or {}
+        if incident.get("statecode") != 0:
+            raise DvError(400, "0x80040203", "The case is not active, so it cannot be resolved.")
+        item = {k: v for k, v in resolution.items() if k != "@odata.type"}
+        with self.store.transaction():
+            res_t = self.records.tables["incidentresolution"]
+            rid, _ = self.records.create(res_t, item, user)
+            self.records.update(res_t, rid, {"statecode": 1, "statuscode": 2}, user)
+            self.records.update(incident_t, incident_id, {"statecode": 1, "statuscode": status}, user, allow_state=True)
+        return Response(204)
+
     def _send_email(self, table: Table, email: dict[str, Any], body: dict[str, Any], user: str) -> Response:
         if email.get("statecode") != 0 or email.get("statuscode") != 1:
             raise DvError(400, "0x8004360d", "Only an email in Draft status can be sent.")
         rid = email["activityid"]
         recipients = [
             r
-            for _, r in self.store.scan("activityparty")
+            for _, r in self.store.scan_eq("activityparty", "_activityid_value", rid)
             if r.get("_activityid_value") == rid and r.get("participationtypemask") == 2
         ]
         if not recipients:
@@ -792,7 +876,9 @@ def _segments(api_path: str) -> list[str]:
             buf += ch
     if buf:
         segs.append(buf)
-    return [s if "(" in s else unquote(s) for s in segs]
+    # Each segment is percent-decoded once, here, so an encoded quote (%27) in a key segment works like a plain one;
+    # an encoded '/' (%2F) stays inside its segment because splitting happened first.
+    return [unquote(s) for s in segs]
 
 
 def unquote_path(path: str) -> str:
@@ -803,9 +889,9 @@ def _object(body: bytes, table: Table) -> dict[str, Any]:
     try:
         payload = json.loads(body or b"{}")
     except json.JSONDecodeError as exc:
-        raise E.payload_error(table.logical, f"The request body is not valid JSON: {exc.msg}.") from None
+        raise E.payload_error(table.entity_set, f"The request body is not valid JSON: {exc.msg}.") from None
     if not isinstance(payload, dict):
-        raise E.payload_error(table.logical, "The request body must be a JSON object.")
+        raise E.payload_error(table.entity_set, "The request body must be a JSON object.")
     return payload
 
 
@@ -825,6 +911,3 @@ def _fault_response(status: int, request_id: str) -> Response:
         }
     }
     return Response(status, [("Content-Type", JSON_TYPE), ("REQ_ID", request_id)], _dumps(body))
-
-
-_ = random  # keep the import for seeded helpers in subclasses

@@ -56,13 +56,13 @@ class TokenService:
         self.lifetime_seconds = lifetime_seconds
         self.user_id = user_id
         self._key = secrets.token_bytes(32)
-        self._not_before = 0.0
+        self._generation = 0  # bumped by expire_all(); tokens of an older generation are expired
         self.audiences: set[str] = set()  # origins of the sandbox's own listeners
         self._device_codes: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def issue(self, audience: str | None = None, lifetime: float | None = None) -> str:
-        aud = audience or next(iter(self.audiences), "")
+        aud = audience or ("http://" + next(iter(self.audiences), ""))  # audiences holds host:port origins
         now = time.time()
         payload = {
             "aud": aud,
@@ -74,6 +74,7 @@ class TokenService:
             "appid": self.client_id,
             "tid": "sandbox",
             "jti": uuid.uuid4().hex,
+            "sandbox_gen": self._generation,
         }
         header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
         body = _b64(json.dumps(payload).encode())
@@ -82,7 +83,8 @@ class TokenService:
 
     def expire_all(self) -> None:
         """Every token issued so far is treated as expired (a test makes a token expire mid-run)."""
-        self._not_before = time.time()
+        with self._lock:
+            self._generation += 1
 
     def validate(self, authorization: str | None) -> TokenClaims:
         if not authorization or not authorization.startswith("Bearer ") or not authorization[7:].strip():
@@ -98,7 +100,7 @@ class TokenService:
             raise AuthError("Error during token validation! Malformed token") from None
         if _origin(claims.get("aud", "")) not in self.audiences:
             raise AuthError("Error during token validation! The audience is invalid")
-        if claims["exp"] <= time.time() or claims["iat"] < int(self._not_before):
+        if claims["exp"] <= time.time() or claims.get("sandbox_gen") != self._generation:
             raise AuthError("ExpiredAuthTicket: the access token has expired")
         return TokenClaims(claims["aud"], claims["oid"], claims["appid"], claims["exp"])
 
@@ -134,6 +136,9 @@ class TokenService:
                     return 400, _oauth_error("expired_token", "AADSTS70019: Verification code expired.")
                 # The sandbox approves a device code on the first poll: nobody is there to type it in.
                 self._device_codes.pop(code)
+            if not resource and self.audiences:
+                # RFC 8628: the token poll carries no scope (MSAL sent it to the devicecode endpoint).
+                audience = "http://" + sorted(self.audiences)[0]
         else:
             return 400, _oauth_error("unsupported_grant_type", f"AADSTS70003: grant type '{grant}' not supported.")
         if _origin(audience) not in self.audiences:

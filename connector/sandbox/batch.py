@@ -119,7 +119,13 @@ def _render(resp: Response, content_id: str | None) -> bytes:
     if content_id:
         out += f"Content-ID: {content_id}\r\n"
     out += f"\r\nHTTP/1.1 {resp.status} {reason}\r\n"
-    for k, v in resp.headers:
+    headers = list(resp.headers)
+    entity_id = resp.header("OData-EntityId")
+    if entity_id and resp.header("Location") is None:
+        headers.insert(0, ("Location", entity_id))  # BATCH: create parts answer with Location and OData-EntityId
+    if resp.status >= 400 and resp.header("REQ_ID") is None:
+        headers.append(("REQ_ID", str(uuid.uuid4())))  # BATCH: error parts carry a REQ_ID header
+    for k, v in headers:
         out += f"{k}: {v}\r\n"
     out += "\r\n"
     return out.encode() + resp.body + b"\r\n"
@@ -136,13 +142,40 @@ def _substitute(part: Part, ids: dict[str, str]) -> Part:
         url = ids[m.group(1)] + m.group(2)
     body = part.body
     if body and b'"$' in body:
-        text = body.decode()
-        for ref in re.findall(r'"\$(\w+)', text):
-            if ref not in ids:
-                raise DvError(400, "0x80048d19", f"Content-ID Reference: '${ref}' does not exist in the batch context.")
-        text = re.sub(r'"\$(\w+)', lambda mm: '"' + ids[mm.group(1)], text)
-        body = text.encode()
+        # Only reference positions are substituted ("x@odata.bind": "$1", {"@odata.id": "$2"}), so an ordinary
+        # string value such as "$100 budget" is left alone.
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if payload is not None:
+            body = json.dumps(_resolve_refs(payload, ids)).encode()
     return Part(part.method, url, part.headers, body, part.content_id)
+
+
+def _ref(value: object, ids: dict[str, str]) -> object:
+    if not isinstance(value, str) or not value.startswith("$"):
+        return value
+    m = re.match(r"^\$(\w+)(.*)$", value)
+    if not m:
+        return value
+    if m.group(1) not in ids:
+        raise DvError(400, "0x80048d19", f"Content-ID Reference: '${m.group(1)}' does not exist in the batch context.")
+    return ids[m.group(1)] + m.group(2)
+
+
+def _resolve_refs(node: object, ids: dict[str, str]) -> object:
+    if isinstance(node, list):
+        return [_resolve_refs(x, ids) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, object] = {}
+    for k, v in node.items():
+        if k.endswith("@odata.bind") or k == "@odata.id":
+            out[k] = [_ref(x, ids) for x in v] if isinstance(v, list) else _ref(v, ids)
+        else:
+            out[k] = _resolve_refs(v, ids)
+    return out
 
 
 def error_response(err: DvError) -> Response:

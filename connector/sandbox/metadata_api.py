@@ -18,6 +18,7 @@ from connector.sandbox.schema import (
     Key,
     Table,
     build_navigation,
+    single_nav_name,
     table_to_json,
 )
 
@@ -74,7 +75,8 @@ class MetadataApi:
         table = self._table(key)
         if len(segments) == 1:
             body = self._select(self._entity(table, params.get("$expand")), params.get("$select"), ("MetadataId",))
-            body["@odata.context"] = f"{base}$metadata#EntityDefinitions/$entity"
+            sel = params.get("$select")
+            body = {"@odata.context": f"{base}$metadata#EntityDefinitions{f'({sel})' if sel else ''}/$entity", **body}
             return body
         sub, sub_key = split_paren(segments[1])
         cast = segments[2] if len(segments) > 2 else None
@@ -151,27 +153,37 @@ class MetadataApi:
         return md
 
     def _relationships(self, table: Table, kind: str) -> list[dict[str, Any]]:
+        """OneToManyRelationshipMetadata from either side, with both navigation property names."""
         out = []
         for nav in table.navs.values():
             if kind == "ManyToOneRelationships" and nav.kind == "single":
+                referenced = self.tables.get(nav.target)
                 out.append(
-                    {
-                        "SchemaName": nav.relationship,
-                        "ReferencingEntity": table.logical,
-                        "ReferencingAttribute": nav.attribute,
-                        "ReferencedEntity": nav.target,
-                        "ReferencingEntityNavigationPropertyName": nav.name,
-                    }
+                    _relationship(
+                        nav.relationship,
+                        referenced_entity=nav.target,
+                        referenced_attribute=referenced.primary_id if referenced else "",
+                        referencing_entity=table.logical,
+                        referencing_attribute=nav.attribute,
+                        referenced_nav=nav.relationship,
+                        referencing_nav=nav.name,
+                        custom=table.custom or table.attributes[nav.attribute].custom,
+                    )
                 )
             if kind == "OneToManyRelationships" and nav.kind == "collection":
+                child = self.tables.get(nav.target)
+                attr = child.attributes.get(nav.attribute) if child else None
                 out.append(
-                    {
-                        "SchemaName": nav.relationship,
-                        "ReferencedEntity": table.logical,
-                        "ReferencingEntity": nav.target,
-                        "ReferencingAttribute": nav.attribute,
-                        "ReferencedEntityNavigationPropertyName": nav.name,
-                    }
+                    _relationship(
+                        nav.relationship,
+                        referenced_entity=table.logical,
+                        referenced_attribute=table.primary_id,
+                        referencing_entity=nav.target,
+                        referencing_attribute=nav.attribute,
+                        referenced_nav=nav.name,
+                        referencing_nav=single_nav_name(child, attr, table.logical) if child and attr else "",
+                        custom=bool(child and (child.custom or (attr is not None and attr.custom))),
+                    )
                 )
         return out
 
@@ -378,6 +390,32 @@ class MetadataApi:
 
     def _persist(self, table: Table) -> None:
         self.records.store.save_custom_table(table.logical, table_to_json(table))
+
+
+def _relationship(
+    schema: str,
+    *,
+    referenced_entity: str,
+    referenced_attribute: str,
+    referencing_entity: str,
+    referencing_attribute: str,
+    referenced_nav: str,
+    referencing_nav: str,
+    custom: bool,
+) -> dict[str, Any]:
+    return {
+        "@odata.type": "#Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata",
+        "MetadataId": _mid_rel(schema),
+        "SchemaName": schema,
+        "RelationshipType": "OneToManyRelationship",
+        "ReferencedEntity": referenced_entity,
+        "ReferencedAttribute": referenced_attribute,
+        "ReferencingEntity": referencing_entity,
+        "ReferencingAttribute": referencing_attribute,
+        "ReferencedEntityNavigationPropertyName": referenced_nav,
+        "ReferencingEntityNavigationPropertyName": referencing_nav,
+        "IsCustomRelationship": custom,
+    }
 
 
 def _attr_mid(table: Table, attr: Attribute) -> str:

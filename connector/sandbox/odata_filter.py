@@ -61,7 +61,9 @@ def tokenize(text: str) -> list[Tok]:
         m = _TOKEN.match(text, pos)
         if not m:
             if text[pos] == "'":
-                raise FilterError(f"There is an unterminated literal at position {pos} in '{text}'.")
+                # OData's lexer reports where it ran out of input: FILTER doc example gives position 21 for
+                # "lastname eq 'O'Bryan'" (21 characters long).
+                raise FilterError(f"There is an unterminated literal at position {len(text)} in '{text}'.")
             raise FilterError(f"Syntax error at position {pos} in '{text}'.")
         kind = m.lastgroup or ""
         if kind != "ws":

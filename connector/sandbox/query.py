@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from connector.sandbox import errors as E
 from connector.sandbox.errors import DvError
-from connector.sandbox.odata_filter import FilterError, compile_filter
+from connector.sandbox.odata_filter import FilterError, compile_filter, literal_value, tokenize
 from connector.sandbox.records import Records
 from connector.sandbox.schema import Table
 
@@ -172,6 +172,13 @@ class CollectionReader:
         for unsupported in ("$skip", "$search", "$format"):
             if unsupported in params:
                 raise DvError(400, "0x80060888", f"The query parameter {unsupported} is not supported.")
+        for missing in ("$apply", "fetchXml", "sql", "savedQuery", "userQuery"):
+            # Real Dataverse supports these; the sandbox does not, and answering with every row instead would be
+            # a silent wrong answer. Simplification, listed in docs/sections/sandbox.md.
+            if missing in params:
+                raise DvError(
+                    400, "0x80060888", f"The query parameter {missing} is not supported by the foi-sync sandbox."
+                )
         tracking = pref.track_changes or "$deltatoken" in params
         if tracking:
             for opt in ("$filter", "$orderby", "$expand", "$top"):
@@ -210,8 +217,16 @@ class CollectionReader:
             page, after_seq, offset, _ = _read_cookie(params["$skiptoken"])
         rows: list[dict[str, Any]] = []
         more = False
+        eq = _indexable_eq(params.get("$filter"), table, records) if predicate is not None else None
+
+        def source(after: int = 0) -> Any:
+            # The full predicate still decides; the index only narrows the rows it has to look at.
+            if eq is not None:
+                return records.store.scan_eq(table.logical, eq[0], eq[1], after)
+            return records.store.scan(table.logical, after)
+
         if orderby:
-            matched = [r for _, r in records.store.scan(table.logical) if predicate is None or predicate(r)]
+            matched = [r for _, r in source() if predicate is None or predicate(r)]
             for col, desc in reversed(orderby):
                 matched.sort(key=lambda r, c=col: (r.get(c) is not None, _sortable(r.get(c))), reverse=desc)
             rows = matched[offset : offset + page_size]
@@ -219,7 +234,7 @@ class CollectionReader:
             last_seq, next_offset = 0, offset + page_size
         else:
             last_seq = after_seq
-            for seq, r in records.store.scan(table.logical, after_seq):
+            for seq, r in source(after_seq):
                 if predicate is not None and not predicate(r):
                     continue
                 if len(rows) == page_size:
@@ -233,7 +248,7 @@ class CollectionReader:
         ctx = self._context(table, select)
         body: dict[str, Any] = {"@odata.context": ctx}
         if params.get("$count") == "true":
-            total = sum(1 for _, r in records.store.scan(table.logical) if predicate is None or predicate(r))
+            total = sum(1 for _, r in source() if predicate is None or predicate(r))
             body["@odata.count"] = min(total, MAX_PAGE)
         if annotations and "totalrecordcount" in annotations:
             body["@Microsoft.Dynamics.CRM.totalrecordcount"] = (
@@ -359,8 +374,44 @@ class CollectionReader:
         if int(m.group(1)) < self.ct_min_version[0] or (
             self.ct_expiry_seconds is not None and time.time() - issued > self.ct_expiry_seconds
         ):
-            raise DvError(400, "", CT_EXPIRED)
+            # The SDK's ExpiredVersionStamp (-2147204270 = 0x80044352); status 400 and hex in a Web API body are
+            # UNCONFIRMED, the message is the service's.
+            raise DvError(400, "0x80044352", CT_EXPIRED)
         return int(m.group(1))
+
+
+def _indexable_eq(text: str | None, table: Table, records: Records) -> tuple[str, str] | None:
+    """`col eq 'ascii text'` (or a GUID) that every matching row must satisfy -> (column, value), else None.
+
+    Only when the filter has no `or`/`not` and the comparison sits at the top level of an `and` chain, and the
+    literal is ASCII (the index folds ASCII case only; the predicate folds all of Unicode), so the index never
+    drops a row the predicate would keep.
+    """
+    if not text:
+        return None
+    try:
+        toks = tokenize(text)
+    except FilterError:
+        return None
+    if any(t.kind == "ident" and t.text in ("or", "not") for t in toks):
+        return None
+    depth = 0
+    for i, t in enumerate(toks):
+        if t.kind == "lparen":
+            depth += 1
+        elif t.kind == "rparen":
+            depth -= 1
+        elif depth == 0 and t.kind == "ident" and i + 2 < len(toks) and toks[i + 1].text == "eq":
+            lit = toks[i + 2]
+            if "/" in t.text or not records.column_known(table, t.text) or (i > 0 and toks[i - 1].kind != "ident"):
+                continue
+            if i + 3 < len(toks) and toks[i + 3].kind == "lparen":
+                continue
+            if lit.kind in ("string", "guid"):
+                value = literal_value(lit)
+                if isinstance(value, str) and value.isascii():
+                    return t.text, value
+    return None
 
 
 def _sortable(v: Any) -> Any:

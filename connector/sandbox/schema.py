@@ -197,8 +197,9 @@ class Table:
         return self.logical
 
     def to_metadata(self) -> dict[str, Any]:
+        # No "@odata.type": EntityDefinitions holds EntityMetadata only, so the service sends no type annotation
+        # (QMETA examples); attributes carry one because they are derived types.
         return {
-            "@odata.type": "#Microsoft.Dynamics.CRM.EntityMetadata",
             "MetadataId": self.metadata_id,
             "LogicalName": self.logical,
             "SchemaName": self.schema_name,
@@ -222,7 +223,7 @@ class Table:
 # --------------------------------------------------------------------------------------------------- seed data
 
 STATE_ACTIVE = {0: "Active", 1: "Inactive"}
-_ACTIVITY_STATE = {0: "Open", 1: "Completed", 2: "Canceled", 3: "Scheduled"}
+_ACTIVITY_STATE = {0: "Open", 1: "Completed", 2: "Canceled"}  # task, email (3 Scheduled is appointment-only)
 
 
 def _common(table: str, owner: bool = True) -> dict[str, Attribute]:
@@ -297,6 +298,11 @@ def seed_tables() -> dict[str, Table]:
             Attribute("address1_line1", STRING, 250),
             Attribute("address1_city", STRING, 80),
             Attribute("address1_postalcode", STRING, 20),
+            Attribute("address1_country", STRING, 80),
+            Attribute("address1_latitude", DOUBLE, min_value=-90, max_value=90),
+            Attribute("address1_longitude", DOUBLE, min_value=-180, max_value=180),
+            Attribute("websiteurl", STRING, 200),
+            Attribute("creditonhold", BOOLEAN),
             Attribute("description", MEMO, 2000),
             Attribute("numberofemployees", INTEGER, min_value=0, max_value=1000000000),
             Attribute("revenue", MONEY, min_value=0, max_value=100000000000000),
@@ -337,7 +343,9 @@ def seed_tables() -> dict[str, Table]:
             Attribute("statecode", STATE, options=STATE_ACTIVE),
             Attribute("statuscode", STATUS, options={1: "Active", 2: "Inactive"}, status_state={1: 0, 2: 1}),
         ],
-        keys=[Key("contact_email_key", ["emailaddress1"])],
+        # No seeded key: Dataverse has no out-of-the-box alternate key on contact, and requesters may share an
+        # address; define one through the metadata API if a mapping needs it (accountnumber on account is kept
+        # because Microsoft's alternate-key examples all use it).
         otc=2,
     )
     incident = _t(
@@ -505,12 +513,46 @@ def seed_tables() -> dict[str, Table]:
             Attribute("emailaddress", STRING, 100),
             Attribute("description", MEMO, 2000),
             Attribute("queueviewtype", PICKLIST, options={0: "Public", 1: "Private"}),
+            Attribute("statecode", STATE, options=STATE_ACTIVE),
+            Attribute("statuscode", STATUS, options={1: "Active", 2: "Inactive"}, status_state={1: 0, 2: 1}),
         ],
         otc=2020,
     )
+    # Case resolution: the activity CloseIncident creates when a case is resolved (incidentresolution entity ref).
+    incidentresolution = _t(
+        "incidentresolution",
+        "incidentresolutions",
+        "subject",
+        [
+            Attribute("subject", STRING, 200),
+            Attribute("description", MEMO, 2000),
+            Attribute("incidentid", LOOKUP, targets=["incident"]),
+            Attribute("timespent", INTEGER, min_value=0, max_value=2147483647),
+            Attribute("activitytypecode", ENTITYNAME, read_only=True),
+            Attribute("statecode", STATE, options=_ACTIVITY_STATE),
+            Attribute(
+                "statuscode", STATUS, options={1: "Open", 2: "Closed", 3: "Canceled"}, status_state={1: 0, 2: 1, 3: 2}
+            ),
+        ],
+        is_activity=True,
+        otc=4206,
+        primary_id="activityid",
+    )
     tables = {
         t.logical: t
-        for t in (account, contact, incident, task, email, activityparty, annotation, systemuser, team, queue)
+        for t in (
+            account,
+            contact,
+            incident,
+            incidentresolution,
+            task,
+            email,
+            activityparty,
+            annotation,
+            systemuser,
+            team,
+            queue,
+        )
     }
     build_navigation(tables)
     return tables
@@ -521,6 +563,7 @@ _KNOWN_COLLECTIONS = {
     ("email", "regardingobjectid", "incident"): "Incident_Emails",
     ("task", "regardingobjectid", "incident"): "Incident_Tasks",
     ("annotation", "objectid", "incident"): "Incident_Annotation",
+    ("incidentresolution", "incidentid", "incident"): "Incident_IncidentResolutions",
     ("email", "regardingobjectid", "contact"): "Contact_Emails",
     ("task", "regardingobjectid", "contact"): "Contact_Tasks",
     ("task", "regardingobjectid", "account"): "Account_Tasks",

@@ -28,7 +28,8 @@ TENANT = "sandbox"
 class SandboxOptions:
     host: str = "127.0.0.1"
     port: int = 8765
-    tls_port: int = 0
+    tls_port: int = 0  # the https listener when the environment URL is plain http
+    http_port: int = 0  # the plain http listener when the environment URL is https (--tls)
     db_path: Path | None = None
     tls: bool = False
     profile: str = "fast"
@@ -56,6 +57,12 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, addr = super().get_request()
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, addr
+
 
 def _handler(app: SandboxApp, scheme: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -63,12 +70,18 @@ def _handler(app: SandboxApp, scheme: str) -> type[BaseHTTPRequestHandler]:
         server_version = "foi-sync-sandbox"
         sys_version = ""
 
+        def version_string(self) -> str:
+            return self.server_version
+
         def log_message(self, format: str, *args: Any) -> None:
             return  # quiet: the connector's own logs are what operators read
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                body = self._read_chunked()
+            else:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
             headers: dict[str, str] = {}
             for k, v in self.headers.items():
                 lk = k.lower()
@@ -87,9 +100,24 @@ def _handler(app: SandboxApp, scheme: str) -> type[BaseHTTPRequestHandler]:
                 self.send_header(k, v)
             if resp.status != 304:
                 self.send_header("Content-Length", str(len(resp.body)))
-            self.end_headers()
+            # Headers and body leave in one write: two small writes on a keep-alive connection meet the client's
+            # delayed ACK (Nagle), which costs ~40 ms per response.
+            self._headers_buffer.append(b"\r\n")
             if resp.body and self.command != "HEAD" and resp.status != 304:
-                self.wfile.write(resp.body)
+                self._headers_buffer.append(resp.body)
+            self.flush_headers()
+
+        def _read_chunked(self) -> bytes:
+            """Transfer-Encoding: chunked request bodies (streaming clients send them)."""
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
@@ -128,7 +156,7 @@ class SandboxServer:
                 faults=o.faults,
             )
         )
-        self._http = _Server((o.host, 0 if o.tls else o.port), _handler(self.app, "http"))
+        self._http = _Server((o.host, o.http_port if o.tls else o.port), _handler(self.app, "http"))
         self._https = _Server((o.host, o.port if o.tls else o.tls_port), _handler(self.app, "https"))
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
@@ -138,6 +166,7 @@ class SandboxServer:
         self.https_url = f"https://{host}:{self._https.server_address[1]}"
         self.url = self.https_url if o.tls else self.http_url
         self.app.set_base(self.url)
+        self.app.authority_root = self.https_url
         self.app.add_origin(self.http_url)
         self.app.add_origin(self.https_url)
         self._threads: list[threading.Thread] = []
@@ -145,14 +174,20 @@ class SandboxServer:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> SandboxServer:
         for srv in (self._http, self._https):
-            t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+            t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
             t.start()
             self._threads.append(t)
         return self
 
     def stop(self) -> None:
+        # Both listeners stop in parallel, so a test's teardown costs one poll interval, not two.
+        running = (self._http, self._https) if self._threads else ()
+        stoppers = [threading.Thread(target=srv.shutdown, daemon=True) for srv in running]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
         for srv in (self._http, self._https):
-            srv.shutdown()
             srv.server_close()
         self.app.store.close()
         if self._tmp is not None:
