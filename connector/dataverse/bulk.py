@@ -1,0 +1,454 @@
+"""CreateMultiple / UpsertMultiple / UpdateMultiple at the service-protection ceiling, without losing a record.
+
+* Chunks are sized adaptively (slow start up to 1,000, halved when a chunk is slow, times out or is too large).
+* Parallel workers follow ``x-ms-dop-hint`` (or ``dataverse.max_workers``); an adaptive gate halves the number of
+  requests in flight when a 429 arrives and adds one back after a run of successes (AIMD).
+* On standard tables one bad record rolls back the whole chunk. The chunk is then replayed as a ``$batch`` with
+  ``Prefer: odata.continue-on-error`` (one request per record, same outcome per record), so every good record
+  lands and each bad one is reported with its error; if the batch itself is refused, the chunk is bisected.
+  A 4xx is never re-sent as is.
+* Creates never duplicate: every record gets a client-generated primary id before the first send. When a
+  CreateMultiple (or a $batch of creates) ends with an unknown outcome (5xx, dropped connection, timeout) the
+  client asks Dataverse which of those ids exist and sends only the missing ones again, with the same ids, so
+  a late commit can only ever produce a "duplicate key" answer, never a second record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from connector import odata
+from connector.dataverse.batch import BatchRequest, build_batch, parse_batch_response
+from connector.dataverse.errors import (
+    AuthenticationFailed,
+    DataverseError,
+    DuplicateRecord,
+    OutcomeUnknown,
+    PermissionDenied,
+    RequestTooLarge,
+    TransportError,
+)
+
+if TYPE_CHECKING:
+    from connector.dataverse.transport import Transport
+
+log = logging.getLogger(__name__)
+
+MAX_CHUNK = 1000
+RECONCILE_ATTEMPTS = 3
+RECONCILE_GROUP = 50
+TAIL_FLOOR = 50
+
+
+@dataclass
+class BulkFailure:
+    """One record that did not land: its position in the input, its key (id or alternate key), and the error."""
+
+    index: int
+    key: Any
+    code: str
+    message: str
+    status: int | None = None
+
+
+@dataclass
+class BulkResult:
+    succeeded: int = 0
+    failed: list[BulkFailure] = field(default_factory=list)
+    ids: list[str | None] = field(default_factory=list)
+    requests: int = 0
+    isolated_chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        return f"{self.succeeded} written, {len(self.failed)} failed in {self.seconds:.1f} s ({self.requests} requests)"
+
+
+class AdaptiveGate:
+    """Bounds requests in flight; halves the bound on a 429 and grows it by one after ``limit`` clean answers."""
+
+    def __init__(self, maximum: int, start: int | None = None) -> None:
+        self.maximum = max(1, maximum)
+        self.limit = max(1, min(self.maximum, start or self.maximum))
+        self.active = 0
+        self.lowest = self.limit
+        self._clean = 0
+        self._cond = threading.Condition()
+        self._last_cut = 0.0
+
+    def __enter__(self) -> AdaptiveGate:
+        with self._cond:
+            while self.active >= self.limit:
+                self._cond.wait()
+            self.active += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self.active -= 1
+            self._cond.notify_all()
+
+    def resize(self, maximum: int) -> None:
+        with self._cond:
+            grow = self.limit == self.maximum
+            self.maximum = max(1, maximum)
+            self.limit = self.maximum if grow else min(self.limit, self.maximum)
+            self._cond.notify_all()
+
+    def throttled(self, retry_after: float = 0.0) -> None:
+        with self._cond:
+            now = time.monotonic()
+            if now - self._last_cut > 0.5:  # one cut per burst of 429s, not one per worker
+                self.limit = max(1, self.limit // 2)
+                self.lowest = min(self.lowest, self.limit)
+                self._last_cut = now
+                log.info("429 received: parallel requests reduced to %d", self.limit)
+            self._clean = 0
+
+    def success(self) -> None:
+        with self._cond:
+            self._clean += 1
+            if self.limit < self.maximum and self._clean >= self.limit:
+                self.limit += 1
+                self._clean = 0
+                self._cond.notify_all()
+
+
+class ChunkSizer:
+    """Slow start (x2 per fast chunk) up to ``maximum``; halves on a slow chunk, a timeout or a 413, down to 10
+    (or the configured start, if smaller)."""
+
+    def __init__(self, start: int, maximum: int = MAX_CHUNK, target_seconds: float = 20.0) -> None:
+        self.maximum = max(1, min(maximum, MAX_CHUNK))
+        self.size = max(1, min(start, self.maximum))
+        self.minimum = min(10, self.size)
+        self.target = target_seconds
+        self._lock = threading.Lock()
+
+    def grow_or_shrink(self, sent: int, seconds: float) -> None:
+        with self._lock:
+            if seconds > self.target:
+                self.size = max(self.minimum, self.size // 2)
+            elif seconds < self.target / 2 and sent >= self.size:
+                self.size = min(self.maximum, self.size * 2)
+
+    def shrink(self) -> None:
+        with self._lock:
+            self.size = max(self.minimum, self.size // 2)
+
+
+@dataclass
+class _Item:
+    index: int
+    key: Any  # GUID str or alternate-key dict (for reporting and addressing)
+    body: dict[str, Any]
+
+
+class BulkWriter:
+    """Runs one bulk operation: chunking, workers, isolation of bad records and reconciliation of creates."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        message: str,
+        entity_set: str,
+        logical_name: str,
+        primary_id: str | None,
+        workers: int,
+        chunk_size: int,
+        gate: AdaptiveGate,
+        sizer: ChunkSizer | None = None,
+        bypass_plugins: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.t = transport
+        self.message = message
+        self.entity_set = odata.name(entity_set)
+        self.logical_name = odata.name(logical_name)
+        self.primary_id = primary_id
+        self.workers = max(1, workers)
+        self.sizer = sizer or ChunkSizer(chunk_size, target_seconds=min(20.0, transport.timeout / 4))
+        self.gate = gate
+        self.headers = {"MSCRM.BypassBusinessLogicExecution": "CustomSync,CustomAsync"} if bypass_plugins else {}
+        self.progress = progress
+        self.result = BulkResult()
+        self._lock = threading.Lock()
+        self._abort: DataverseError | None = None
+        self._queue: list[_Item] = []
+        self._pos = 0
+
+    # ------------------------------------------------------------------ run
+    def run(self, items: list[_Item], total: int) -> BulkResult:
+        started = time.monotonic()
+        self.result.ids = [None] * total
+        for round_items in _rounds(items):
+            self._queue, self._pos = round_items, 0
+            n = min(self.workers, max(1, len(round_items)))
+            if n == 1:
+                self._worker()
+            else:
+                with ThreadPoolExecutor(max_workers=n, thread_name_prefix="dv-bulk") as pool:
+                    for f in [pool.submit(self._worker) for _ in range(n)]:
+                        f.result()
+        self.result.failed.sort(key=lambda f: f.index)
+        self.result.seconds = time.monotonic() - started
+        self.t.stats.add("records_written", self.result.succeeded)
+        self.t.stats.add("records_failed", len(self.result.failed))
+        return self.result
+
+    def _take(self) -> list[_Item]:
+        with self._lock:
+            # Near the end, share what is left so the workers finish together instead of one straggler
+            # holding the last big chunk (chunks shrink towards remaining/workers, but not below TAIL_FLOOR).
+            remaining = len(self._queue) - self._pos
+            size = self.sizer.size
+            if remaining < size * self.workers:
+                size = min(size, max(TAIL_FLOOR, -(-remaining // self.workers)))
+            chunk = self._queue[self._pos : self._pos + size]
+            self._pos += len(chunk)
+            return chunk
+
+    def _worker(self) -> None:
+        while True:
+            chunk = self._take()
+            if not chunk:
+                return
+            if self._abort is not None:
+                self._fail(chunk, self._abort, prefix="not sent: ")
+                continue
+            self._send_chunk(chunk)
+
+    # ------------------------------------------------------------------ outcomes
+    def _ok(self, items: Sequence[_Item], ids: Sequence[str | None] | None = None) -> None:
+        with self._lock:
+            self.result.succeeded += len(items)
+            for i, item in enumerate(items):
+                rid = ids[i] if ids is not None and i < len(ids) else None
+                if rid is None and isinstance(item.key, str):
+                    rid = item.key
+                self.result.ids[item.index] = rid
+        if self.progress:
+            self.progress(len(items))
+
+    def _fail(self, items: Sequence[_Item], err: DataverseError | Exception, prefix: str = "") -> None:
+        code = getattr(err, "code", "") or type(err).__name__
+        status = getattr(err, "status", None)
+        message = prefix + (getattr(err, "message", None) or str(err))
+        with self._lock:
+            for item in items:
+                self.result.failed.append(BulkFailure(item.index, item.key, code, message, status))
+        if self.progress:
+            self.progress(len(items))
+
+    def _count_request(self) -> None:
+        with self._lock:
+            self.result.requests += 1
+
+    # ------------------------------------------------------------------ one chunk
+    def _targets(self, chunk: Sequence[_Item]) -> list[dict[str, Any]]:
+        out = []
+        for item in chunk:
+            target = {**item.body, "@odata.type": f"Microsoft.Dynamics.CRM.{self.logical_name}"}
+            if self.message == "UpsertMultiple":
+                target["@odata.id"] = odata.record_path(self.entity_set, item.key)
+            out.append(target)
+        return out
+
+    def _send_chunk(self, chunk: list[_Item], attempt: int = 0) -> None:
+        create = self.message == "CreateMultiple"
+        started = time.monotonic()
+        try:
+            with self.gate:
+                self._count_request()
+                resp = self.t.request(
+                    "POST",
+                    f"{self.entity_set}/Microsoft.Dynamics.CRM.{self.message}",
+                    json={"Targets": self._targets(chunk)},
+                    headers=self.headers,
+                    idempotent=not create,
+                )
+            self.gate.success()
+        except OutcomeUnknown as exc:
+            self.sizer.shrink()
+            self._reconcile(chunk, exc, attempt)
+            return
+        except RequestTooLarge as exc:
+            self.sizer.shrink()
+            if len(chunk) == 1:
+                self._fail(chunk, exc)
+                return
+            mid = len(chunk) // 2
+            self._send_chunk(chunk[:mid])
+            self._send_chunk(chunk[mid:])
+            return
+        except (AuthenticationFailed, PermissionDenied) as exc:
+            # Every further request would fail the same way: report the rest unsent rather than hammer on.
+            self._abort = exc
+            self._fail(chunk, exc)
+            return
+        except TransportError as exc:
+            self.sizer.shrink()
+            self._fail(chunk, exc)
+            return
+        except DataverseError as exc:
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+                self._isolate(chunk, exc)
+            else:
+                self._fail(chunk, exc)
+            return
+        self.sizer.grow_or_shrink(len(chunk), time.monotonic() - started)
+        ids: list[str | None] | None = None
+        if create:
+            try:
+                ids = [str(i).lower() for i in resp.json().get("Ids", [])]
+            except ValueError:
+                ids = None
+            if not ids:
+                ids = [item.key for item in chunk]
+        self._ok(chunk, ids)
+
+    # ------------------------------------------------------------------ bad-record isolation
+    def _part(self, item: _Item) -> BatchRequest:
+        if self.message == "UpsertMultiple":
+            return BatchRequest("PATCH", odata.record_path(self.entity_set, item.key), item.body)
+        if self.message == "UpdateMultiple":
+            body = {k: v for k, v in item.body.items() if k != self.primary_id}
+            return BatchRequest("PATCH", odata.record_path(self.entity_set, item.key), body, {"If-Match": "*"})
+        return BatchRequest("POST", self.entity_set, item.body)
+
+    def _isolate(self, chunk: list[_Item], chunk_error: DataverseError) -> None:
+        """The chunk was rolled back because of (at least) one bad record: replay it one request per record."""
+        with self._lock:
+            self.result.isolated_chunks += 1
+        log.info(
+            "%s chunk of %d refused (%s %s): isolating bad records with $batch continue-on-error",
+            self.message,
+            len(chunk),
+            chunk_error.status,
+            chunk_error.code or "",
+        )
+        if len(chunk) == 1:
+            self._fail(chunk, chunk_error)
+            return
+        ctype, body = build_batch([self._part(i) for i in chunk], self.t.api_path)
+        headers = {"Content-Type": ctype, "Prefer": "odata.continue-on-error", **self.headers}
+        try:
+            with self.gate:
+                self._count_request()
+                resp = self.t.request(
+                    "POST",
+                    "$batch",
+                    data=body,
+                    headers=headers,
+                    idempotent=self.message != "CreateMultiple",
+                    accept_errors=True,
+                )
+                if "multipart/mixed" not in resp.headers.get("Content-Type", ""):
+                    raise self.t._error(resp)
+            self.gate.success()
+            parts = parse_batch_response(resp.headers.get("Content-Type", ""), resp.content)
+        except OutcomeUnknown as exc:
+            self._reconcile(chunk, exc, 0)
+            return
+        except DataverseError as exc:
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+                self._bisect(chunk, exc)
+            else:
+                self._fail(chunk, exc)
+            return
+        if len(parts) != len(chunk):
+            self._bisect(chunk, chunk_error)
+            return
+        for item, part in zip(chunk, parts, strict=True):
+            err = part.error()
+            if err is None:
+                self._ok([item], [part.entity_id or (item.key if isinstance(item.key, str) else None)])
+            elif isinstance(err, DuplicateRecord) and self.message == "CreateMultiple" and self._exists([item]):
+                self._ok([item])  # landed in an earlier attempt whose answer was lost
+            else:
+                self._fail([item], err)
+
+    def _bisect(self, chunk: list[_Item], err: DataverseError) -> None:
+        if len(chunk) == 1:
+            self._fail(chunk, err)
+            return
+        mid = len(chunk) // 2
+        for half in (chunk[:mid], chunk[mid:]):
+            self._send_chunk(half)
+
+    # ------------------------------------------------------------------ reconciliation of creates
+    def _exists(self, items: Sequence[_Item]) -> set[str]:
+        """Which of these client-generated ids exist now (safe, repeatable reads)."""
+        found: set[str] = set()
+        pid = self.primary_id
+        if not pid:
+            return found
+        for start in range(0, len(items), RECONCILE_GROUP):
+            group = [str(i.key) for i in items[start : start + RECONCILE_GROUP]]
+            query = f"$select={pid}&$filter={odata.any_of(pid, [odata.Guid(g) for g in group])}"
+            body = self.t.json("GET", self.entity_set, query=query, headers={"Prefer": "odata.maxpagesize=5000"})
+            found.update(str(r.get(pid, "")).lower() for r in body.get("value", []))
+        return found
+
+    def _reconcile(self, chunk: list[_Item], exc: DataverseError, attempt: int) -> None:
+        if self.message != "CreateMultiple" or not self.primary_id:
+            self._fail(chunk, exc)
+            return
+        try:
+            existing = self._exists(chunk)
+        except DataverseError as read_error:
+            self._fail(chunk, read_error, prefix="outcome unknown and could not be checked: ")
+            return
+        landed = [i for i in chunk if str(i.key).lower() in existing]
+        missing = [i for i in chunk if str(i.key).lower() not in existing]
+        log.warning(
+            "CreateMultiple outcome unknown (%s): %d of %d records had landed; re-sending %d with the same ids",
+            exc.status or type(exc).__name__,
+            len(landed),
+            len(chunk),
+            len(missing),
+        )
+        if landed:
+            self._ok(landed)
+        if missing:
+            if attempt + 1 >= RECONCILE_ATTEMPTS:
+                self._fail(missing, exc, prefix="not created after repeated unknown outcomes: ")
+            else:
+                time.sleep(min(5.0, 0.5 * 2**attempt))
+                self._send_chunk(missing, attempt + 1)
+
+
+def _rounds(items: list[_Item]) -> list[list[_Item]]:
+    """Split so no key repeats within a round (UpsertMultiple refuses duplicate keys); rounds run in order."""
+    rounds: list[list[_Item]] = []
+    seen: dict[str, int] = {}
+    for item in items:
+        sig = _key_sig(item.key)
+        n = seen.get(sig, 0)
+        seen[sig] = n + 1
+        while len(rounds) <= n:
+            rounds.append([])
+        rounds[n].append(item)
+    return rounds
+
+
+def _key_sig(key: Any) -> str:
+    if isinstance(key, dict):
+        return "|".join(f"{k}={str(v).casefold()}" for k, v in sorted(key.items()))
+    return str(key).lower()
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,115 @@
+"""Bulk writes: UpsertMultiple/CreateMultiple/UpdateMultiple, bad-record isolation, adaptive chunks and workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connector.dataverse.bulk import AdaptiveGate, ChunkSizer
+from connector.sandbox.limits import LimitOptions
+
+
+def _rows(sb: Any, table: str, prefix: str, col: str = "accountnumber") -> list[dict[str, Any]]:
+    return [r for r in sb.rows(table) if str(r.get(col) or "").startswith(prefix)]
+
+
+def test_upsert_multiple_creates_then_updates(sandbox: Any, dv_client: Any) -> None:
+    items = [({"accountnumber": f"U-{i:04d}"}, {"name": f"First {i}"}) for i in range(1500)]
+    result = dv_client.upsert_multiple("accounts", "account", items)
+    assert (result.succeeded, result.failed) == (1500, [])
+    first_requests = result.requests
+    items = [
+        ({"accountnumber": f"U-{i:04d}"}, {"name": f"Second {i}", "accountnumber": "ignored"}) for i in range(1500)
+    ]
+    result = dv_client.upsert_multiple("accounts", "account", items)
+    assert result.succeeded == 1500
+    rows = _rows(sandbox, "account", "U-")
+    assert len(rows) == 1500 and all(r["name"].startswith("Second") for r in rows)
+    assert dv_client.stats.snapshot()["records_written"] == 3000
+    # Chunks grow from the configured 200 (slow start) and the size learned is kept for the next call.
+    assert dv_client._sizers[("UpsertMultiple", "accounts")].size > 200
+    assert first_requests < 1500 / 100 and result.requests <= first_requests
+
+
+def test_one_bad_record_is_isolated_and_every_good_one_lands(sandbox: Any, dv_client: Any) -> None:
+    items: list[tuple[Any, dict[str, Any]]] = [
+        ({"accountnumber": f"B-{i:04d}"}, {"name": f"Good {i}"}) for i in range(400)
+    ]
+    items[137] = ({"accountnumber": "B-0137"}, {"name": "x" * 200})  # longer than name's 160
+    items[301] = ({"accountnumber": "B-0301"}, {"name": "ok", "prioritycode": 99})  # not a valid choice
+    items[5] = ({"accountnumber": "FOI/2024/0005"}, {"name": "unsafe key"})  # cannot be addressed
+    sandbox.reset_stats()
+    result = dv_client.upsert_multiple("accounts", "account", items)
+    assert result.succeeded == 397
+    assert [(f.index, f.key) for f in result.failed] == [
+        (5, {"accountnumber": "FOI/2024/0005"}),
+        (137, {"accountnumber": "B-0137"}),
+        (301, {"accountnumber": "B-0301"}),
+    ]
+    assert result.failed[0].code == "key-unsafe" and "key_safe" in result.failed[0].message
+    assert result.failed[1].code == "0x80044331" and result.failed[1].status == 400
+    assert "maximum allowed length" in result.failed[1].message
+    assert result.failed[2].status == 400
+    assert result.isolated_chunks >= 1
+    assert len(_rows(sandbox, "account", "B-")) == 397
+    assert not _rows(sandbox, "account", "FOI/")
+    assert sandbox.stats().get("POST $batch", 0) >= 1  # isolated with $batch continue-on-error
+
+
+def test_create_multiple_isolates_bad_records_and_returns_ids(sandbox: Any, dv_client: Any) -> None:
+    records = [{"name": f"Create {i}", "accountnumber": f"C-{i:04d}"} for i in range(250)]
+    records[42]["accountnumber"] = "C-0041"  # duplicate alternate key value
+    result = dv_client.create_multiple("accounts", "account", records)
+    assert result.succeeded == 249
+    assert [f.index for f in result.failed] == [42]
+    assert result.failed[0].status in (400, 412)
+    rows = _rows(sandbox, "account", "C-")
+    assert len(rows) == 249
+    assert result.ids[42] is None
+    assert {i for i in result.ids if i} == {r["accountid"] for r in rows}
+
+
+def test_update_multiple_and_missing_ids(sandbox: Any, dv_client: Any) -> None:
+    created = dv_client.create_multiple("accounts", "account", [{"name": f"Upd {i}"} for i in range(20)])
+    records = [{"accountid": rid, "telephone1": f"0100 {n}"} for n, rid in enumerate(created.ids)]
+    records.append({"telephone1": "no id"})
+    result = dv_client.update_multiple("accounts", "account", records)
+    assert result.succeeded == 20
+    assert [(f.index, f.code) for f in result.failed] == [(20, "no-id")]
+    phones = {r["accountid"]: r.get("telephone1") for r in sandbox.rows("account")}
+    assert all(phones[rid] == f"0100 {n}" for n, rid in enumerate(created.ids))
+
+
+def test_repeated_keys_apply_in_order(sandbox: Any, dv_client: Any) -> None:
+    items = [({"accountnumber": "D-1"}, {"name": "first"}), ({"accountnumber": "d-1"}, {"name": "second"})]
+    result = dv_client.upsert_multiple("accounts", "account", items)
+    assert result.succeeded == 2
+    assert [r["name"] for r in _rows(sandbox, "account", "D-")] == ["second"]
+
+
+def test_workers_follow_the_dop_hint(make_sandbox: Any, client_for: Any) -> None:
+    sb = make_sandbox(limits=LimitOptions(dop_hint=3))
+    client = client_for(sb)
+    client.whoami()
+    assert client.gate.maximum == 3
+    pinned = client_for(sb, max_workers=7)
+    pinned.whoami()
+    assert pinned.gate.maximum == 7
+
+
+def test_adaptive_gate_and_chunk_sizer() -> None:
+    gate = AdaptiveGate(8)
+    gate.throttled()
+    assert gate.limit == 4
+    gate.throttled()  # same burst: not cut twice
+    assert gate.limit == 4
+    for _ in range(4):
+        gate.success()
+    assert gate.limit == 5
+    sizer = ChunkSizer(200, target_seconds=10)
+    sizer.grow_or_shrink(200, 1.0)
+    assert sizer.size == 400
+    for _ in range(10):
+        sizer.grow_or_shrink(sizer.size, 1.0)
+    assert sizer.size == 1000
+    sizer.grow_or_shrink(1000, 12.0)
+    assert sizer.size == 500
