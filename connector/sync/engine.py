@@ -1,0 +1,609 @@
+"""The scheduled job and one-off migrations.
+
+``run_sync``: check the mapping against the tenant, intake, plan, push (requesters, cases, stage notes, reminders),
+letters, pull and report, in one go, under a lock, with a run ledger entry and one JSON log line per step (run id,
+counts, duration; never requester data). ``run_migrate``: load a historical register the same way with a progress
+bar, then reconcile the counts per stage (and outcome) in the source with what the CRM holds.
+
+Exit codes (``RunReport.exit_code``; the CLI adds 2, 3 and 4):
+0 everything landed; 1 the run finished but some records are dead letters, a step failed, or a migration does not
+reconcile; 2 configuration or mapping error; 3 another run holds the lock; 4 the CRM is unreachable or refused us.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from connector import odata
+from connector.config import IntakeSource, Settings
+from connector.dataverse.errors import DataverseError
+from connector.errors import FoiSyncError
+from connector.model import FoiCase
+from connector.sync.check import Kind, require_valid
+from connector.sync.lock import lock_for
+from connector.sync.mapping import TargetMapping, load_target_mapping, requester_ref
+from connector.sync.plan import Plan, build_plan
+from connector.sync.push import FATAL, NameResolver, Pusher
+from connector.sync.state import StateStore
+
+log = logging.getLogger(__name__)
+
+
+class CrmUnavailable(FoiSyncError):
+    """The CRM could not be reached, or refused the credentials or the permissions (exit 4)."""
+
+    exit_code = 4
+
+
+class RunReport(BaseModel):
+    """What a run did: counts, durations and problems; no requester data (safe to print, log and store)."""
+
+    run_id: str
+    kind: str
+    dry_run: bool = False
+    started_at: str
+    finished_at: str | None = None
+    seconds: float = 0.0
+    counts: dict[str, int] = Field(default_factory=dict)
+    steps: dict[str, float] = Field(default_factory=dict)
+    plan: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    reconciliation: dict[str, Any] | None = None
+    resumed_after: list[str] = Field(default_factory=list)
+    requests: int = 0
+    write_requests: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        if self.errors or self.counts.get("dead_letters", 0):
+            return 1
+        if self.reconciliation is not None and not self.reconciliation.get("match", False):
+            return 1
+        return 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.model_dump(mode="json"), "exit_code": self.exit_code}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class _Run:
+    """Shared plumbing: settings, mapping, state, client, step timing and the report."""
+
+    def __init__(self, settings: Settings, kind: str, dry_run: bool, client: Any) -> None:
+        self.settings = settings
+        self.kind = kind
+        self.dry_run = dry_run
+        self.mapping: TargetMapping = load_target_mapping(settings.sync.target_mapping)
+        state_path = settings.sync.state_path
+        self.state = StateStore(state_path if (state_path.exists() or not dry_run) else ":memory:")
+        self.own_client = client is None
+        self.client = client
+        self.report = RunReport(run_id="dry-run", kind=kind, dry_run=dry_run, started_at=_now())
+        self._t0 = time.monotonic()
+        self._stats0: dict[str, Any] = {}
+        #: Mapping keys whose "regarding" navigation the tenant lacks: those activities are skipped, not failed.
+        self.unlinkable: set[str] = set()
+
+    def open_client(self) -> Any:
+        if self.client is None:
+            from connector.dataverse import DataverseClient
+
+            self.client = DataverseClient.from_settings(self.settings.dataverse)
+        stats = getattr(self.client, "stats", None)
+        self._stats0 = stats.snapshot() if stats is not None and hasattr(stats, "snapshot") else {}
+        return self.client
+
+    @contextlib.contextmanager
+    def step(self, name: str, fatal: bool = True) -> Iterator[Counter[str]]:
+        counts: Counter[str] = Counter()
+        started = time.monotonic()
+        try:
+            yield counts
+        except FATAL as exc:
+            raise CrmUnavailable(f"{name}: the CRM could not be reached or refused the request ({exc})") from exc
+        except DataverseError as exc:
+            if fatal:  # e.g. still throttled or failing (5xx) after the whole retry budget
+                raise CrmUnavailable(f"{name}: the CRM kept failing ({exc}); the next run resumes") from exc
+            self.report.errors.append(f"{name}: {exc}")
+            log.error("step failed", extra={"run_id": self.report.run_id, "step": name, "code": exc.code})
+        except Exception as exc:
+            if fatal or isinstance(exc, FoiSyncError):
+                raise
+            self.report.errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:300]}")
+            log.error("step failed", extra={"run_id": self.report.run_id, "step": name, "error": type(exc).__name__})
+        finally:
+            seconds = round(time.monotonic() - started, 3)
+            self.report.steps[name] = seconds
+            for k, v in counts.items():
+                self.report.counts[k] = self.report.counts.get(k, 0) + int(v)
+            log.info(
+                "step finished",
+                extra={
+                    "run_id": self.report.run_id,
+                    "kind": self.kind,
+                    "step": name,
+                    "duration_ms": int(seconds * 1000),
+                    "counts": dict(counts),
+                },
+            )
+
+    def finish(self, status: str) -> RunReport:
+        r = self.report
+        r.finished_at = _now()
+        r.seconds = round(time.monotonic() - self._t0, 3)
+        stats = getattr(self.client, "stats", None)
+        if stats is not None and hasattr(stats, "snapshot"):
+            after = stats.snapshot()
+            before = self._stats0.get("requests", {})
+            delta = {m: n - before.get(m, 0) for m, n in after.get("requests", {}).items()}
+            r.requests = sum(delta.values())
+            r.write_requests = sum(n for m, n in delta.items() if m.upper() != "GET")
+        if not self.dry_run:
+            self.state.finish_run(r.run_id, status, {**r.counts, "write_requests": r.write_requests})
+        log.info(
+            "run finished",
+            extra={
+                "run_id": r.run_id,
+                "kind": self.kind,
+                "status": status,
+                "exit_code": r.exit_code,
+                "duration_ms": int(r.seconds * 1000),
+                "counts": r.counts,
+                "requests": r.requests,
+                "write_requests": r.write_requests,
+            },
+        )
+        return r
+
+    def close(self) -> None:
+        if self.own_client and self.client is not None:
+            self.client.close()
+        self.state.close()
+
+    def start_ledger(self, detail: dict[str, Any]) -> None:
+        if self.dry_run:
+            return
+        run_id, stale = self.state.start_run(self.kind, detail)
+        self.report.run_id = run_id
+        self.report.resumed_after = [s["run_id"] for s in stale]
+        if stale:
+            log.warning(
+                "resuming after an interrupted run",
+                extra={"run_id": run_id, "interrupted": [s["run_id"] for s in stale]},
+            )
+
+    def record_plan(self, plan: Plan) -> None:
+        counts = plan.counts()
+        self.report.plan = {"counts": counts, "examples": plan.examples()}
+        for action, n in counts["cases"].items():
+            self.report.counts[f"planned_{action}"] = n
+
+    def dead_letter_rejects(self, plan: Plan, pusher: Pusher) -> None:
+        for rec in plan.by_action("reject"):
+            pusher.dead(rec, rec.error_code, rec.error)
+
+
+def _preview_existing(run: _Run, plan: Plan) -> None:
+    """Dry run: say how many planned creates the CRM already holds (they will be linked and updated, not duplicated)."""
+    m = run.mapping
+    creates = plan.by_action("create")
+    if not creates or len(m.alternate_key) != 1:
+        return
+    col = m.alternate_key[0]
+    values = [str(r.payload[col]) for r in creates]
+    found: set[str] = set()
+    for i in range(0, len(values), 50):
+        for row in run.client.query(m.entity_set, select=[col], filter=odata.any_of(col, values[i : i + 50])):
+            found.add(str(row.get(col)).casefold())
+    linked = [r.reference for r in creates if str(r.payload[col]).casefold() in found]
+    run.report.plan["already_in_crm"] = {"count": len(linked), "examples": linked[:3]}
+    run.report.counts["planned_already_in_crm"] = len(linked)
+
+
+def _engine(settings: Settings) -> Any:
+    try:
+        from connector.deadlines import DeadlineEngine
+
+        return DeadlineEngine.from_settings(settings)
+    except ImportError:  # pragma: no cover - the deadlines area is part of the product
+        log.warning("deadline engine not available: deadline fields are not pushed")
+        return None
+
+
+def _slice(settings: Settings) -> int:
+    """Records per state checkpoint: a few bulk chunks, so a killed run repeats little."""
+    return max(10, min(1000, 2 * settings.dataverse.bulk_chunk_size))
+
+
+def _london_today() -> date:
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Europe/London")).date()
+
+
+def _push(run: _Run, plan: Plan, pusher: Pusher, engine: Any, today: date, resolver: NameResolver | None) -> list[Any]:
+    with run.step("push") as c:
+        run.dead_letter_rejects(plan, pusher)
+        pusher.push_contacts(plan)
+        moved = pusher.push_cases(plan)
+        if "timeline.note_regarding_nav" in run.unlinkable:
+            c["notes_skipped"] = len(moved)
+        else:
+            pusher.stage_notes(moved, today)
+        c.update(pusher.counts)
+        pusher.counts.clear()
+    return moved
+
+
+def run_sync(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    client: Any = None,
+    today: date | None = None,
+    cases: list[FoiCase] | None = None,
+) -> RunReport:
+    """The scheduled job. ``cases`` replaces intake (used by dead-letter retries)."""
+    run = _Run(settings, "sync", dry_run, client)
+    lock = lock_for(settings.sync.state_path) if not dry_run else contextlib.nullcontext()
+    status = "failed"
+    try:
+        with lock:
+            run.start_ledger({"mapping": str(run.mapping.source_path)})
+            today = today or _london_today()
+            engine = _engine(settings)
+            client = run.open_client()
+            with run.step("check") as c:
+                problems = require_valid(client, run.mapping)
+                c["mapping_warnings"] = len(problems)
+                run.report.warnings += [str(p) for p in problems]
+                run.unlinkable = {p.key for p in problems if p.kind == Kind.REGARDING}
+            grades: dict[str, Any] = {}
+            with run.step("intake") as c:
+                if cases is None:
+                    from connector.intake import run_intake
+
+                    result = run_intake(settings)
+                    cases = result.cases
+                    grades = getattr(result, "grades", {}) or {}
+                    c["source_rejects"] = len(result.rejects)
+                    if result.rejects and not dry_run:
+                        out = settings.intake.rejects_dir / f"rejects-{run.report.run_id}.csv"
+                        result.write_rejects(out)
+                        run.report.warnings.append(f"{len(result.rejects)} source row(s) rejected: see {out}")
+                c["source_cases"] = len(cases)
+            resolver = NameResolver(client)
+            with run.step("plan") as c:
+                plan = build_plan(
+                    cases,
+                    run.mapping,
+                    run.state,
+                    engine=engine,
+                    today=today,
+                    origin={"kind": "sync"},
+                    grades=grades,
+                    resolve=resolver,
+                )
+                run.record_plan(plan)
+                c["unresolved_lookups"] = resolver.unresolved
+            if dry_run:
+                _preview_existing(run, plan)
+                status = "dry-run"
+                return run.finish(status)
+            pusher = Pusher(client, run.mapping, run.state, run.report.run_id, slice_size=_slice(settings))
+            _push(run, plan, pusher, engine, today, resolver)
+            with run.step("reminders", fatal=False) as c:
+                if "reminders.regarding_nav" not in run.unlinkable:
+                    pusher.reminders(plan, engine, today, resolver)
+                c.update(pusher.counts)
+                pusher.counts.clear()
+            with run.step("letters", fatal=False) as c:
+                if "regarding_nav_email" in run.unlinkable:
+                    run.report.warnings.append("letters skipped: the tenant cannot link emails to this table")
+                else:
+                    _letters(run, plan, pusher, c)
+            with run.step("pull", fatal=False) as c:
+                from connector.reporting import ReportingStore, pull_cases
+
+                with ReportingStore(settings.report.store_path) as store:
+                    pulled = pull_cases(client, settings, run.mapping, store, show_progress=False)
+                c["pulled"] = int(getattr(pulled, "upserted", 0))
+                c["pulled_deleted"] = int(getattr(pulled, "deleted", 0))
+            with run.step("report", fatal=False) as c:
+                from connector.reporting import write_reports
+
+                c["report_files"] = len(write_reports(settings))
+            status = "ok" if run.report.exit_code == 0 else "finished-with-failures"
+            return run.finish(status)
+    except BaseException as exc:
+        run.report.errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+        if not dry_run and run.report.run_id != "dry-run":
+            with contextlib.suppress(Exception):
+                run.finish(status)
+        raise
+    finally:
+        run.close()
+
+
+def _letters(run: _Run, plan: Plan, pusher: Pusher, c: Counter[str]) -> None:
+    from connector.letters import LetterTarget, push_letters
+
+    m = run.mapping
+    known = run.state.records(m.table)
+    contacts = run.state.records(m.contact.table)
+    targets = []
+    for rec in plan.cases:
+        st = known.get(rec.source_key)
+        if rec.case is None or st is None or rec.action == "reject":
+            continue
+        contact = contacts.get(requester_ref(rec.case))
+        targets.append(
+            LetterTarget(
+                case=rec.case,
+                case_id=st.dataverse_id,
+                contact_id=contact.dataverse_id if contact else None,
+                regarding_entity_set=m.entity_set,
+                regarding_nav=m.regarding_nav_email or "regardingobjectid_incident_email",
+            )
+        )
+    result = push_letters(run.client, run.settings, targets)
+    c["letters_created"] = int(getattr(result, "created", 0))
+    c["letters_sent"] = int(getattr(result, "sent", 0))
+    failed = getattr(result, "failed", [])
+    c["letters_failed"] = len(failed)
+    if failed:
+        run.report.errors.append(f"letters: {len(failed)} letter(s) failed (see the log for references)")
+
+
+# ---------------------------------------------------------------------------------------------- migrate
+
+_KINDS = {".csv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".json": "json-folder"}
+
+
+def read_migration_source(settings: Settings, source_path: Path, source_mapping: Path | None) -> Any:
+    from connector.intake import read_source
+
+    kind = _KINDS.get(source_path.suffix.lower(), "eml-folder" if source_path.is_dir() else "csv")
+    source = IntakeSource(name=source_path.stem, kind=kind, path=str(source_path), mapping=source_mapping)  # type: ignore[arg-type]
+    return read_source(source, settings, mapping_path=source_mapping)
+
+
+def run_migrate(
+    settings: Settings,
+    source_path: Path | str,
+    source_mapping: Path | str | None,
+    *,
+    dry_run: bool = False,
+    bypass_plugins: bool = False,
+    client: Any = None,
+    progress: bool = True,
+    today: date | None = None,
+    cases: list[FoiCase] | None = None,
+) -> RunReport:
+    """Load a historical register resumably: rerun after an interruption and only what is missing is sent."""
+    source_path = Path(source_path)
+    mapping_path = Path(source_mapping) if source_mapping else None
+    run = _Run(settings, "migrate", dry_run, client)
+    lock = lock_for(settings.sync.state_path) if not dry_run else contextlib.nullcontext()
+    status = "failed"
+    origin = {
+        "kind": "migrate",
+        "source": str(source_path.resolve()),
+        "source_mapping": str(mapping_path.resolve()) if mapping_path else None,
+    }
+    try:
+        with lock:
+            run.start_ledger(origin)
+            today = today or _london_today()
+            engine = _engine(settings)
+            client = run.open_client()
+            with run.step("check") as c:
+                problems = require_valid(client, run.mapping)
+                c["mapping_warnings"] = len(problems)
+                run.report.warnings += [str(p) for p in problems]
+                run.unlinkable = {p.key for p in problems if p.kind == Kind.REGARDING}
+            grades: dict[str, Any] = {}
+            with run.step("intake") as c:
+                if cases is None:
+                    result = read_migration_source(settings, source_path, mapping_path)
+                    cases = result.cases
+                    grades = getattr(result, "grades", {}) or {}
+                    c["source_rejects"] = len(result.rejects)
+                    if result.rejects and not dry_run:
+                        out = settings.intake.rejects_dir / f"rejects-{run.report.run_id}.csv"
+                        result.write_rejects(out)
+                        run.report.warnings.append(f"{len(result.rejects)} source row(s) rejected: see {out}")
+                c["source_cases"] = len(cases)
+            resolver = NameResolver(client)
+            with run.step("plan") as c:
+                plan = build_plan(
+                    cases,
+                    run.mapping,
+                    run.state,
+                    engine=engine,
+                    today=today,
+                    origin=origin,
+                    grades=grades,
+                    resolve=resolver,
+                )
+                run.record_plan(plan)
+            if dry_run:
+                _preview_existing(run, plan)
+                status = "dry-run"
+                return run.finish(status)
+            todo = sum(1 for r in plan.cases + plan.contacts if r.action in ("create", "update"))
+            with _progress(progress, todo) as advance:
+                pusher = Pusher(
+                    client,
+                    run.mapping,
+                    run.state,
+                    run.report.run_id,
+                    bypass_plugins=bypass_plugins,
+                    progress=advance,
+                    slice_size=_slice(settings),
+                )
+                _push(run, plan, pusher, engine, today, resolver)
+            with run.step("reconcile") as c:
+                rec = reconcile(client, run.mapping, cases)
+                run.report.reconciliation = rec
+                c["reconcile_missing"] = rec["missing"]
+            status = "ok" if run.report.exit_code == 0 else "finished-with-failures"
+            return run.finish(status)
+    except BaseException as exc:
+        run.report.errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+        if not dry_run and run.report.run_id != "dry-run":
+            with contextlib.suppress(Exception):
+                run.finish(status)
+        raise
+    finally:
+        run.close()
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int) -> Iterator[Callable[[int], None] | None]:
+    if not enabled or total == 0:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed or 0:,.0f} records/s")
+
+    with Progress(
+        TextColumn("migrating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        Rate(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        transient=False,
+    ) as bar:
+        task = bar.add_task("push", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def reconcile(client: Any, mapping: TargetMapping, cases: list[FoiCase]) -> dict[str, Any]:
+    """Counts per stage and per outcome in the source vs the CRM, over the source's own references."""
+    key_col = mapping.alternate_key[0]
+    stage = mapping.stage_field
+    outcome = mapping.fields.get("outcome")
+    keys: dict[str, FoiCase] = {}
+    for case in cases:
+        with contextlib.suppress(ValueError):
+            keys[str(mapping.alternate_key_values(case)[key_col]).casefold()] = case
+    select = [key_col] + [f.column for f in (stage, outcome) if f is not None]
+    crm: dict[str, dict[str, Any]] = {}
+    values = [str(mapping.alternate_key_values(c)[key_col]) for c in keys.values()]
+    for i in range(0, len(values), 50):
+        for row in client.query(mapping.entity_set, select=select, filter=odata.any_of(key_col, values[i : i + 50])):
+            crm[str(row[key_col]).casefold()] = row
+
+    def label(spec: Any, value: Any) -> str:
+        reverse = {v: k for k, v in spec.choices.items()}
+        return str(reverse.get(value, value)) if value is not None else "(none)"
+
+    out: dict[str, Any] = {"source": len(keys), "crm": len(crm)}
+    match = len(crm) == len(keys)
+    for name, spec, getter in (
+        ("by_stage", stage, lambda c: c.stage.value),
+        ("by_outcome", outcome, lambda c: c.outcome.value if c.outcome else "(none)"),
+    ):
+        if spec is None:
+            continue
+        src = Counter(getter(c) for c in keys.values())
+        dst = Counter(label(spec, row.get(spec.column)) for row in crm.values())
+        table = {k: {"source": src.get(k, 0), "crm": dst.get(k, 0)} for k in sorted(set(src) | set(dst))}
+        out[name] = table
+        match = match and all(v["source"] == v["crm"] for v in table.values())
+    missing = [c.reference for k, c in keys.items() if k not in crm]
+    out["missing"] = len(missing)
+    out["missing_examples"] = missing[:5]
+    out["match"] = match
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- dead letters
+
+
+def retry_dead_letters(
+    settings: Settings, ids: list[int] | None = None, *, client: Any = None, today: date | None = None
+) -> dict[str, Any]:
+    """Re-read each dead letter's record from its source, map it with the current mapping, and push it again."""
+    mapping = load_target_mapping(settings.sync.target_mapping)
+    with StateStore(settings.sync.state_path) as state:
+        letters = state.dead_letters("open", ids)
+    if not letters:
+        return {"retried": 0, "resolved": 0, "still_failing": 0, "not_in_source": 0}
+    groups: dict[tuple[str, str | None, str | None], list[Any]] = {}
+    for dl in letters:
+        o = dl.origin
+        groups.setdefault((o.get("kind", "sync"), o.get("source"), o.get("source_mapping")), []).append(dl)
+    summary: Counter[str] = Counter()
+    for (kind, source, source_mapping), dls in groups.items():
+        if kind == "migrate" and source:
+            cases = read_migration_source(
+                settings, Path(source), Path(source_mapping) if source_mapping else None
+            ).cases
+        else:
+            from connector.intake import run_intake
+
+            cases = run_intake(settings).cases
+        case_keys = {dl.source_key for dl in dls if dl.table_name == mapping.table}
+        refs = {dl.source_key for dl in dls if dl.table_name == mapping.contact.table}
+        refs |= {str(dl.origin.get("reference")) for dl in dls}
+        chosen = []
+        for case in cases:
+            try:
+                key = mapping.source_key(case)
+            except ValueError:
+                key = case.reference
+            if key in case_keys or case.reference in refs or requester_ref(case) in refs:
+                chosen.append(case)
+        found = {mapping.source_key(c) for c in chosen if _safe_key(mapping, c)} | {c.reference for c in chosen}
+        summary["not_in_source"] += sum(
+            1 for dl in dls if dl.table_name == mapping.table and dl.source_key not in found
+        )
+        summary["retried"] += len(dls)
+        if not chosen:
+            continue
+        if kind == "migrate":
+            report = run_migrate(
+                settings,
+                Path(source or "."),
+                Path(source_mapping) if source_mapping else None,
+                client=client,
+                progress=False,
+                cases=chosen,
+                today=today,
+            )
+        else:
+            report = run_sync(settings, client=client, cases=chosen, today=today)
+        summary["write_requests"] += report.write_requests
+    with StateStore(settings.sync.state_path) as state:
+        still = {d.id for d in state.dead_letters("open")}
+    summary["still_failing"] = sum(1 for dl in letters if dl.id in still)
+    summary["resolved"] = len(letters) - summary["still_failing"]
+    return dict(summary)
+
+
+def _safe_key(mapping: TargetMapping, case: FoiCase) -> bool:
+    try:
+        mapping.source_key(case)
+        return True
+    except ValueError:
+        return False

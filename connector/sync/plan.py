@@ -1,0 +1,300 @@
+"""Plan: diff the cases from intake against the sync state, so a push sends only what changed.
+
+Every case becomes one of: create (not pushed before), update (its payload hash changed: a stage move, a new
+outcome, a deadline field refreshed by the daily run), skip (nothing changed) or reject (the mapping cannot express
+it: an unmapped choice value, a value too long, a key Dataverse cannot address). ``--dry-run`` prints the plan and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from connector import odata
+from connector.model import FoiCase
+from connector.sync.mapping import (
+    MappingValueError,
+    TargetMapping,
+    _normalise,
+    _to_column,
+    contact_values,
+    requester_ref,
+    stable_hash,
+)
+from connector.sync.state import RecordState, StateStore
+
+log = logging.getLogger(__name__)
+
+Action = Literal["create", "update", "skip", "reject"]
+
+
+def field_hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class PlannedRecord:
+    table_name: str
+    source_key: str
+    reference: str  # what operators see (a case reference or a requester ref; never personal data)
+    action: Action
+    payload: dict[str, Any] = field(default_factory=dict)
+    payload_hash: str = ""
+    field_hashes: dict[str, str] = field(default_factory=dict)
+    changed: list[str] = field(default_factory=list)
+    previous: RecordState | None = None
+    stage: str | None = None
+    case: FoiCase | None = None
+    contact_ref: str | None = None
+    error_code: str = ""
+    error: str = ""
+    origin: dict[str, Any] = field(default_factory=dict)
+    #: Filled by the push: the record's id in the CRM.
+    dataverse_id: str | None = None
+    #: For contacts: the email, kept in memory only, to adopt a contact a CRM user already made.
+    email: str | None = None
+    #: For contacts: the key value to upsert by.
+    key: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    cases: list[PlannedRecord]
+    contacts: list[PlannedRecord]
+    derived_fields: bool = True
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {
+            "cases": dict(Counter(p.action for p in self.cases)),
+            "contacts": dict(Counter(p.action for p in self.contacts)),
+        }
+
+    def examples(self, n: int = 3) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for p in self.cases:
+            bucket = out.setdefault(p.action, [])
+            if len(bucket) < n:
+                detail = ""
+                if p.action == "update":
+                    detail = f" ({', '.join(p.changed[:4])}{'...' if len(p.changed) > 4 else ''})"
+                elif p.action == "reject":
+                    detail = f" ({p.error_code}: {p.error})"
+                bucket.append(p.reference + detail)
+        return out
+
+    def by_action(self, action: Action) -> list[PlannedRecord]:
+        return [p for p in self.cases if p.action == action]
+
+
+def grade_key(label: str) -> str:
+    """Intake's grade label ("P1 urgent") -> the mapping's choice key ("p1_urgent")."""
+    return "_".join(label.lower().split())
+
+
+def derived_values(case: FoiCase, engine: Any, today: date, grade: str | None = None) -> dict[str, Any]:
+    """Deadline fields from the deadline engine as of today (so they refresh daily); the priority grade is intake's
+    when it graded the case, else a plain rule on the days remaining."""
+    if engine is None:
+        return {}
+    status = engine.status(case, today)
+    r = status.result
+    open_case = status.clock != "closed" and not case.is_closed
+    if grade:
+        grade = grade_key(grade)
+    elif not open_case:
+        grade = "closed"
+    elif status.overdue or status.remaining <= 3:
+        grade = "p1_urgent"
+    elif status.due_soon:
+        grade = "p2_high"
+    else:
+        grade = "p3_normal"
+    return {
+        "due_date": r.due,
+        "extended_due_date": r.extended_due,
+        "effective_due_date": status.effective_due,
+        "rag_status": status.rag,
+        "priority_grade": grade,
+        "days_remaining": status.remaining,
+    }
+
+
+def contact_payload(mapping: TargetMapping, case: FoiCase) -> dict[str, Any]:
+    cm = mapping.contact
+    values = contact_values(case)
+    payload: dict[str, Any] = {}
+    for name, spec in cm.fields.items():
+        if not spec.push or name not in values:
+            continue
+        value = _normalise(spec, values[name])
+        if value is None:
+            continue
+        payload[spec.column] = _to_column(name, spec, value)
+    return payload
+
+
+def build_plan(
+    cases: list[FoiCase],
+    mapping: TargetMapping,
+    state: StateStore,
+    *,
+    engine: Any = None,
+    today: date | None = None,
+    origin: dict[str, Any] | None = None,
+    origins: dict[str, dict[str, Any]] | None = None,
+    grades: dict[str, Any] | None = None,
+    resolve: Any = None,
+) -> Plan:
+    """Pure diff: reads the state, writes nothing."""
+    today = today or date.today()
+    case_state = state.records(mapping.table)
+    contact_state = state.records(mapping.contact.table)
+    cm = mapping.contact
+    contacts: dict[str, PlannedRecord] = {}
+    planned: list[PlannedRecord] = []
+    seen: set[str] = set()
+    for case in cases:
+        org = dict(origin or {})
+        org.update((origins or {}).get(case.reference, {}))
+        org["reference"] = case.reference
+        try:
+            source_key = mapping.source_key(case)
+        except (odata.UnsafeKeyValue, ValueError) as exc:
+            planned.append(
+                PlannedRecord(
+                    mapping.table,
+                    case.reference,
+                    case.reference,
+                    "reject",
+                    case=case,
+                    origin=org,
+                    error_code="key_unsafe",
+                    error=str(exc),
+                )
+            )
+            continue
+        if source_key in seen:
+            planned.append(
+                PlannedRecord(
+                    mapping.table,
+                    source_key,
+                    case.reference,
+                    "reject",
+                    case=case,
+                    origin=org,
+                    error_code="duplicate_reference",
+                    error="another case in this run has the same key-safe reference; make references unique",
+                )
+            )
+            continue
+        seen.add(source_key)
+        ref = requester_ref(case)
+        # -------- requester contact
+        try:
+            if ref not in contacts:
+                cpayload = contact_payload(mapping, case)
+                chash = stable_hash({"mapping": mapping.fingerprint, "contact": cpayload})
+                prev_c = contact_state.get(ref)
+                key = cm.key_value(ref, str(case.requester.email) if case.requester.email else None)
+                fh = {k: field_hash(v) for k, v in cpayload.items()}
+                action: Action = "create" if prev_c is None else ("skip" if prev_c.payload_hash == chash else "update")
+                contacts[ref] = PlannedRecord(
+                    cm.table,
+                    ref,
+                    ref,
+                    action,
+                    payload=cpayload,
+                    payload_hash=chash,
+                    field_hashes=fh,
+                    changed=_changed(fh, prev_c),
+                    previous=prev_c,
+                    dataverse_id=prev_c.dataverse_id if prev_c else None,
+                    email=str(case.requester.email).lower() if case.requester.email else None,
+                    key=key,
+                    origin={**org, "requester_of": case.reference},
+                )
+            key_col, key_val = next(iter(contacts[ref].key.items()))
+            binds = {"requester": odata.bind(cm.entity_set, {key_col: key_val})}
+            g = (grades or {}).get(case.reference)
+            derived = derived_values(case, engine, today, getattr(g, "grade", g))
+            payload = mapping.to_crm(case, derived, binds=binds, resolve=resolve)
+        except MappingValueError as exc:
+            planned.append(
+                PlannedRecord(
+                    mapping.table,
+                    source_key,
+                    case.reference,
+                    "reject",
+                    case=case,
+                    origin=org,
+                    error_code=exc.code,
+                    error=str(exc),
+                    contact_ref=ref,
+                )
+            )
+            continue
+        except (odata.UnsafeKeyValue, ValueError) as exc:
+            planned.append(
+                PlannedRecord(
+                    mapping.table,
+                    source_key,
+                    case.reference,
+                    "reject",
+                    case=case,
+                    origin=org,
+                    error_code="invalid_value",
+                    error=str(exc),
+                    contact_ref=ref,
+                )
+            )
+            continue
+        phash = mapping.hash_payload(payload)
+        fh = {k: field_hash(v) for k, v in payload.items()}
+        prev = case_state.get(source_key)
+        stage_col = mapping.stage_field.column if mapping.stage_field else None
+        if prev is None:
+            action = "create"
+        elif prev.payload_hash == phash:
+            action = "skip"
+        else:
+            action = "update"
+        planned.append(
+            PlannedRecord(
+                mapping.table,
+                source_key,
+                case.reference,
+                action,
+                payload=payload,
+                payload_hash=phash,
+                field_hashes=fh,
+                changed=_changed(fh, prev),
+                previous=prev,
+                stage=case.stage.value if stage_col else None,
+                case=case,
+                contact_ref=ref,
+                origin=org,
+                dataverse_id=prev.dataverse_id if prev else None,
+            )
+        )
+    # Contacts only matter for new cases, or for updates that re-point a connector-owned requester lookup.
+    req = mapping.fields.get("requester")
+    req_key = req.payload_key if req is not None and req.owner == "connector" else None
+    needed = {
+        p.contact_ref
+        for p in planned
+        if p.action == "create" or (p.action == "update" and req_key is not None and req_key in p.changed)
+    }
+    return Plan(planned, [c for r, c in contacts.items() if r in needed], derived_fields=engine is not None)
+
+
+def _changed(new: dict[str, str], prev: RecordState | None) -> list[str]:
+    if prev is None:
+        return sorted(new)
+    old = prev.field_hashes
+    return sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))

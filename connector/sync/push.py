@@ -1,0 +1,517 @@
+"""Push: requesters, then cases, then stage notes, business process flow moves and reminder tasks.
+
+Idempotence, so a run killed at any moment (kill -9) can simply run again:
+
+* New records get deterministic ids (UUID v5 of table and key) and are written with UpsertMultiple by alternate
+  key, so a replay updates what an earlier, killed run already created instead of duplicating it.
+* Before creating, the push asks the CRM which keys already exist; those are updated with connector-owned columns
+  only, so a record the killed run created (or a CRM user made) never has its CRM-owned fields overwritten.
+* State is saved only after the CRM confirmed each slice.
+* Notes and reminder tasks have deterministic ids too; the CRM refuses a second record with the same id.
+
+Field ownership: updates carry only columns that are ``owner = "connector"`` *and* whose value changed since the last
+push, so a CRM user's edit of any other column survives. The stage is the column both sides touch: it is written
+read-modify-write with the record's etag (``If-Match``); if a CRM user moved the stage since our last push, their
+stage wins and the conflict is counted and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+from typing import Any, TypeVar
+
+from connector import odata
+from connector.dataverse import errors as dv_errors
+from connector.dataverse.errors import ConcurrencyConflict, DataverseError, NotFound
+from connector.sync.mapping import FieldMap, TargetMapping
+from connector.sync.plan import Plan, PlannedRecord
+from connector.sync.state import RecordState, StateStore
+
+log = logging.getLogger(__name__)
+
+DuplicateRecord: type[DataverseError] = getattr(dv_errors, "DuplicateRecord", None) or dv_errors.Duplicate
+#: Errors that mean the CRM cannot be reached or refuses us altogether: stop the run (exit 4), don't dead-letter.
+FATAL = (dv_errors.AuthenticationFailed, dv_errors.PermissionDenied, dv_errors.TransportError)
+
+NAMESPACE = uuid.UUID("6f6a1c2e-4b0e-4f7a-9d55-0f01f0150c17")
+SLICE = 500
+QUERY_CHUNK = 50
+
+T = TypeVar("T")
+
+
+def deterministic_id(*parts: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, "|".join(parts)))
+
+
+def chunks(items: Sequence[T], n: int) -> Iterable[Sequence[T]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+class NameResolver:
+    """Lookups by name (team, queue): one query per distinct name per run."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.cache: dict[tuple[str, str, str], str | None] = {}
+        self.unresolved = 0
+
+    def __call__(self, name: str, spec: FieldMap, value: Any) -> str | None:
+        if not spec.match_column or not spec.target:
+            return None
+        md = self.client.metadata.table(spec.target)
+        es = spec.target_entity_set or md.entity_set
+        k = (es, spec.match_column, str(value).casefold())
+        if k not in self.cache:
+            rows = list(
+                self.client.query(es, select=[md.primary_id], filter=odata.eq(spec.match_column, str(value)), top=1)
+            )
+            self.cache[k] = odata.bind(es, rows[0][md.primary_id]) if rows else None
+            if not rows:
+                self.unresolved += 1
+                log.warning("lookup %s: no %s matches by %s", name, spec.target, spec.match_column)
+        return self.cache[k]
+
+
+class Pusher:
+    def __init__(
+        self,
+        client: Any,
+        mapping: TargetMapping,
+        state: StateStore,
+        run_id: str,
+        *,
+        bypass_plugins: bool = False,
+        progress: Callable[[int], None] | None = None,
+        slice_size: int = SLICE,
+    ) -> None:
+        self.slice = slice_size
+        self.client = client
+        self.m = mapping
+        self.state = state
+        self.run_id = run_id
+        self.bypass = bypass_plugins
+        self.progress = progress
+        self.counts: Counter[str] = Counter()
+        self.contact_ids: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def dead(self, rec: PlannedRecord, code: str, message: str) -> None:
+        self.state.add_dead_letter(rec.table_name, rec.source_key, rec.origin, code or "error", message, self.run_id)
+        rec.action = "reject"
+        rec.error_code, rec.error = code, message
+        self.counts["dead_letters"] += 1
+        log.warning(
+            "dead letter",
+            extra={"run_id": self.run_id, "table": rec.table_name, "reference": rec.reference, "code": code},
+        )
+
+    def save(self, recs: Sequence[PlannedRecord]) -> None:
+        if recs:
+            self.state.save_records(
+                recs[0].table_name,
+                [
+                    RecordState(
+                        r.table_name, r.source_key, r.dataverse_id or "", r.payload_hash, r.field_hashes, r.stage, ""
+                    )
+                    for r in recs
+                ],
+                self.run_id,
+            )
+
+    def existing(self, entity_set: str, primary_id: str, column: str, values: list[str]) -> dict[str, dict[str, Any]]:
+        """Which of these key values already exist in the CRM: {casefolded value: row}."""
+        found: dict[str, dict[str, Any]] = {}
+        for part in chunks(values, QUERY_CHUNK):
+            for row in self.client.query(
+                entity_set, select=[primary_id, column], filter=odata.any_of(column, list(part))
+            ):
+                if row.get(column) is not None:
+                    found[str(row[column]).casefold()] = row
+        return found
+
+    def owned_body(self, rec: PlannedRecord, keys: Iterable[str], owned: set[str]) -> dict[str, Any]:
+        return {k: rec.payload.get(k) for k in keys if k in owned and k in rec.payload}
+
+    def bulk_upsert(
+        self, entity_set: str, logical: str, recs: list[PlannedRecord], bodies: list[dict[str, Any]], keys: list[dict]
+    ) -> list[PlannedRecord]:
+        """UpsertMultiple in slices; dead-letters failures; -> the records that landed (state saved per slice)."""
+        landed: list[PlannedRecord] = []
+        n = self.slice
+        for start in range(0, len(recs), n):
+            part = recs[start : start + n]
+            items = list(zip(keys[start : start + n], bodies[start : start + n], strict=True))
+            result = self.client.upsert_multiple(
+                entity_set, logical, items, bypass_plugins=self.bypass, progress=self.progress
+            )
+            failed = {f.index: f for f in result.failed}
+            ok = []
+            for i, rec in enumerate(part):
+                if i in failed:
+                    self.dead(rec, failed[i].code or f"HTTP {failed[i].status}", failed[i].message)
+                else:
+                    ok.append(rec)
+            self.save(ok)
+            landed += ok
+        return landed
+
+    def bulk_update(
+        self, entity_set: str, logical: str, primary_id: str, recs: list[PlannedRecord], bodies: list[dict[str, Any]]
+    ) -> list[PlannedRecord]:
+        landed: list[PlannedRecord] = []
+        n = self.slice
+        for start in range(0, len(recs), n):
+            part = recs[start : start + n]
+            records = [{**b, primary_id: r.dataverse_id} for r, b in zip(part, bodies[start : start + n], strict=True)]
+            result = self.client.update_multiple(
+                entity_set, logical, records, bypass_plugins=self.bypass, progress=self.progress
+            )
+            failed = {f.index: f for f in result.failed}
+            ok = []
+            for i, rec in enumerate(part):
+                if i in failed:
+                    self.dead(rec, failed[i].code or f"HTTP {failed[i].status}", failed[i].message)
+                else:
+                    ok.append(rec)
+            self.save(ok)
+            landed += ok
+        return landed
+
+    # ------------------------------------------------------------------ contacts
+    def push_contacts(self, plan: Plan) -> None:
+        cm = self.m.contact
+        key_col = cm.alternate_key[0]
+        owned = {f.column for f in cm.fields.values() if f.push and f.owner == "connector"}
+        for c in plan.contacts:
+            if c.dataverse_id:
+                self.contact_ids[c.source_key] = c.dataverse_id
+        creates = [c for c in plan.contacts if c.action == "create"]
+        updates = [c for c in plan.contacts if c.action == "update"]
+        adopted: list[PlannedRecord] = []
+        if creates:
+            found = self.existing(cm.entity_set, cm.primary_id, key_col, [str(c.key[key_col]) for c in creates])
+            still = []
+            for c in creates:
+                row = found.get(str(c.key[key_col]).casefold())
+                if row:
+                    c.dataverse_id = row[cm.primary_id]
+                    adopted.append(c)
+                else:
+                    still.append(c)
+            creates = still
+        if creates and cm.adopt_existing_by_email and cm.key_source != "email":
+            with_email = [c for c in creates if c.email]
+            by_email: dict[str, dict[str, Any]] = {}
+            for part in chunks([c.email or "" for c in with_email], QUERY_CHUNK):
+                for row in self.client.query(
+                    cm.entity_set,
+                    select=[cm.primary_id, cm.email_column, key_col],
+                    filter=odata.any_of(cm.email_column, list(part)),
+                ):
+                    email = str(row.get(cm.email_column) or "").casefold()
+                    if email and not row.get(key_col) and email not in by_email:
+                        by_email[email] = row
+            still = []
+            for c in creates:
+                row = by_email.pop((c.email or "").casefold(), None) if c.email else None
+                if row:
+                    c.dataverse_id = row[cm.primary_id]
+                    adopted.append(c)
+                    self.counts["contacts_adopted"] += 1
+                else:
+                    still.append(c)
+            creates = still
+        # create: deterministic id, upsert by alternate key
+        bodies = []
+        for c in creates:
+            c.dataverse_id = deterministic_id(cm.table, str(c.key[key_col]))
+            bodies.append({**c.payload, cm.primary_id: c.dataverse_id})
+        landed = self.bulk_upsert(cm.entity_set, cm.table, creates, bodies, [c.key for c in creates])
+        self.counts["contacts_created"] += len(landed)
+        # adopted and changed: connector-owned columns only, by id
+        upd = adopted + updates
+        ubodies = []
+        for c in upd:
+            keys = c.payload.keys() if c in adopted else c.changed
+            body = self.owned_body(c, keys, owned)
+            if c in adopted:
+                body[key_col] = c.key[key_col]
+            ubodies.append(body)
+        send = [(c, b) for c, b in zip(upd, ubodies, strict=True) if b]
+        self.save([c for c, b in zip(upd, ubodies, strict=True) if not b])
+        landed_u = self.bulk_update(cm.entity_set, cm.table, cm.primary_id, [c for c, _ in send], [b for _, b in send])
+        self.counts["contacts_updated"] += len(landed_u)
+        for c in plan.contacts:
+            if c.action != "reject" and c.dataverse_id:
+                self.contact_ids[c.source_key] = c.dataverse_id
+
+    # ------------------------------------------------------------------ cases
+    def push_cases(self, plan: Plan) -> list[PlannedRecord]:
+        """-> the case records whose stage changed (for notes), after creates and updates have landed."""
+        m = self.m
+        failed_contacts = {c.source_key for c in plan.contacts if c.action == "reject"}
+        for rec in plan.cases:
+            if rec.action in ("create", "update") and rec.contact_ref in failed_contacts:
+                self.dead(rec, "requester_failed", "the requester's contact could not be written; see its dead letter")
+        creates = plan.by_action("create")
+        key_col = m.alternate_key[0]
+        adopted: list[PlannedRecord] = []
+        if creates and len(m.alternate_key) == 1:
+            stage_col = m.stage_field.column if m.stage_field else key_col
+            found: dict[str, dict[str, Any]] = {}
+            for part in chunks([str(r.payload[key_col]) for r in creates], QUERY_CHUNK):
+                for row in self.client.query(
+                    m.entity_set, select=[m.primary_id, key_col, stage_col], filter=odata.any_of(key_col, list(part))
+                ):
+                    found[str(row[key_col]).casefold()] = row
+            still = []
+            for r in creates:
+                row = found.get(str(r.payload[key_col]).casefold())
+                if row:
+                    r.dataverse_id = row[m.primary_id]
+                    r.action = "update"
+                    adopted.append(r)
+                else:
+                    still.append(r)
+            creates = still
+        for r in creates:
+            r.dataverse_id = deterministic_id(m.table, r.source_key)
+        landed = self.bulk_upsert(
+            m.entity_set,
+            m.table,
+            creates,
+            [{**r.payload, m.primary_id: r.dataverse_id} for r in creates],
+            [{c: r.payload[c] for c in m.alternate_key} for r in creates],
+        )
+        self.counts["created"] += len(landed)
+        self.counts["adopted"] += len(adopted)
+        if self.progress and adopted:
+            self.progress(0)
+        return self.push_updates(plan.by_action("update"), adopted)
+
+    def push_updates(self, updates: list[PlannedRecord], adopted: list[PlannedRecord]) -> list[PlannedRecord]:
+        m = self.m
+        owned = m.connector_owned_keys()
+        stage_col = m.stage_field.column if m.stage_field else None
+        bulk: list[tuple[PlannedRecord, dict[str, Any]]] = []
+        moved: list[PlannedRecord] = []
+        for rec in updates:
+            keys = rec.payload.keys() if rec in adopted else rec.changed
+            body = self.owned_body(rec, keys, owned)
+            for col in m.alternate_key:
+                body.pop(col, None)
+            if stage_col and stage_col in body:
+                if self.stage_update(rec, body, adopted=rec in adopted):
+                    moved.append(rec)
+                continue
+            if body:
+                bulk.append((rec, body))
+            else:
+                self.save([rec])  # only CRM-owned fields changed: nothing to send, remember the new hash
+                self.counts["unchanged_crm_owned"] += 1
+        landed = self.bulk_update(m.entity_set, m.table, m.primary_id, [r for r, _ in bulk], [b for _, b in bulk])
+        self.counts["updated"] += len(landed)
+        return moved
+
+    def stage_update(self, rec: PlannedRecord, body: dict[str, Any], *, adopted: bool) -> bool:
+        """Read-modify-write with the etag; -> True when the stage moved (a note is due)."""
+        m = self.m
+        spec = m.stage_field
+        assert spec is not None
+        col = spec.column
+        new_value = body[col]
+        prev_value = spec.choices.get(rec.previous.stage) if rec.previous and rec.previous.stage else None
+        for _attempt in range(3):
+            try:
+                row = self.client.retrieve(m.entity_set, rec.dataverse_id, select=[col])
+            except NotFound:
+                self.dead(
+                    rec, "not_found", f"the case was deleted in the CRM (key {rec.reference}); discard or re-create"
+                )
+                return False
+            except FATAL:
+                raise
+            except DataverseError as exc:
+                self.dead(rec, exc.code or f"HTTP {exc.status}", exc.message)
+                return False
+            current = row.get(col)
+            send = dict(body)
+            moved = True
+            prev_stage = rec.previous.stage if rec.previous and not adopted else None
+            rec.origin["stage_from"] = prev_stage or _label(spec, current if current != new_value else None)
+            if current == new_value:
+                send.pop(col)  # already there (an earlier, killed run wrote it): the note may still be missing
+            elif not adopted and prev_value is not None and current != prev_value:
+                send.pop(col)  # a CRM user moved the stage since our last push: theirs wins
+                moved = False
+                rec.stage = _label(spec, current)  # remembered: the register's next move applies again
+                self.counts["stage_conflicts"] += 1
+                log.warning(
+                    "stage changed in the CRM since the last push; kept the CRM's stage",
+                    extra={"run_id": self.run_id, "reference": rec.reference},
+                )
+            try:
+                if send:
+                    self.client.update(m.entity_set, rec.dataverse_id, send, etag=row.get("@odata.etag"))
+                self.counts["updated"] += 1
+                self.save([rec])
+                return moved
+            except ConcurrencyConflict:
+                self.counts["etag_retries"] += 1
+                continue
+            except FATAL:
+                raise
+            except DataverseError as exc:
+                self.dead(rec, exc.code or f"HTTP {exc.status}", exc.message)
+                return False
+        self.dead(rec, "concurrency", "the case kept changing in the CRM while being updated; it will be retried")
+        return False
+
+    # ------------------------------------------------------------------ timeline notes and BPF
+    def stage_notes(self, moved: list[PlannedRecord], today: date) -> None:
+        m = self.m
+        tl = m.timeline
+        spec = m.stage_field
+        for rec in moved:
+            if not tl.stage_notes or not tl.note_regarding_nav or spec is None or rec.case is None:
+                break
+            new = rec.case.stage.value
+            old = rec.origin.get("stage_from") or (rec.previous.stage if rec.previous else None) or "(none)"
+            since = rec.previous.pushed_at if rec.previous else ""
+            note_id = deterministic_id("stage-note", m.table, rec.source_key, str(old), new, since)
+            changed = ", ".join(c.split("@")[0] for c in rec.changed if c in rec.payload) or spec.column
+            body = {
+                "annotationid": note_id,
+                "subject": f"FOI stage: {old} -> {new}",
+                "notetext": (
+                    f"{rec.reference}: stage changed from {old} to {new}, recorded on {today.isoformat()} by foi-sync "
+                    f"(run {self.run_id}, source {rec.origin.get('source', 'sync')}). Columns updated: {changed}."
+                ),
+                f"{tl.note_regarding_nav}@odata.bind": odata.bind(m.entity_set, rec.dataverse_id or ""),
+            }
+            try:
+                self.client.create(tl.note_entity_set, body)
+                self.counts["notes"] += 1
+            except DuplicateRecord:
+                self.counts["notes_existing"] += 1
+            except FATAL:
+                raise
+            except DataverseError as exc:
+                self.counts["notes_failed"] += 1
+                log.warning("stage note not written", extra={"reference": rec.reference, "code": exc.code})
+            if m.bpf is not None:
+                self.move_bpf(rec, new)
+
+    def move_bpf(self, rec: PlannedRecord, stage: str) -> None:
+        bpf = self.m.bpf
+        assert bpf is not None
+        stage_id = bpf.stage_ids.get(stage)
+        if not stage_id:
+            return
+        try:
+            lookup = f"_{bpf.case_lookup_column}_value"
+            pid = self.client.metadata.table_for_set(bpf.entity_set).primary_id
+            rows = list(
+                self.client.query(
+                    bpf.entity_set,
+                    select=[pid, "traversedpath"],
+                    filter=odata.eq(lookup, odata.Guid(rec.dataverse_id or "")),
+                    top=1,
+                )
+            )
+            stage_bind = odata.bind("processstages", stage_id)
+            if rows:
+                path = [p for p in str(rows[0].get("traversedpath") or "").split(",") if p]
+                if stage_id not in path:
+                    path.append(stage_id)
+                self.client.update(
+                    bpf.entity_set,
+                    rows[0][pid],
+                    {"activestageid@odata.bind": stage_bind, "traversedpath": ",".join(path)},
+                )
+            else:
+                self.client.create(
+                    bpf.entity_set,
+                    {
+                        f"{bpf.case_nav}@odata.bind": odata.bind(self.m.entity_set, rec.dataverse_id or ""),
+                        "activestageid@odata.bind": stage_bind,
+                        "traversedpath": stage_id,
+                    },
+                )
+            self.counts["bpf_moves"] += 1
+        except FATAL:
+            raise
+        except (DataverseError, LookupError) as exc:
+            self.counts["bpf_failed"] += 1
+            log.warning("business process flow not moved", extra={"reference": rec.reference, "error": str(exc)[:200]})
+
+    # ------------------------------------------------------------------ reminders
+    def reminders(self, plan: Plan, engine: Any, today: date, resolver: NameResolver | None) -> None:
+        m = self.m
+        rm = m.reminders
+        if not rm.enabled or engine is None or not rm.gates:
+            return
+        known = self.state.records(m.table)
+        team_spec = next((s for s in m.fields.values() if s.type == "lookup" and s.target == "team"), None)
+        for rec in plan.cases:
+            case = rec.case
+            st = known.get(rec.source_key)
+            if case is None or st is None or case.is_closed:
+                continue
+            status = engine.status(case, today)
+            if status.clock == "closed":
+                continue
+            due = status.effective_due
+            cal = engine.calendar(case.regime)
+            reached = []
+            for gate in rm.gates:
+                gate_day = cal.add_working_days(due, -gate.working_days_before)
+                if today >= gate_day:
+                    reached.append((gate_day, gate))
+            if not reached:
+                continue
+            _, gate = max(reached, key=lambda g: g[0])
+            if self.state.reminder_sent(rec.source_key, gate.name, due.isoformat()):
+                continue
+            task_id = deterministic_id("reminder", m.table, rec.source_key, gate.name, due.isoformat())
+            subject = gate.subject.format(reference=case.reference, due=due.isoformat(), gate_text=gate.name)[:200]
+            body: dict[str, Any] = {
+                "activityid": task_id,
+                "subject": subject,
+                "description": (
+                    f"FOI case {case.reference} ({case.regime.value.upper()}): effective due date {due.isoformat()}, "
+                    f"{status.remaining} working day(s) remaining, RAG {status.rag}. Reminder '{gate.name}' from foi-sync."
+                ),
+                "scheduledend": f"{due.isoformat()}T17:00:00Z",
+            }
+            if rm.regarding_nav:
+                body[f"{rm.regarding_nav}@odata.bind"] = odata.bind(m.entity_set, st.dataverse_id)
+            if rm.assign_to_team and team_spec is not None and case.assigned_team and resolver is not None:
+                team = resolver("assigned_team", team_spec, case.assigned_team)
+                if team:
+                    body["ownerid@odata.bind"] = team
+            try:
+                self.client.create(rm.entity_set, body)
+                self.counts["reminders"] += 1
+            except DuplicateRecord:
+                self.counts["reminders_existing"] += 1
+            except FATAL:
+                raise
+            except DataverseError as exc:
+                self.counts["reminders_failed"] += 1
+                log.warning("reminder task not created", extra={"reference": case.reference, "code": exc.code})
+                continue
+            self.state.mark_reminder(rec.source_key, gate.name, due.isoformat(), task_id)
+
+
+def _label(spec: FieldMap, value: Any) -> str | None:
+    if value is None:
+        return None
+    reverse = {v: k for k, v in spec.choices.items()}
+    return reverse.get(value, str(value))

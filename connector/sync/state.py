@@ -1,0 +1,364 @@
+"""Local sync state in SQLite (WAL): what was pushed, the run ledger, dead letters, delta tokens, reminders sent.
+
+Crash safety rests on one rule: a row is written here only after the CRM confirmed the write. Pushes are
+idempotent upserts by alternate key with deterministic ids, so a run killed between the CRM's answer and this
+file's commit simply repeats that write next time.
+
+Personal data: the state holds no requester data. Requesters are known by a pseudonymous reference (a hash),
+payloads by their hash, and dead letters keep where the record came from (source file and row, reference) plus the
+error - not the record. Retrying a dead letter re-reads it from its source, which is also what makes a retry after a
+mapping fix work (the record is mapped again with the fixed mapping). The file is created readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    table_name   TEXT NOT NULL,
+    source_key   TEXT NOT NULL,
+    dataverse_id TEXT NOT NULL,
+    payload_hash TEXT NOT NULL,
+    field_hashes TEXT NOT NULL DEFAULT '{}',
+    stage        TEXT,
+    pushed_at    TEXT NOT NULL,
+    run_id       TEXT,
+    PRIMARY KEY (table_name, source_key)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    status      TEXT NOT NULL,
+    pid         INTEGER,
+    counts      TEXT NOT NULL DEFAULT '{}',
+    detail      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    table_name      TEXT NOT NULL,
+    source_key      TEXT NOT NULL,
+    origin          TEXT NOT NULL,
+    error_code      TEXT NOT NULL,
+    message         TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 1,
+    status          TEXT NOT NULL DEFAULT 'open',
+    first_failed_at TEXT NOT NULL,
+    last_failed_at  TEXT NOT NULL,
+    run_id          TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_open ON dead_letters (table_name, source_key) WHERE status = 'open';
+CREATE TABLE IF NOT EXISTS delta_tokens (name TEXT PRIMARY KEY, token TEXT NOT NULL, saved_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS reminders (
+    source_key TEXT NOT NULL,
+    gate       TEXT NOT NULL,
+    due_date   TEXT NOT NULL,
+    task_id    TEXT NOT NULL,
+    sent_at    TEXT NOT NULL,
+    PRIMARY KEY (source_key, gate, due_date)
+);
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class RecordState:
+    table_name: str
+    source_key: str
+    dataverse_id: str
+    payload_hash: str
+    field_hashes: dict[str, str]
+    stage: str | None
+    pushed_at: str
+
+
+@dataclass
+class DeadLetter:
+    id: int
+    table_name: str
+    source_key: str
+    origin: dict[str, Any]
+    error_code: str
+    message: str
+    attempts: int
+    status: str
+    first_failed_at: str
+    last_failed_at: str
+    run_id: str | None
+
+
+def _create_private(path: Path) -> None:
+    """Create the file (and its folder) so that only the owner can read it, before SQLite opens it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+    if os.name == "posix":
+        os.chmod(path, 0o600)
+
+
+class StateStore:
+    """One SQLite file per deployment; safe to open from the CLI while no run holds the lock."""
+
+    def __init__(self, path: Path | str) -> None:
+        memory = str(path) == ":memory:"
+        self.path = Path(path)
+        if not memory:
+            _create_private(self.path)
+        old_umask = os.umask(0o077) if os.name == "posix" else None
+        try:
+            self._db = sqlite3.connect(
+                ":memory:" if memory else self.path, check_same_thread=False, isolation_level=None, timeout=30
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        finally:
+            if old_umask is not None:
+                os.umask(old_umask)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._db.execute(sql, tuple(args)))
+
+    # ------------------------------------------------------------------ records
+    def get(self, table_name: str, source_key: str) -> RecordState | None:
+        rows = self._query("SELECT * FROM records WHERE table_name = ? AND source_key = ?", (table_name, source_key))
+        return _record(rows[0]) if rows else None
+
+    def records(self, table_name: str) -> dict[str, RecordState]:
+        return {
+            r["source_key"]: _record(r)
+            for r in self._query("SELECT * FROM records WHERE table_name = ?", (table_name,))
+        }
+
+    def save_records(self, table_name: str, items: Iterable[RecordState], run_id: str | None = None) -> None:
+        """Record confirmed writes (call only after the CRM answered success); resolves their open dead letters."""
+        items = list(items)
+        stamp = now_iso()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO records VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (table_name, source_key) DO UPDATE SET "
+                "dataverse_id=excluded.dataverse_id, payload_hash=excluded.payload_hash, "
+                "field_hashes=excluded.field_hashes, stage=excluded.stage, pushed_at=excluded.pushed_at, "
+                "run_id=excluded.run_id",
+                [
+                    (
+                        table_name,
+                        i.source_key,
+                        i.dataverse_id,
+                        i.payload_hash,
+                        json.dumps(i.field_hashes, sort_keys=True),
+                        i.stage,
+                        stamp,
+                        run_id,
+                    )
+                    for i in items
+                ],
+            )
+            db.executemany(
+                "UPDATE dead_letters SET status = 'resolved' WHERE table_name = ? AND source_key = ? AND status = 'open'",
+                [(table_name, i.source_key) for i in items],
+            )
+
+    def count_records(self, table_name: str) -> int:
+        return int(self._query("SELECT count(*) FROM records WHERE table_name = ?", (table_name,))[0][0])
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, kind: str, detail: dict[str, Any] | None = None) -> tuple[str, list[dict[str, Any]]]:
+        """-> (new run id, earlier runs that never finished: killed or crashed, now marked 'interrupted')."""
+        run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+        with self.transaction() as db:
+            stale = [dict(r) for r in db.execute("SELECT run_id, kind, started_at FROM runs WHERE status = 'running'")]
+            db.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+            db.execute(
+                "INSERT INTO runs (run_id, kind, started_at, status, pid, detail) VALUES (?,?,?,?,?,?)",
+                (run_id, kind, now_iso(), "running", os.getpid(), json.dumps(detail or {}, default=str)),
+            )
+        return run_id, stale
+
+    def finish_run(self, run_id: str, status: str, counts: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, counts = ? WHERE run_id = ?",
+                (now_iso(), status, json.dumps(counts, default=str), run_id),
+            )
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._query("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,))
+        return [{**dict(r), "counts": json.loads(r["counts"]), "detail": json.loads(r["detail"])} for r in rows]
+
+    # ------------------------------------------------------------------ dead letters
+    def add_dead_letter(
+        self,
+        table_name: str,
+        source_key: str,
+        origin: dict[str, Any],
+        error_code: str,
+        message: str,
+        run_id: str | None = None,
+    ) -> int:
+        """One open dead letter per record: a repeat failure bumps attempts and keeps the latest error."""
+        stamp = now_iso()
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT id FROM dead_letters WHERE table_name = ? AND source_key = ? AND status = 'open'",
+                (table_name, source_key),
+            ).fetchone()
+            if row:
+                db.execute(
+                    "UPDATE dead_letters SET attempts = attempts + 1, error_code = ?, message = ?, origin = ?, "
+                    "last_failed_at = ?, run_id = ? WHERE id = ?",
+                    (error_code, message[:2000], json.dumps(origin, default=str), stamp, run_id, row[0]),
+                )
+                return int(row[0])
+            cur = db.execute(
+                "INSERT INTO dead_letters (table_name, source_key, origin, error_code, message, first_failed_at, "
+                "last_failed_at, run_id) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    table_name,
+                    source_key,
+                    json.dumps(origin, default=str),
+                    error_code,
+                    message[:2000],
+                    stamp,
+                    stamp,
+                    run_id,
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def dead_letters(self, status: str | None = "open", ids: Iterable[int] | None = None) -> list[DeadLetter]:
+        sql, args = "SELECT * FROM dead_letters WHERE 1=1", []
+        if status:
+            sql += " AND status = ?"
+            args.append(status)
+        id_list = list(ids or [])
+        if id_list:
+            sql += f" AND id IN ({','.join('?' * len(id_list))})"
+            args += id_list
+        return [_dead(r) for r in self._query(sql + " ORDER BY id", args)]
+
+    def resolve_dead_letter(self, table_name: str, source_key: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE dead_letters SET status = 'resolved' WHERE table_name = ? AND source_key = ? AND status = 'open'",
+                (table_name, source_key),
+            )
+
+    def discard_dead_letters(self, ids: Iterable[int]) -> int:
+        id_list = list(ids)
+        if not id_list:
+            return 0
+        with self.transaction() as db:
+            cur = db.execute(
+                f"UPDATE dead_letters SET status = 'discarded' WHERE status = 'open' AND id IN ({','.join('?' * len(id_list))})",
+                id_list,
+            )
+            return cur.rowcount
+
+    def open_dead_letter_keys(self, table_name: str) -> set[str]:
+        rows = self._query(
+            "SELECT source_key FROM dead_letters WHERE table_name = ? AND status = 'open'", (table_name,)
+        )
+        return {r[0] for r in rows}
+
+    # ------------------------------------------------------------------ delta tokens
+    def get_delta_token(self, name: str) -> str | None:
+        rows = self._query("SELECT token FROM delta_tokens WHERE name = ?", (name,))
+        return rows[0][0] if rows else None
+
+    def save_delta_token(self, name: str, token: str | None) -> None:
+        with self.transaction() as db:
+            if token is None:
+                db.execute("DELETE FROM delta_tokens WHERE name = ?", (name,))
+            else:
+                db.execute("INSERT OR REPLACE INTO delta_tokens VALUES (?,?,?)", (name, token, now_iso()))
+
+    # ------------------------------------------------------------------ reminders
+    def reminder_sent(self, source_key: str, gate: str, due_date: str) -> bool:
+        return bool(
+            self._query(
+                "SELECT 1 FROM reminders WHERE source_key = ? AND gate = ? AND due_date = ?",
+                (source_key, gate, due_date),
+            )
+        )
+
+    def mark_reminder(self, source_key: str, gate: str, due_date: str, task_id: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO reminders VALUES (?,?,?,?,?)", (source_key, gate, due_date, task_id, now_iso())
+            )
+
+    def count_reminders(self) -> int:
+        return int(self._query("SELECT count(*) FROM reminders")[0][0])
+
+
+def _record(r: sqlite3.Row) -> RecordState:
+    return RecordState(
+        r["table_name"],
+        r["source_key"],
+        r["dataverse_id"],
+        r["payload_hash"],
+        json.loads(r["field_hashes"] or "{}"),
+        r["stage"],
+        r["pushed_at"],
+    )
+
+
+def _dead(r: sqlite3.Row) -> DeadLetter:
+    return DeadLetter(
+        r["id"],
+        r["table_name"],
+        r["source_key"],
+        json.loads(r["origin"]),
+        r["error_code"],
+        r["message"],
+        r["attempts"],
+        r["status"],
+        r["first_failed_at"],
+        r["last_failed_at"],
+        r["run_id"],
+    )
