@@ -86,7 +86,7 @@ def cli(ctx: click.Context, config_path: Path | None, log_format: str | None, ve
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: turn foi-sync errors into one message and a documented exit code."""
     try:
-        cli.main(args=argv, prog_name="foi-sync", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="foi-sync", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -98,4 +98,5 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    sys.exit(0)
+    # Without standalone mode click returns the code of a ``ctx.exit(n)`` / ``raise Exit(n)`` instead of exiting.
+    sys.exit(result if isinstance(result, int) else 0)
