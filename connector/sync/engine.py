@@ -191,6 +191,50 @@ class _Run:
         for action, n in counts["cases"].items():
             self.report.counts[f"planned_{action}"] = n
 
+    def check_read_and_plan(
+        self,
+        client: Any,
+        read: Callable[[], Any],
+        cases: list[FoiCase] | None,
+        engine: Any,
+        today: date,
+        origin: dict[str, Any],
+    ) -> tuple[Plan, NameResolver, list[FoiCase]]:
+        """The steps every run starts with: mapping check, intake (unless ``cases`` is given) and the plan."""
+        settings = self.settings
+        with self.step("check") as c:
+            problems = require_valid(client, self.mapping)
+            c["mapping_warnings"] = len(problems)
+            self.report.warnings += [str(p) for p in problems]
+            self.unlinkable = {p.key for p in problems if p.kind == Kind.REGARDING}
+        grades: dict[str, Any] = {}
+        with self.step("intake") as c:
+            if cases is None:
+                result = read()
+                cases = result.cases
+                grades = getattr(result, "grades", {}) or {}
+                c["source_rejects"] = len(result.rejects)
+                if result.rejects and not self.dry_run:
+                    out = settings.intake.rejects_dir / f"rejects-{self.report.run_id}.csv"
+                    result.write_rejects(out)
+                    self.report.warnings.append(f"{len(result.rejects)} source row(s) rejected: see {out}")
+            c["source_cases"] = len(cases)
+        resolver = NameResolver(client)
+        with self.step("plan") as c:
+            plan = build_plan(
+                cases,
+                self.mapping,
+                self.state,
+                engine=engine,
+                today=today,
+                origin=origin,
+                grades=grades,
+                resolve=resolver,
+            )
+            self.record_plan(plan)
+            c["unresolved_lookups"] = resolver.unresolved
+        return plan, resolver, cases
+
     def dead_letter_rejects(self, plan: Plan, pusher: Pusher) -> None:
         for rec in plan.by_action("reject"):
             pusher.dead(rec, rec.error_code, rec.error)
@@ -266,39 +310,13 @@ def run_sync(
             today = today or _london_today()
             engine = _engine(settings)
             client = run.open_client()
-            with run.step("check") as c:
-                problems = require_valid(client, run.mapping)
-                c["mapping_warnings"] = len(problems)
-                run.report.warnings += [str(p) for p in problems]
-                run.unlinkable = {p.key for p in problems if p.kind == Kind.REGARDING}
-            grades: dict[str, Any] = {}
-            with run.step("intake") as c:
-                if cases is None:
-                    from connector.intake import run_intake
 
-                    result = run_intake(settings)
-                    cases = result.cases
-                    grades = getattr(result, "grades", {}) or {}
-                    c["source_rejects"] = len(result.rejects)
-                    if result.rejects and not dry_run:
-                        out = settings.intake.rejects_dir / f"rejects-{run.report.run_id}.csv"
-                        result.write_rejects(out)
-                        run.report.warnings.append(f"{len(result.rejects)} source row(s) rejected: see {out}")
-                c["source_cases"] = len(cases)
-            resolver = NameResolver(client)
-            with run.step("plan") as c:
-                plan = build_plan(
-                    cases,
-                    run.mapping,
-                    run.state,
-                    engine=engine,
-                    today=today,
-                    origin={"kind": "sync"},
-                    grades=grades,
-                    resolve=resolver,
-                )
-                run.record_plan(plan)
-                c["unresolved_lookups"] = resolver.unresolved
+            def read() -> Any:
+                from connector.intake import run_intake
+
+                return run_intake(settings)
+
+            plan, resolver, cases = run.check_read_and_plan(client, read, cases, engine, today, {"kind": "sync"})
             if dry_run:
                 _preview_existing(run, plan)
                 status = "dry-run"
@@ -410,36 +428,14 @@ def run_migrate(
             today = today or _london_today()
             engine = _engine(settings)
             client = run.open_client()
-            with run.step("check") as c:
-                problems = require_valid(client, run.mapping)
-                c["mapping_warnings"] = len(problems)
-                run.report.warnings += [str(p) for p in problems]
-                run.unlinkable = {p.key for p in problems if p.kind == Kind.REGARDING}
-            grades: dict[str, Any] = {}
-            with run.step("intake") as c:
-                if cases is None:
-                    result = read_migration_source(settings, source_path, mapping_path)
-                    cases = result.cases
-                    grades = getattr(result, "grades", {}) or {}
-                    c["source_rejects"] = len(result.rejects)
-                    if result.rejects and not dry_run:
-                        out = settings.intake.rejects_dir / f"rejects-{run.report.run_id}.csv"
-                        result.write_rejects(out)
-                        run.report.warnings.append(f"{len(result.rejects)} source row(s) rejected: see {out}")
-                c["source_cases"] = len(cases)
-            resolver = NameResolver(client)
-            with run.step("plan") as c:
-                plan = build_plan(
-                    cases,
-                    run.mapping,
-                    run.state,
-                    engine=engine,
-                    today=today,
-                    origin=origin,
-                    grades=grades,
-                    resolve=resolver,
-                )
-                run.record_plan(plan)
+            plan, resolver, cases = run.check_read_and_plan(
+                client,
+                lambda: read_migration_source(settings, source_path, mapping_path),
+                cases,
+                engine,
+                today,
+                origin,
+            )
             if dry_run:
                 _preview_existing(run, plan)
                 status = "dry-run"
