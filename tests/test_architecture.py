@@ -33,9 +33,8 @@ def test_connector_never_imports_the_sandbox() -> None:
         if rel.startswith("sandbox/"):
             continue
         for module, line, top_level in _imports(path):
-            if module.startswith("connector.sandbox"):
-                if rel not in ALLOWED_SANDBOX_IMPORTERS or top_level:
-                    offenders.append(f"connector/{rel}:{line} imports {module}")
+            if module.startswith("connector.sandbox") and (rel not in ALLOWED_SANDBOX_IMPORTERS or top_level):
+                offenders.append(f"connector/{rel}:{line} imports {module}")
     assert offenders == []
 
 

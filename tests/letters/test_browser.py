@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
-from letters_support import TODAY, read_png, write_png
+from letters_support import TODAY
+from screenshots import CHROMIUM, NO_CHROMIUM, read_png, screenshot, write_png
 
 from connector.config import load_settings
 from connector.letters import LetterType, render_letter
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 HEADER = (0x1D, 0x4F, 0x6E)  # the base layout's header band colour
 LOGO = (200, 30, 30)
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (/usr/bin/chromium)"),
+    pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM),
 ]
-
-
-def _screenshot(html_path: Path, png: Path, profile: Path) -> None:
-    cmd = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        f"--screenshot={png}",
-        "--window-size=900,1200",
-        html_path.as_uri(),
-    ]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=90)
 
 
 def _close(a: tuple[int, int, int], b: tuple[int, int, int], tol: int = 6) -> bool:
@@ -53,7 +30,7 @@ def test_letter_layout_in_headless_chromium(tmp_path, make_case):
     html = tmp_path / "letter.html"
     html.write_text(letter.html, encoding="utf-8")
     png = tmp_path / "letter.png"
-    _screenshot(html, png, tmp_path / "profile")
+    screenshot(html, png, tmp_path / "profile", (900, 1200))
 
     width, height, rows = read_png(png)
     assert (width, height) == (900, 1200)

@@ -7,7 +7,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from letters_support import INJECTION, TODAY, write_png
+from letters_support import INJECTION, TODAY
+from screenshots import write_png
 
 from connector.config import load_settings
 from connector.deadlines import DeadlineEngine

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
-import struct
-import subprocess
-import zlib
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
+from screenshots import CHROMIUM, NO_CHROMIUM, read_png, screenshot
 
 from connector.reporting import categories as C
 from connector.reporting import write_tables
 from connector.reporting.outputs.xlsx import sheet_title
-
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 
 
 @pytest.fixture(scope="module")
@@ -83,70 +78,15 @@ def test_dashboard_escapes_text(q1_tables: dict[str, pd.DataFrame]) -> None:
     assert "<img src=x" not in html and "&lt;img src=x" in html and "<b>Council" not in html
 
 
-def _png_pixels(path: Path) -> tuple[int, int, bytes, int]:
-    """Decode an 8-bit RGB/RGBA non-interlaced PNG (what Chromium writes) into raw rows."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, width = 8, b"", 0
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        body = data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            width, height, depth, ctype = struct.unpack(">IIBB", body[:10])
-            assert depth == 8 and ctype in (2, 6)
-            channels = 3 if ctype == 2 else 4
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    raw = zlib.decompress(idat)
-    stride = width * channels
-    out, prev = bytearray(), bytearray(stride)
-    for y in range(height):
-        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
-        for i in range(stride):
-            a = line[i - channels] if i >= channels else 0
-            b, c = prev[i], prev[i - channels] if i >= channels else 0
-            if f == 1:
-                line[i] = (line[i] + a) & 255
-            elif f == 2:
-                line[i] = (line[i] + b) & 255
-            elif f == 3:
-                line[i] = (line[i] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        out += line
-        prev = line
-    return width, height, bytes(out), channels
-
-
 @pytest.mark.browser
 def test_dashboard_renders_in_headless_chromium(written: dict[str, Path], tmp_path: Path) -> None:
     if CHROMIUM is None:
-        pytest.skip("headless Chromium is not installed (scripts/dev-setup.sh installs it)")
-    shot = tmp_path / "dashboard.png"
-    cmd = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={shot}",
-        "--window-size=1280,1600",
-        written["html"].resolve().as_uri(),
-    ]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=90)
-    width, height, pixels, ch = _png_pixels(shot)
+        pytest.skip(NO_CHROMIUM)
+    shot = screenshot(written["html"], tmp_path / "dashboard.png", tmp_path / "profile", (1280, 1600))
+    width, height, rows = read_png(shot)
     assert (width, height) == (1280, 1600)
     colours: dict[tuple[int, int, int], int] = {}
-    for i in range(0, len(pixels), ch * 3):  # every third pixel is plenty
-        rgb = (pixels[i], pixels[i + 1], pixels[i + 2])
+    for rgb in (px for row in rows for px in row[::3]):  # every third pixel is plenty
         colours[rgb] = colours.get(rgb, 0) + 1
     assert len(colours) > 20, "the screenshot is blank"
     # chart and tile colours actually painted: met green, late red, bar blue, extension amber
