@@ -1,0 +1,1113 @@
+"""Vectorized normalisation: raw text cells -> case columns + one reject line per bad row.
+
+A million-row register must normalise in a few times what pandas needs to read it, so nothing here loops
+over rows in Python. Low-cardinality columns (regime, department, stage, dates without a time) are
+normalised once per distinct value through :func:`pd.factorize`; wide text columns get one vectorized
+pass each. ``FoiCase`` objects are built afterwards, only for the rows a caller asks for (:func:`iter_cases`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import operator
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from connector.intake.rejects import Reject
+from connector.intake.source_mapping import ENUM_FIELDS, SourceMapping, fold
+from connector.intake.sources import FILE, ROW, WDTK_ADDRESS, RawSource
+from connector.model import EXEMPTION_PATTERN, FoiCase, Regime
+
+log = logging.getLogger(__name__)
+
+#: Normalised frame columns, in FoiCase field order (requester fields flattened).
+CASE_COLUMNS = (
+    "reference",
+    "regime",
+    "received_at",
+    "channel",
+    "requester_name",
+    "requester_email",
+    "requester_address",
+    "requester_postcode",
+    "requester_organisation",
+    "requester_type",
+    "subject",
+    "request_text",
+    "service_area",
+    "assigned_team",
+    "assigned_officer",
+    "stage",
+    "outcome",
+    "responded_at",
+    "exemptions",
+    "wdtk_request_id",
+    "source_system",
+    "source_id",
+)
+SOURCE = "_source"
+AUTHORITIES = "_authorities"
+DEADLINE_COLUMNS = ("day0", "due", "extended_due")
+
+# Words a register uses for the enum values, beyond the values themselves (matched after fold()).
+SYNONYMS: dict[str, dict[str, str]] = {
+    "regime": {
+        "foi": "foia",
+        "foia": "foia",
+        "freedom of information": "foia",
+        "freedom of information act": "foia",
+        "foi request": "foia",
+        "eir": "eir",
+        "eirs": "eir",
+        "env": "eir",
+        "environmental": "eir",
+        "environmental information": "eir",
+        "environmental information regulations": "eir",
+        "sar": "sar",
+        "dsar": "sar",
+        "subject access": "sar",
+        "subject access request": "sar",
+        "data subject access request": "sar",
+        "foisa": "foisa",
+        "foi (scotland)": "foisa",
+        "eisr": "eisr",
+        "eir (scotland)": "eisr",
+    },
+    "channel": {
+        "e-mail": "email",
+        "mail": "email",
+        "web": "web_form",
+        "webform": "web_form",
+        "web form": "web_form",
+        "online": "web_form",
+        "online form": "web_form",
+        "website": "web_form",
+        "letter": "post",
+        "postal": "post",
+        "telephone": "phone",
+        "twitter": "social",
+        "facebook": "social",
+        "social media": "social",
+        "wdtk": "whatdotheyknow",
+        "what do they know": "whatdotheyknow",
+    },
+    "requester_type": {
+        "public": "member_of_public",
+        "member of public": "member_of_public",
+        "member of the public": "member_of_public",
+        "individual": "member_of_public",
+        "press": "journalist",
+        "media": "journalist",
+        "councillor": "elected_member",
+        "mp": "elected_member",
+        "elected member": "elected_member",
+        "company": "business",
+        "commercial": "business",
+        "campaign": "campaign_group",
+        "pressure group": "campaign_group",
+        "charity": "campaign_group",
+        "academic": "researcher",
+        "student": "researcher",
+        "legal": "solicitor",
+    },
+    "stage": {
+        "new": "received",
+        "open": "in_progress",
+        "logged": "received",
+        "awaiting clarification": "clarification_requested",
+        "clarification": "clarification_requested",
+        "fee": "fee_requested",
+        "fees notice": "fee_requested",
+        "extended": "extended",
+        "responded": "response_sent",
+        "response sent": "response_sent",
+        "answered": "response_sent",
+        "sent": "response_sent",
+        "complete": "closed",
+        "completed": "closed",
+        "withdrawn": "withdrawn_or_lapsed",
+        "lapsed": "withdrawn_or_lapsed",
+        "review": "internal_review",
+        "internal review": "internal_review",
+        "ico": "ico_complaint",
+    },
+    "outcome": {
+        "granted": "granted_in_full",
+        "full": "granted_in_full",
+        "disclosed": "granted_in_full",
+        "released": "granted_in_full",
+        "part": "partially_withheld",
+        "partial": "partially_withheld",
+        "part disclosed": "partially_withheld",
+        "refused": "withheld_in_full",
+        "withheld": "withheld_in_full",
+        "exempt": "withheld_in_full",
+        "not held": "not_held",
+        "info not held": "not_held",
+        "cost": "refused_cost",
+        "s12": "refused_cost",
+        "section 12": "refused_cost",
+        "s14(1)": "vexatious",
+        "s14(2)": "repeated",
+        "repeat": "repeated",
+        "advice": "advice_and_assistance",
+    },
+}
+
+#: Wording that makes a request environmental (EIR reg 2(1): the state of the elements and measures affecting
+#: them: air, water, soil, land use, waste, noise, wildlife, roads and planning).
+ENVIRONMENTAL_WORDS = frozenset(
+    [
+        "pollution",
+        "polluted",
+        "polluting",
+        "pollutant",
+        "pollutants",
+        "contamination",
+        "contaminated",
+        "emission",
+        "emissions",
+        "waste",
+        "recycling",
+        "recycle",
+        "recycled",
+        "landfill",
+        "flood",
+        "flooding",
+        "floods",
+        "drainage",
+        "sewage",
+        "sewer",
+        "noise",
+        "asbestos",
+        "pesticide",
+        "pesticides",
+        "tree",
+        "trees",
+        "hedge",
+        "hedges",
+        "hedgerow",
+        "hedgerows",
+        "biodiversity",
+        "wildlife",
+        "habitat",
+        "ecology",
+        "ecological",
+        "climate",
+        "carbon",
+        "highway",
+        "highways",
+        "pothole",
+        "potholes",
+        "roadworks",
+        "traffic",
+        "environment",
+        "environmental",
+        "fly-tipping",
+        "flytipping",
+        "fly-tipped",
+        "litter",
+    ]
+)
+ENVIRONMENTAL_PHRASES = (
+    "air quality",
+    "water quality",
+    "tree preservation",
+    "planning application",
+    "planning permission",
+    "land use",
+    "road works",
+    "fly tipping",
+    "contaminated land",
+)
+#: Wording that makes a request a subject access request (the requester's own personal data).
+PERSONAL_DATA_PHRASES = (
+    "subject access",
+    "dsar",
+    "my personal data",
+    "my data",
+    "my own data",
+    "my personal information",
+    "my information",
+    "my records",
+    "my record",
+    "my file",
+    "my own file",
+    "about me",
+    "copies of my",
+)
+_PUNCTUATION = str.maketrans({c: " " for c in ".,;:!?()[]{}\"'/\n\t"})
+
+
+def detect_regime(text: str) -> str | None:
+    """'sar' for the requester's own data, 'eir' for environmental wording, else None (plain FOI).
+
+    Plain substring and word-set checks rather than one large regular expression: this runs on every request
+    that arrives without a type, and a million of them must take seconds, not minutes.
+    """
+    low = text.lower()
+    if ("my " in low or "about me" in low or "subject access" in low or "dsar" in low) and any(
+        p in low for p in PERSONAL_DATA_PHRASES
+    ):
+        return "sar"
+    if not ENVIRONMENTAL_WORDS.isdisjoint(low.translate(_PUNCTUATION).split()):
+        return "eir"
+    if any(p in low for p in ENVIRONMENTAL_PHRASES):
+        return "eir"
+    return None
+
+
+_EMAIL = re.compile(
+    r"^(?!\.)(?!.*\.\.)[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}(?<!\.)@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?!(?:test|invalid|localhost|local|onion|arpa)$)[A-Za-z]{2,63}$"
+)
+_ANGLE_ADDRESS = re.compile(r"<([^<>]+)>")
+_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
+_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
+_ISO_START = re.compile(r"^\d{4}-\d\d-\d\d")
+_SERIAL = re.compile(r"^\d{4,5}(?:\.\d+)?$")
+_PLACEHOLDER_NAMES = {"anon", "anonymous", "n/a", "na", "unknown", "none", "-", "--", "?", "test", "not given"}
+_EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")
+
+
+@dataclass
+class NormalizedFrame:
+    """Valid rows as case columns (plus ``_row``, ``_file``, ``_source`` and deadline columns) and the rejects."""
+
+    frame: pd.DataFrame
+    rejects: list[Reject]
+    rows_read: int
+    blank_rows: int
+
+
+class _Problems:
+    """Per-row problems collected column by column; one reject line per row at the end."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.parts: list[tuple[np.ndarray, str, np.ndarray]] = []
+        self.bad = np.zeros(n, dtype=bool)
+        self._by_field: dict[str, np.ndarray] = {}
+
+    def add(self, mask: Any, field: str, reason: str | pd.Series | np.ndarray) -> None:
+        mask = np.asarray(mask, dtype=bool) & ~self.bad_field(field)
+        if not mask.any():
+            return
+        pos = np.flatnonzero(mask)
+        if isinstance(reason, str):
+            reasons = np.full(len(pos), reason, dtype=object)
+        else:
+            reasons = np.asarray(reason, dtype=object)[pos]
+        self.parts.append((pos, field, reasons))
+        self.bad[pos] = True
+        self._by_field.setdefault(field, np.zeros(self.n, dtype=bool))[pos] = True
+
+    def bad_field(self, field: str) -> np.ndarray:
+        """Rows already rejected for this field (a second check on the same field adds nothing)."""
+        found = self._by_field.get(field)
+        return found if found is not None else np.zeros(self.n, dtype=bool)
+
+    def rejects(self, rows: np.ndarray, sources: np.ndarray) -> list[Reject]:
+        if not self.parts:
+            return []
+        pos = np.concatenate([p for p, _, _ in self.parts])
+        fields = np.concatenate([np.full(len(p), f, dtype=object) for p, f, _ in self.parts])
+        reasons = np.concatenate([r for _, _, r in self.parts])
+        order = np.argsort(pos, kind="stable")  # problems of one row stay in the order they were found
+        pos, fields, reasons = pos[order], fields[order], reasons[order]
+        starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+        ends = np.r_[starts[1:], len(pos)]
+        out = []
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            p = pos[a]
+            if b - a == 1:  # the usual case: one problem in the row
+                field, reason = fields[a], reasons[a]
+            else:
+                field, reason = ", ".join(fields[a:b]), " | ".join(reasons[a:b])
+            out.append(Reject(source=str(sources[p]), row=int(rows[p]), field=field, reason=reason))
+        return out
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _nan_series(n: int) -> pd.Series:
+    return pd.Series(np.full(n, np.nan, dtype=object), dtype=object)
+
+
+def _obj(s: pd.Series) -> pd.Series:
+    return s.astype(object).reset_index(drop=True)
+
+
+def _strip_or_nan(value: Any) -> Any:
+    if not isinstance(value, str):
+        return np.nan
+    value = value.strip()
+    return value if value else np.nan
+
+
+def _mostly_repeated(s: pd.Series) -> bool:
+    """Guess from a sample whether a column repeats values enough to be worth working per distinct value."""
+    sample = s.iloc[: min(len(s), 2000)]
+    return len(sample) > 0 and sample.nunique(dropna=True) * 2 <= len(sample)
+
+
+def _clean(s: pd.Series) -> pd.Series:
+    """Trim; empty becomes missing. Columns with repeated values (most of a register) work per distinct value."""
+    s = _obj(s)
+    if _mostly_repeated(s):
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        mapped = np.array([_strip_or_nan(u) for u in uniques] + [np.nan], dtype=object)
+        return pd.Series(mapped[codes], dtype=object)
+    try:  # C-level passes (str methods through map) instead of a Python-level loop per cell
+        stripped = np.array(list(map(str.strip, s.fillna("").to_numpy(object))), dtype=object)
+    except TypeError:  # a non-text cell: take the slow, careful path
+        return pd.Series([_strip_or_nan(v) for v in s.to_numpy(object)], dtype=object)
+    stripped[~np.fromiter(map(bool, stripped), dtype=bool, count=len(stripped))] = np.nan
+    return pd.Series(stripped, dtype=object)
+
+
+def _map_uniques(s: pd.Series, func: Callable[[str], Any]) -> pd.Series:
+    """Apply ``func`` once per distinct value (a register has few regimes, departments, stages, dates)."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    mapped[: len(uniques)] = [func(u) for u in uniques]
+    mapped[: len(uniques)][mapped[: len(uniques)] == ""] = np.nan  # a cell of spaces is an empty cell
+    mapped[-1] = np.nan
+    return pd.Series(mapped[codes], dtype=object)
+
+
+def _join(raw: pd.DataFrame, cols: list[str], sep: str) -> pd.Series:
+    if len(cols) == 1:
+        return _clean(raw[cols[0]])
+    parts = [part for part in (_clean(raw[c]) for c in cols) if part.notna().any()]
+    if not parts:
+        return _nan_series(len(raw))
+    if len(parts) == 1:
+        return parts[0]
+    out = parts[0].fillna("")
+    for part in parts[1:]:
+        out = out.str.cat(part.fillna(""), sep=sep)
+    out = out.str.strip(sep + " ")
+    return _obj(out).mask(out.eq(""))
+
+
+def _tidy_email(value: Any) -> Any:
+    """'Jo <Jo@Example.ORG>', 'mailto:jo@example.org ' -> 'jo@example.org'."""
+    if not isinstance(value, str):
+        return np.nan
+    if "<" in value:
+        match = _ANGLE_ADDRESS.search(value)
+        value = match.group(1) if match else value
+    value = value.strip().removeprefix("mailto:").lower()
+    return value or np.nan
+
+
+def _emails(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Tidy and check a column of addresses: (lower-cased addresses or NaN, mask of invalid ones).
+
+    Every step is a C-level ``map`` of a str method or compiled regex over the column; only the rare
+    ``Name <address>`` and ``mailto:`` cells go through Python code.
+    """
+    try:
+        cells = list(map(str.lower, map(str.strip, s.fillna("").to_numpy(object))))
+    except TypeError:
+        cells = [v.strip().lower() if isinstance(v, str) else "" for v in s.to_numpy(object)]
+    n = len(cells)
+    odd = np.fromiter(map(operator.contains, cells, repeat("<")), dtype=bool, count=n)
+    odd |= np.fromiter(map(str.startswith, cells, repeat("mailto:")), dtype=bool, count=n)
+    for i in np.flatnonzero(odd):
+        cells[i] = _tidy_email(cells[i]) if isinstance(cells[i], str) else ""
+        cells[i] = cells[i] if isinstance(cells[i], str) else ""
+    present = np.fromiter(map(bool, cells), dtype=bool, count=n)
+    invalid = np.fromiter(map(operator.is_, map(_EMAIL.fullmatch, cells), repeat(None)), dtype=bool, count=n)
+    values = np.array(cells, dtype=object)
+    values[~present] = np.nan
+    return pd.Series(values, dtype=object), invalid & present
+
+
+def _reasons(mask: np.ndarray, values: pd.Series, template: str) -> np.ndarray:
+    """Per-row reasons built only for the flagged rows: ``template`` gets ``{v}`` (value, cut to 40 characters)."""
+    out = np.full(len(mask), "", dtype=object)
+    pos = np.flatnonzero(mask)
+    cells = values.to_numpy(object)[pos]
+    out[pos] = [
+        template.format(
+            v=str(c).strip()[:40] if isinstance(c, str) else c.strftime("%Y-%m-%d") if hasattr(c, "strftime") else c
+        )
+        for c in cells
+    ]
+    return out
+
+
+def _values(s: pd.Series) -> Any:
+    """The column's values for the output frame (tz-aware timestamps and nullable ints keep their dtype)."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype | pd.Int64Dtype):
+        return s.array
+    return s.to_numpy(object)
+
+
+def _too_long(s: pd.Series, limit: int) -> np.ndarray:
+    if _mostly_repeated(s):
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        long_u = np.array([len(u) > limit for u in uniques] + [False], dtype=bool)
+        return long_u[codes]
+    filled = s.fillna("").to_numpy(object)
+    return np.fromiter(map(len, filled), dtype=np.int64, count=len(filled)) > limit
+
+
+def _collapse(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _tidy_name(value: str) -> str:
+    """Collapse spaces; fix SHOUTED or all-lower names ("JANE O'NEIL-SMITH" -> "Jane O'Neil-Smith")."""
+    value = _collapse(value)
+    if value.isupper() or value.islower():
+        value = re.sub(r"[A-Za-z]+", lambda m: m.group(0).capitalize(), value.lower())
+        value = re.sub(r"\bMc([a-z])", lambda m: "Mc" + m.group(1).upper(), value)
+    return value
+
+
+def normalise_exemption(code: str) -> str | None:
+    """'Section 40(2)', 'S.40 (2)', '40(2)', 'Regulation 12(5)(b)' -> 's40(2)', 'reg12(5)(b)'; None if not a code."""
+    c = code.strip().lower().replace(" ", "").replace(".", "")
+    c = re.sub(r"^(section|sec|s)", "s", c)
+    c = re.sub(r"^(regulation|regs?|r)(?=\d)", "reg", c)
+    if re.match(r"^\d", c):
+        c = "s" + c
+    if c.startswith("s") and not c.startswith("s("):
+        c = re.sub(r"^s(\d{1,2})([a-z])(?=\(|$)", lambda m: f"s{m.group(1)}{m.group(2).upper()}", c)
+    return c if EXEMPTION_PATTERN.match(c) else None
+
+
+def _enum_mapper(field: str, mapping: SourceMapping) -> Callable[[str], str | None]:
+    table = mapping.values.lookup(field)
+    synonyms = SYNONYMS.get(field, {})
+    choices = {fold(m.value): m.value for m in ENUM_FIELDS[field]} | {
+        fold(m.value.replace("_", " ")): m.value for m in ENUM_FIELDS[field]
+    }
+
+    def lookup(value: str) -> str | None:
+        key = fold(value)
+        return table.get(key) or choices.get(key) or synonyms.get(key)
+
+    return lookup
+
+
+_NAT = np.datetime64("NaT", "ns")
+
+
+def _take(values: np.ndarray, codes: np.ndarray, fill: Any) -> np.ndarray:
+    """values[codes] with ``fill`` where the code is -1 (missing)."""
+    out = np.empty(len(codes), dtype=values.dtype)
+    out[:] = fill
+    ok = codes >= 0
+    out[ok] = values[codes[ok]]
+    return out
+
+
+def _parse_uniques(u: pd.Series, mapping: SourceMapping) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct date strings -> (naive local wall time, UTC instant) as datetime64[ns]; one of the two is NaT."""
+    opts = mapping.source
+    n = len(u)
+    naive = np.full(n, _NAT, dtype="datetime64[ns]")
+    utc = np.full(n, _NAT, dtype="datetime64[ns]")
+    if not n:
+        return naive, utc
+    has_offset = u.str.contains(_OFFSET, na=False).to_numpy(bool)
+    if has_offset.any():
+        parsed = pd.to_datetime(u[has_offset], format="ISO8601", utc=True, errors="coerce")
+        utc[has_offset] = parsed.dt.tz_localize(None).to_numpy("datetime64[ns]")
+    todo = ~has_offset
+    iso = todo & u.str.contains(_ISO_START, na=False).to_numpy(bool)
+    if iso.any():
+        naive[iso] = pd.to_datetime(u[iso], format="ISO8601", errors="coerce").to_numpy("datetime64[ns]")
+        todo &= np.isnat(naive)
+    for fmt in opts.date_formats:
+        if not todo.any():
+            break
+        parsed = pd.to_datetime(u[todo], format=fmt, errors="coerce").to_numpy("datetime64[ns]")
+        naive[np.flatnonzero(todo)] = parsed
+        todo &= np.isnat(naive)
+    if opts.excel_serial_dates and todo.any():
+        serial = todo & u.str.fullmatch(_SERIAL, na=False).to_numpy(bool)
+        if serial.any():
+            days = u[serial].astype(float).to_numpy()
+            in_range = (days >= 20000) & (days <= 80000)  # 1954..2119: anything else is not a date
+            idx = np.flatnonzero(serial)[in_range]
+            ns = np.round((days[in_range] - 25569.0) * 86400.0) * 1e9  # 25569 = 1970-01-01 as an Excel serial
+            naive[idx] = ns.astype("int64").astype("datetime64[ns]")
+    return naive, utc
+
+
+def parse_datetimes(
+    s: pd.Series, mapping: SourceMapping, time: pd.Series | None = None
+) -> tuple[pd.Series, np.ndarray]:
+    """Text -> UTC timestamps (NaT where unparseable) and a mask of unreadable times.
+
+    Accepts ISO 8601 with or without offset, the mapping's formats and Excel serial numbers; ``time`` (a separate
+    "Time Received" column) is added to date-only values. Values without an offset are wall time in
+    ``source.timezone`` (an autumn 01:30 that happens twice is read as the first, BST one). Parsing happens once
+    per distinct string, so a register's thousands of repeated dates cost almost nothing.
+    """
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    u = pd.Series(np.asarray(uniques, dtype=object), dtype=object).str.strip()
+    naive_u, utc_u = _parse_uniques(u, mapping)
+    naive = _take(naive_u, codes, _NAT)
+    utc = _take(utc_u, codes, _NAT)
+    bad_time = np.zeros(len(s), dtype=bool)
+    if time is not None and time.notna().any():
+        tcodes, tuniques = pd.factorize(time, use_na_sentinel=True)
+        tu = pd.Series(np.asarray(tuniques, dtype=object), dtype=object).str.strip().str.replace(".", ":", regex=False)
+        tu = tu.where(tu.str.count(":") != 1, tu + ":00")
+        td_u = pd.to_timedelta(tu, errors="coerce")
+        td_u = td_u.where((td_u >= pd.Timedelta(0)) & (td_u < pd.Timedelta(days=1))).to_numpy("timedelta64[ns]")
+        td = _take(td_u, tcodes, np.timedelta64("NaT", "ns"))
+        bad_time = (tcodes >= 0) & np.isnat(td)
+        add = ~np.isnat(naive) & ~np.isnat(td) & (naive == naive.astype("datetime64[D]"))
+        naive[add] = naive[add] + td[add]
+    local = pd.DatetimeIndex(naive).tz_localize(
+        mapping.source.timezone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward"
+    )
+    local_utc = local.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]")
+    combined = np.where(np.isnat(utc), local_utc, utc)
+    return pd.Series(combined).dt.tz_localize("UTC"), bad_time
+
+
+def _date_formats_hint(mapping: SourceMapping) -> str:
+    forms = ["ISO 8601", *mapping.source.date_formats]
+    if mapping.source.excel_serial_dates:
+        forms.append("Excel serial")
+    return ", ".join(forms)
+
+
+def stable_reference(prefix: str, source_name: str, key: str) -> str:
+    """A reference that is the same on every run for the same message or form (so re-runs do not duplicate)."""
+    digest = hashlib.sha1(f"{source_name}\x1f{key}".encode(), usedforsecurity=False).hexdigest()[:10].upper()
+    return f"{prefix}{digest}"
+
+
+# ------------------------------------------------------------------------------------------- normalise
+
+
+def normalize_frame(
+    raw: RawSource,
+    mapping: SourceMapping,
+    *,
+    nation: str = "england",
+    now: datetime | None = None,
+    engine: Any = None,
+) -> NormalizedFrame:
+    """Validate and normalise every row; deadlines come from ``engine.compute_frame`` when an engine is given."""
+    df = raw.frame.reset_index(drop=True)
+    n = len(df)
+    cols = dict(mapping.columns.items())
+    origin = mapping.origin
+    opts = mapping.source
+    problems = _Problems(n)
+    out: dict[str, pd.Series] = {}
+    now = now or datetime.now(UTC)
+
+    def get(field: str, sep: str = " ", raw_cells: bool = False) -> pd.Series:
+        """The cleaned source column(s) for a case field; ``raw_cells`` skips trimming (values mapped per distinct
+        value trim there anyway, so a million cells are not walked twice)."""
+        if field not in cols:
+            return _nan_series(n)
+        if raw_cells and len(cols[field]) == 1:
+            return _obj(df[cols[field][0]])
+        return _join(df, cols[field], sep)
+
+    def where(field: str) -> str:
+        if field in cols:
+            return "column " + " + ".join(f"'{c}'" for c in cols[field])
+        return f"a column for '{field}' under [columns] in {origin}"
+
+    # Requester -------------------------------------------------------------------------------------------
+    name = get("requester_name", raw_cells=True)
+    name = _map_uniques(name, _tidy_name)
+    problems.add(
+        name.isna(),
+        "requester_name",
+        f"requester name is missing; FOIA s.8(1)(b) needs the requester's real name: fill {where('requester_name')}",
+    )
+    placeholder = name.isin(_PLACEHOLDER_NAMES | {p.title() for p in _PLACEHOLDER_NAMES}).to_numpy(bool)
+    problems.add(
+        placeholder,
+        "requester_name",
+        "requester name is a placeholder (e.g. 'anonymous'); FOIA s.8 needs a real name: ask the requester for it",
+    )
+    problems.add(
+        _too_long(name, 160),
+        "requester_name",
+        "requester name is longer than 160 characters; check the column mapping",
+    )
+
+    email_ = get("requester_email", raw_cells=True)
+    has_email = email_.notna().to_numpy(bool)
+    if has_email.any():
+        email_, bad_email = _emails(email_)
+        has_email = email_.notna().to_numpy(bool)
+        problems.add(
+            bad_email,
+            "requester_email",
+            "requester email is not a valid address; correct it, or leave it empty if a postal address is given",
+        )
+    address = get("requester_address", ", ")
+    postcode = get("requester_postcode")
+    if postcode.notna().any():
+
+        def _pc(value: str) -> str | None:
+            compact = re.sub(r"\s+", "", value.upper())
+            m = _POSTCODE.match(compact)
+            return f"{m.group(1)} {m.group(2)}" if m else None
+
+        norm_pc = _map_uniques(postcode, _pc)
+        problems.add(
+            (postcode.notna() & norm_pc.isna()).to_numpy(bool),
+            "requester_postcode",
+            "requester postcode is not a UK postcode; write it like 'SW1A 1AA' or leave it empty",
+        )
+        postcode = norm_pc
+    problems.add(
+        ~has_email & address.isna().to_numpy(bool),
+        "requester_email",
+        "requester has no email or postal address to reply to (FOIA s.8(1)(b)); "
+        f"fill {where('requester_email')} or {where('requester_address')}",
+    )
+    organisation = get("requester_organisation")
+    organisation = _map_uniques(organisation, _collapse) if organisation.notna().any() else organisation
+    problems.add(_too_long(organisation, 160), "requester_organisation", "organisation is over 160 characters")
+    out["requester_name"] = name
+    out["requester_email"] = email_
+    out["requester_address"] = address
+    out["requester_postcode"] = postcode
+    out["requester_organisation"] = organisation
+
+    # Enumerations through value maps ---------------------------------------------------------------------
+    def enum_column(field: str) -> pd.Series:
+        values = get(field, raw_cells=True)
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        if len(uniques):
+            lookup = _enum_mapper(field, mapping)
+            blank = np.array([not str(u).strip() for u in uniques] + [True], dtype=bool)
+            table = np.array([lookup(u) or np.nan for u in uniques] + [np.nan], dtype=object)
+            mapped = pd.Series(table[codes], dtype=object)
+            unknown = ~blank[codes] & pd.isna(table)[codes]
+            if unknown.any():
+                choices = ", ".join(m.value for m in ENUM_FIELDS[field])
+                template = (
+                    f"{field.replace('_', ' ')} '{{v}}' is not known; "
+                    f"add it under [values.{field}] in {origin} (one of {choices})"
+                )
+                problems.add(unknown, field, _reasons(unknown, values, template.replace("{origin}", origin)))
+            values = mapped
+        default = getattr(mapping.defaults, field, None)
+        if default is not None:
+            values = values.fillna(str(default.value))
+        return values
+
+    channel = enum_column("channel")
+    requester_type = enum_column("requester_type").fillna("member_of_public")
+    stage = enum_column("stage")
+    outcome = enum_column("outcome")
+    regime = enum_column("regime")
+
+    # Text --------------------------------------------------------------------------------------------------
+    text = get("request_text", "\n")
+    subject = get("subject", raw_cells=True)
+    subject = _map_uniques(subject, _collapse)
+    text = text.fillna(subject)
+    problems.add(
+        text.isna().to_numpy(bool),
+        "request_text",
+        f"request text is missing; fill {where('request_text')} (what information is asked for)",
+    )
+    problems.add(
+        _too_long(text, 100_000),
+        "request_text",
+        "request text is over 100,000 characters; attach the document in the CRM instead",
+    )
+    has_text = text.notna()
+    no_subject = subject.isna() & has_text
+    if no_subject.any():
+        first = text[no_subject].str.split(r"(?<=[.?!])\s|\n", n=1, regex=True).str[0].str.slice(0, 80)
+        subject = subject.mask(no_subject, first.map(_collapse))
+    long_subject = pd.Series(_too_long(subject, 200))
+    if long_subject.any():
+        subject = subject.mask(long_subject, subject[long_subject].str.slice(0, 199) + "…")
+    out["subject"] = subject
+    out["request_text"] = text
+
+    # Regime: mapped value, then wording, then default ------------------------------------------------------
+    detection = opts.regime_detection
+    if detection != "off":
+        need = regime.isna() if detection == "missing" else has_text
+        if need.any():
+            subjects = subject[need].to_numpy(object)
+            texts = text[need].to_numpy(object)
+            found = [
+                detect_regime(f"{a if a.__class__ is str else ''}\n{b if b.__class__ is str else ''}")
+                for a, b in zip(subjects, texts, strict=True)
+            ]
+            detected = pd.Series([f if f else np.nan for f in found], index=regime.index[need], dtype=object)
+            if detection == "missing":
+                detected = detected.fillna("foia")
+            regime = regime.mask(need & detected.reindex(regime.index).notna(), detected.reindex(regime.index))
+    regime = regime.fillna("foia")
+    if nation == "scotland":  # a Scottish council answers under FOISA / EISR, not the UK Acts
+        regime = regime.replace({"foia": Regime.FOISA.value, "eir": Regime.EISR.value})
+
+    # Dates ---------------------------------------------------------------------------------------------------
+    received_raw = get("received_at", raw_cells=True)
+    time_part = get("received_time", raw_cells=True) if "received_time" in cols else None
+    has_received = received_raw.notna().to_numpy(bool)
+    problems.add(
+        ~has_received,
+        "received_at",
+        f"received date is missing; fill {where('received_at')} (the day the request arrived)",
+    )
+    received, bad_time = parse_datetimes(received_raw, mapping, time_part)
+    problems.add(
+        bad_time & has_received,
+        "received_time",
+        f"received time is not a time like 14:30; fix {where('received_time')} or leave it empty",
+    )
+    unparsed = has_received & received.isna().to_numpy(bool)
+    if unparsed.any():
+        hint = _date_formats_hint(mapping).replace("{", "{{").replace("}", "}}")
+        problems.add(
+            unparsed,
+            "received_at",
+            _reasons(
+                unparsed,
+                received_raw,
+                "received date '{v}' is not a date in an accepted form ("
+                + hint
+                + "); fix the cell or add its format to source.date_formats in "
+                + origin.replace("{", "{{").replace("}", "}}"),
+            ),
+        )
+    future = (received > pd.Timestamp(now + timedelta(days=1))).to_numpy(bool)
+    if future.any():
+        problems.add(
+            future,
+            "received_at",
+            _reasons(future, received, "received date {v} is in the future; check the day/month order and the year"),
+        )
+    ancient = (received < _EARLIEST).to_numpy(bool)
+    if ancient.any():
+        problems.add(
+            ancient, "received_at", _reasons(ancient, received, "received date {v} is before 2000; check the year")
+        )
+    responded = _nan_series(n)
+    if "responded_at" in cols:
+        responded_raw = get("responded_at", raw_cells=True)
+        responded, _ = parse_datetimes(responded_raw, mapping)
+        problems.add(
+            (responded_raw.notna() & responded.isna()).to_numpy(bool),
+            "responded_at",
+            f"responded date is not a date in an accepted form ({_date_formats_hint(mapping)}); fix the cell",
+        )
+        problems.add(
+            (responded < received).to_numpy(bool),
+            "responded_at",
+            "responded date is before the received date; check the two dates",
+        )
+        if "stage" not in cols or stage.isna().any():
+            stage = stage.mask(stage.isna() & responded.notna(), "response_sent")
+    stage = stage.fillna("received")
+    out["received_at"] = received
+    out["responded_at"] = responded
+
+    # Service area, team, officer -----------------------------------------------------------------------------
+    for field in ("service_area", "assigned_team"):
+        values = get(field, raw_cells=True)
+        if values.notna().any():
+            table = mapping.values.lookup(field)
+            values = _map_uniques(values, lambda v, t=table: t.get(fold(v), _collapse(v)))
+        default = getattr(mapping.defaults, field)
+        if default:
+            values = values.fillna(default)
+        problems.add(_too_long(values, 100), field, f"{field} is over 100 characters")
+        out[field] = values
+    officer = get("assigned_officer")
+    problems.add(_too_long(officer, 100), "assigned_officer", "officer is over 100 characters")
+    out["assigned_officer"] = officer
+
+    # Exemptions -------------------------------------------------------------------------------------------------
+    exemptions = get("exemptions")
+    if exemptions.notna().any():
+
+        def _codes(value: str) -> str | None:
+            parts = [p for p in re.split(r"[,;/&|]|\band\b", value) if p.strip()]
+            codes = [normalise_exemption(p) for p in parts]
+            return None if any(c is None for c in codes) else ";".join(dict.fromkeys(codes))  # type: ignore[arg-type]
+
+        norm = _map_uniques(exemptions, _codes)
+        bad_codes = (exemptions.notna() & norm.isna()).to_numpy(bool)
+        problems.add(
+            bad_codes,
+            "exemptions",
+            _reasons(
+                bad_codes,
+                exemptions,
+                "exemptions '{v}' are not exemption codes; write FOIA sections like 's40(2)' and EIR regulations "
+                "like 'reg12(5)(b)', separated by ';'",
+            ),
+        )
+        exemptions = norm
+    out["exemptions"] = exemptions
+
+    # WhatDoTheyKnow -----------------------------------------------------------------------------------------------
+    wdtk = get("wdtk_request_id")
+    wdtk_num = pd.to_numeric(wdtk, errors="coerce")
+    problems.add(
+        (wdtk.notna() & wdtk_num.isna()).to_numpy(bool),
+        "wdtk_request_id",
+        "WhatDoTheyKnow request id is not a number",
+    )
+    if has_email.any():
+        is_wdtk = pd.Series(
+            np.fromiter(
+                map(str.endswith, email_.fillna("").to_numpy(object), repeat("@whatdotheyknow.com")),
+                dtype=bool,
+                count=n,
+            )
+        )
+        if is_wdtk.any():
+            from_address = email_[is_wdtk].str.extract(WDTK_ADDRESS, expand=True)[0]
+            wdtk_num = wdtk_num.mask(is_wdtk & wdtk_num.isna(), pd.to_numeric(from_address, errors="coerce"))
+            channel = channel.mask(is_wdtk, "whatdotheyknow")
+    channel = channel.mask(channel.isna() & wdtk_num.notna(), "whatdotheyknow").fillna("email")
+    out["wdtk_request_id"] = wdtk_num.astype("Int64")
+
+    # References ---------------------------------------------------------------------------------------------------
+    source_id = get("source_id")
+    files = df[FILE].astype(object) if FILE in df.columns else _nan_series(n)
+    if files.notna().any():
+        sources = (raw.name + "/" + files).fillna(raw.name).to_numpy(object)
+    else:
+        sources = np.full(n, raw.name, dtype=object)
+    reference = get("reference")
+    if opts.generate_reference:
+        missing = reference.isna()
+        if missing.any():
+            rows = df[ROW].astype(str).reset_index(drop=True)
+            keys = source_id.fillna(files.fillna("") + ":" + rows)
+            generated = keys[missing].map(lambda k: stable_reference(opts.reference_prefix, raw.name, k))
+            reference = reference.mask(missing, generated)
+    elif opts.reference_prefix:
+        reference = opts.reference_prefix + reference
+    if opts.reference_case == "upper":
+        present = reference.notna().to_numpy(bool)
+        values = reference.to_numpy(object).copy()
+        values[present] = list(map(str.upper, values[present]))
+        reference = pd.Series(values, dtype=object)
+    problems.add(
+        reference.isna().to_numpy(bool),
+        "reference",
+        f"reference is missing; fill {where('reference')} or set generate_reference = true in {origin}",
+    )
+    problems.add(_too_long(reference, 100), "reference", "reference is over 100 characters")
+    out["reference"] = reference
+    out["regime"] = regime
+    out["channel"] = channel
+    out["requester_type"] = requester_type
+    out["stage"] = stage
+    out["outcome"] = outcome
+    out["source_system"] = pd.Series(np.full(n, opts.source_system or raw.name, dtype=object))
+    out["source_id"] = source_id
+
+    # Duplicate references among otherwise good rows: the first keeps it, later ones name the first.
+    good_ref = ~problems.bad & reference.notna().to_numpy(bool)
+    if good_ref.any():
+        dup = np.zeros(n, dtype=bool)
+        refs = reference[good_ref]
+        later = refs.duplicated(keep="first").to_numpy(bool)
+        if later.any():
+            first_pos = (
+                pd.Series(np.flatnonzero(good_ref), index=refs.to_numpy()).groupby(level=0).first()
+            )  # reference -> first position
+            dup_pos = np.flatnonzero(good_ref)[later]
+            dup[dup_pos] = True
+            first_rows = df[ROW].to_numpy()[first_pos.reindex(reference.to_numpy()[dup_pos]).to_numpy()]
+            reason = np.full(n, "", dtype=object)
+            reason[dup_pos] = [
+                f"reference '{r}' duplicates row {fr}; give each request its own reference or remove the copy"
+                for r, fr in zip(reference.to_numpy()[dup_pos], first_rows, strict=True)
+            ]
+            problems.add(dup, "reference", reason)
+
+    deadline_values: dict[str, np.ndarray] = {}
+    candidates = ~problems.bad
+    if engine is not None and candidates.any():
+        pos = np.flatnonzero(candidates)
+        computed = _deadlines_by_day(engine, regime.to_numpy(object)[pos], received.iloc[pos].reset_index(drop=True))
+        for col in DEADLINE_COLUMNS:
+            full = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+            full[pos] = computed[col]
+            deadline_values[col] = full
+        err = computed["error"]
+        has_err = np.array([e is not None and e == e for e in err], dtype=bool)
+        if has_err.any():
+            reason = np.full(n, "", dtype=object)
+            reason[pos[has_err]] = ["deadline cannot be computed: " + str(e) for e in err[has_err]]
+            mask = np.zeros(n, dtype=bool)
+            mask[pos[has_err]] = True
+            problems.add(mask, "received_at", reason)
+
+    rows = df[ROW].to_numpy()
+    rejects = list(raw.rejects) + problems.rejects(rows, sources)
+    keep = ~problems.bad
+    columns: dict[str, Any] = {c: _values(out[c])[keep] for c in CASE_COLUMNS}
+    columns[ROW] = rows[keep]
+    columns[FILE] = files.to_numpy(object)[keep]
+    columns[SOURCE] = sources[keep]
+    for col, values in deadline_values.items():
+        columns[col] = values[keep]
+    if "authorities_addressed" in df.columns:  # .eml: how many public bodies the message was sent to
+        addressed = pd.to_numeric(df["authorities_addressed"], errors="coerce").fillna(0).astype(int).to_numpy()
+        columns[AUTHORITIES] = addressed[keep]
+    # Object columns stay object: letting pandas infer its string dtype would walk every cell once more.
+    frame = pd.DataFrame(
+        {
+            k: pd.Series(v, dtype=object) if isinstance(v, np.ndarray) and v.dtype.kind == "O" else v
+            for k, v in columns.items()
+        }
+    )
+    log.info(
+        "normalised source %s: %d rows read, %d valid, %d rejected, %d blank",
+        raw.name,
+        n,
+        len(frame),
+        int(problems.bad.sum()),
+        raw.blank_rows,
+    )
+    return NormalizedFrame(frame=frame, rejects=rejects, rows_read=n, blank_rows=raw.blank_rows)
+
+
+def _deadlines_by_day(engine: Any, regimes: np.ndarray, received: pd.Series) -> dict[str, np.ndarray]:
+    """``engine.compute_frame`` once per distinct (regime, London receipt day), mapped back to every row.
+
+    Statutory due dates depend on the regime and the calendar day of receipt only, and a register of a million
+    requests has a few thousand such pairs, so this gives the engine's own answers at a fraction of the cost.
+    """
+    london = received.dt.tz_convert("Europe/London").dt.tz_localize(None).dt.normalize()
+    days = london.to_numpy("datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+    codes, names = pd.factorize(pd.Series(regimes, dtype=object), use_na_sentinel=True)
+    width = len(names) + 1
+    key = days * width + (codes + 1)
+    unique_keys, inverse = np.unique(key, return_inverse=True)
+    unique_days = (unique_keys // width).astype("datetime64[D]").astype("datetime64[ns]")
+    unique_codes = unique_keys % width - 1
+    regime_of = np.array([*names, None], dtype=object)[unique_codes]
+    small = pd.DataFrame(
+        {
+            "regime": regime_of,
+            "received_at": pd.DatetimeIndex(unique_days).tz_localize("Europe/London"),
+        }
+    )
+    computed = engine.compute_frame(small)
+    out = {col: computed[col].to_numpy("datetime64[ns]")[inverse] for col in DEADLINE_COLUMNS}
+    errors = computed["error"].to_numpy(object) if "error" in computed else np.full(len(small), None, dtype=object)
+    out["error"] = errors[inverse]
+    return out
+
+
+# ------------------------------------------------------------------------------------------ FoiCase objects
+
+
+def _val(value: Any) -> Any:
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if value is pd.NA:
+        return None
+    return value
+
+
+def _requester_reason(err: dict[str, Any]) -> str:
+    """A reason for a requester problem that does not repeat the value (it is personal data)."""
+    loc = [str(p) for p in err["loc"]]
+    part = loc[1] if len(loc) > 1 else "requester"
+    if part == "email":
+        return "requester email is not a valid address; correct it or leave it empty if a postal address is given"
+    if part == "postcode":
+        return "requester postcode is not a UK postcode; write it like 'SW1A 1AA' or leave it empty"
+    return f"requester {part.replace('_', ' ')}: {err['msg'].removeprefix('Value error, ')}"
+
+
+def case_from_row(row: dict[str, Any]) -> FoiCase:
+    """One normalised row -> FoiCase (pydantic validates once more: the model is the last word)."""
+    v = {k: _val(x) for k, x in row.items()}
+    received = v["received_at"]
+    responded = v.get("responded_at")
+    wdtk = v.get("wdtk_request_id")
+    return FoiCase(
+        reference=v["reference"],
+        regime=v["regime"],
+        received_at=received.to_pydatetime() if isinstance(received, pd.Timestamp) else received,
+        channel=v["channel"],
+        requester={
+            "name": v["requester_name"],
+            "email": v["requester_email"],
+            "postal_address": v["requester_address"],
+            "postcode": v["requester_postcode"],
+            "organisation": v["requester_organisation"],
+            "type": v["requester_type"],
+        },
+        subject=v["subject"],
+        request_text=v["request_text"],
+        service_area=v.get("service_area"),
+        assigned_team=v.get("assigned_team"),
+        assigned_officer=v.get("assigned_officer"),
+        stage=v["stage"],
+        outcome=v.get("outcome"),
+        exemptions=v["exemptions"].split(";") if v.get("exemptions") else [],
+        responded_at=responded.to_pydatetime() if isinstance(responded, pd.Timestamp) else responded,
+        source_system=v["source_system"],
+        source_id=v.get("source_id"),
+        wdtk_request_id=int(wdtk) if wdtk is not None else None,
+    )
+
+
+def iter_cases(frame: pd.DataFrame, batch_size: int = 5000) -> Iterator[tuple[int, FoiCase | Reject]]:
+    """(frame position, FoiCase or Reject) in modest batches, so a million rows never sit in memory as objects."""
+    columns = list(CASE_COLUMNS)
+    for start in range(0, len(frame), batch_size):
+        chunk = frame.iloc[start : start + batch_size]
+        records = chunk[columns].to_dict("records")
+        meta = chunk[[ROW, SOURCE]].to_numpy()
+        for offset, (record, (row, source)) in enumerate(zip(records, meta, strict=True)):
+            try:
+                yield start + offset, case_from_row(record)
+            except ValidationError as exc:
+                fields, reasons = [], []
+                for err in exc.errors():
+                    loc = [str(p) for p in err["loc"]]
+                    fields.append("requester_" + loc[1] if loc[0] == "requester" and len(loc) > 1 else loc[0])
+                    reasons.append(
+                        _requester_reason(err)
+                        if loc[0] == "requester"
+                        else f"{loc[0]}: {err['msg'].removeprefix('Value error, ')}"
+                    )
+                yield (
+                    start + offset,
+                    Reject(
+                        source=str(source),
+                        row=int(row),
+                        field=", ".join(dict.fromkeys(fields)),
+                        reason=" | ".join(reasons),
+                    ),
+                )

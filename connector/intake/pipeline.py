@@ -1,0 +1,230 @@
+"""Intake end to end: read -> normalise (deadlines included) -> classify -> cross-reference -> grade -> FoiCase.
+
+``read_source`` handles one configured source; ``run_intake`` reads them all and cross-references across
+them (a round robin can arrive by email, web form and WhatDoTheyKnow at once). A source that cannot be read at
+all stops ``read_source`` with a clear error; ``run_intake`` records it as a reject and carries on with the
+others, so one broken drop folder does not hold up the rest of the day's requests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from connector.config import IntakeSource, Settings
+from connector.errors import FoiSyncError
+from connector.intake.classify import RoutingModel, classify_frame, load_rules
+from connector.intake.crossref import CrossRefOptions, crossref_frame
+from connector.intake.grade import Grade, Grader, grade_frame, load_team_calendars
+from connector.intake.normalize import SOURCE, NormalizedFrame, iter_cases, normalize_frame
+from connector.intake.rejects import Reject, write_rejects
+from connector.intake.source_mapping import SourceMapping, builtin_mapping, load_source_mapping
+from connector.intake.sources import ROW, read_raw
+from connector.model import LONDON, FoiCase, RelatedRequest, RelationKind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IntakeResult:
+    """Valid cases, rejected rows, and the normalised frame behind them (deadlines, routing, grade per case)."""
+
+    cases: list[FoiCase] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    frame: pd.DataFrame = field(default_factory=pd.DataFrame)
+    grades: dict[str, Grade] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    blank_rows: int = 0
+
+    def write_rejects(self, path: Path | str) -> Path:
+        """CSV (source,row,field,reason), one line per bad row."""
+        return write_rejects(self.rejects, Path(path))
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for people and for ``--json``: no requester data."""
+        relations: Counter[str] = Counter()
+        for case in self.cases:
+            for kind in {r.relation for r in case.related}:
+                relations[kind.value] += 1
+        frame = self.frame
+        routed = int(frame["route_method"].isin(["rule", "model"]).sum()) if "route_method" in frame else 0
+        return {
+            "sources": self.sources,
+            "rows_read": self.rows_read,
+            "blank_rows_skipped": self.blank_rows,
+            "valid": len(self.cases),
+            "rejected": len(self.rejects),
+            "by_regime": dict(sorted(Counter(c.regime.value for c in self.cases).items())),
+            "by_channel": dict(sorted(Counter(c.channel.value for c in self.cases).items())),
+            "classified_by_rules_or_model": routed,
+            "with_service_area": sum(1 for c in self.cases if c.service_area),
+            "repeats": relations.get(RelationKind.REPEAT.value, 0),
+            "round_robins": relations.get(RelationKind.ROUND_ROBIN.value, 0),
+            "aggregation_candidates": relations.get(RelationKind.AGGREGATION.value, 0),
+            "answered_before": relations.get(RelationKind.ANSWERED_BEFORE.value, 0),
+            "by_grade": dict(sorted(Counter(g.grade for g in self.grades.values()).items())),
+        }
+
+
+def _source_location(source: IntakeSource, settings: Settings) -> str:
+    return source.path if source.kind == "sql" else str(settings.resolve(source.path))
+
+
+def _mapping_for(source: IntakeSource, mapping_path: Path | None) -> SourceMapping:
+    path = mapping_path or source.mapping
+    if path is not None:
+        return load_source_mapping(Path(path))
+    return builtin_mapping(source.kind, source.name)
+
+
+def deadline_engine(settings: Settings) -> Any:
+    from connector.deadlines import DeadlineEngine
+
+    return DeadlineEngine.from_settings(settings)
+
+
+def normalize_source(
+    source: IntakeSource,
+    settings: Settings,
+    *,
+    mapping_path: Path | None = None,
+    engine: Any = None,
+    now: datetime | None = None,
+) -> NormalizedFrame:
+    """Read and normalise one source (no classification or cross-referencing): the part the benchmark times."""
+    mapping = _mapping_for(source, mapping_path)
+    raw = read_raw(source.kind, _source_location(source, settings), mapping, source.name, source.query)
+    return normalize_frame(
+        raw, mapping, nation=settings.council.nation, now=now, engine=engine or deadline_engine(settings)
+    )
+
+
+def _finish(
+    parts: list[NormalizedFrame],
+    source_names: list[str],
+    settings: Settings,
+    *,
+    history: pd.DataFrame | None,
+    model: RoutingModel | None,
+    today: date | None,
+    engine: Any,
+    extra_rejects: list[Reject] | None = None,
+) -> IntakeResult:
+    rejects: list[Reject] = list(extra_rejects or [])
+    frames = []
+    for part in parts:
+        rejects += part.rejects
+        frames.append(part.frame)
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames[0] if frames else pd.DataFrame())
+    result = IntakeResult(
+        sources=source_names,
+        rows_read=sum(p.rows_read for p in parts),
+        blank_rows=sum(p.blank_rows for p in parts),
+    )
+    if frame.empty:
+        result.rejects = rejects
+        result.frame = frame
+        return result
+
+    # The same reference from two sources: the first source listed keeps it.
+    dup = frame["reference"].duplicated(keep="first")
+    if dup.any():
+        first = frame.loc[~dup].set_index("reference")
+        for _, row in frame.loc[dup].iterrows():
+            origin = first.loc[row["reference"]]
+            rejects.append(
+                Reject(
+                    source=str(row[SOURCE]),
+                    row=int(row[ROW]),
+                    field="reference",
+                    reason=f"reference '{row['reference']}' is already used by {origin[SOURCE]} row {int(origin[ROW])}; "
+                    "give each request its own reference",
+                )
+            )
+        frame = frame.loc[~dup].reset_index(drop=True)
+
+    today = today or datetime.now(LONDON).date()
+    rules = load_rules(settings.intake.rules) if Path(settings.intake.rules).is_file() else None
+    if rules is None:
+        log.warning("routing rules file %s not found: cases are not routed", settings.intake.rules)
+    routed = classify_frame(frame, rules, model)
+    for col in routed.columns:
+        frame[col] = routed[col].to_numpy(object)
+
+    options = CrossRefOptions(repeat_window_days=settings.intake.repeat_window_days)
+
+    def working_days(regime: str, start: date, end: date) -> int:
+        return int(engine.calendar(regime).working_days_between(start, end))
+
+    links = crossref_frame(frame, history, options, working_days)
+    grader = Grader(engine, load_team_calendars(Path(settings.intake.team_calendars)))
+    grades = grade_frame(frame, links, grader, today)
+
+    keep = []
+    cases: list[FoiCase] = []
+    for pos, item in iter_cases(frame):
+        if isinstance(item, Reject):
+            rejects.append(item)
+            continue
+        item.related = links[pos]
+        cases.append(item)
+        keep.append(pos)
+    frame["related"] = [_links_text(x) for x in links]
+    frame["grade"] = [g.grade for g in grades]
+    frame["grade_score"] = [g.score for g in grades]
+    frame["grade_reasons"] = [" | ".join(g.reasons) for g in grades]
+    result.grades = {frame.at[pos, "reference"]: grades[pos] for pos in keep}
+    result.frame = frame.iloc[keep].reset_index(drop=True)
+    result.cases = cases
+    result.rejects = sorted(rejects, key=lambda r: (r.source, r.row if r.row is not None else -1))
+    log.info("intake: %d valid cases, %d rejects from %d source(s)", len(cases), len(rejects), len(source_names))
+    return result
+
+
+def _links_text(links: list[RelatedRequest]) -> str:
+    return "; ".join(f"{r.relation.value}:{r.reference}:{r.score:.2f}" for r in links)
+
+
+def read_source(
+    source: IntakeSource,
+    settings: Settings,
+    *,
+    mapping_path: Path | None = None,
+    history: pd.DataFrame | None = None,
+    model: RoutingModel | None = None,
+    today: date | None = None,
+) -> IntakeResult:
+    """One source, fully processed. Raises SourceError/MappingError when the source cannot be read at all."""
+    engine = deadline_engine(settings)
+    part = normalize_source(source, settings, mapping_path=mapping_path, engine=engine)
+    return _finish([part], [source.name], settings, history=history, model=model, today=today, engine=engine)
+
+
+def run_intake(
+    settings: Settings,
+    *,
+    history: pd.DataFrame | None = None,
+    model: RoutingModel | None = None,
+    today: date | None = None,
+) -> IntakeResult:
+    """Every source in ``settings.intake.sources``; a source that cannot be read becomes one reject line."""
+    engine = deadline_engine(settings)
+    parts: list[NormalizedFrame] = []
+    failures: list[Reject] = []
+    for source in settings.intake.sources:
+        try:
+            parts.append(normalize_source(source, settings, engine=engine))
+        except FoiSyncError as exc:
+            log.error("source %s could not be read: %s", source.name, exc)
+            failures.append(Reject(source=source.name, row=None, field=None, reason=f"source not read: {exc}"))
+    names = [s.name for s in settings.intake.sources]
+    return _finish(
+        parts, names, settings, history=history, model=model, today=today, engine=engine, extra_rejects=failures
+    )

@@ -1,0 +1,41 @@
+"""Rejected records: where the bad row is, which field, and what to do about it. Never requester data."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic.dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One bad row. ``source`` is the source name (plus ``/file`` for folder sources), ``row`` the line or record.
+
+    A validated dataclass, so ``Reject("register", 12, "received_at", "...")`` works as the contract writes it.
+    """
+
+    source: str
+    row: int | None
+    field: str | None
+    reason: str
+
+    def line(self) -> str:
+        where = self.source + (f" row {self.row}" if self.row is not None else "")
+        return f"{where}: {self.field or '(record)'}: {self.reason}"
+
+
+REJECT_COLUMNS = ("source", "row", "field", "reason")
+
+
+def write_rejects(rejects: Iterable[Reject], path: Path) -> Path:
+    """CSV with a header and one line per bad row (several problems in a row are joined with ' | ')."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(REJECT_COLUMNS)
+        for rej in rejects:
+            writer.writerow([rej.source, "" if rej.row is None else rej.row, rej.field or "", rej.reason])
+    return path
