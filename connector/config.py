@@ -141,6 +141,8 @@ class ReportSettings(_Section):
     out_dir: Path = Path("var/reports")
     formats: list[Literal["xlsx", "html", "csv"]] = Field(default_factory=lambda: ["xlsx", "html", "csv"])
     store_path: Path = Path("var/reporting.sqlite")
+    #: Service standard for acknowledging a request (working days from receipt); not a statutory limit.
+    acknowledge_within_working_days: int = Field(default=5, ge=0, le=20)
 
 
 class LoggingSettings(_Section):

@@ -16,11 +16,13 @@ from connector.errors import ConfigError
 from connector.reporting.measures import compute_measures
 from connector.reporting.periods import Period, make_period, parse_period
 from connector.reporting.pull import PullResult, pull_cases
-from connector.reporting.store import ReportingStore, normalise_case
+from connector.reporting.store import ReportingStore, normalise_activity, normalise_case
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("xlsx", "html", "csv")
+#: Working days within which a request should be acknowledged (a council service standard, not statute).
+ACK_WORKING_DAYS = 5
 
 __all__ = [
     "FORMATS",
@@ -30,6 +32,7 @@ __all__ = [
     "build_report",
     "compute_measures",
     "make_period",
+    "normalise_activity",
     "normalise_case",
     "parse_period",
     "pull_cases",
@@ -81,9 +84,16 @@ def build_report(
         )
     with ReportingStore(store_path) as store:
         frame = store.frame()
+        activities = store.activities_frame()
     engine = engine or DeadlineEngine.from_settings(settings)
     tables = compute_measures(
-        frame, per, today=today, engine=engine, due_soon_days=settings.deadlines.due_soon_working_days
+        frame,
+        per,
+        today=today,
+        engine=engine,
+        due_soon_days=settings.deadlines.due_soon_working_days,
+        activities=activities,
+        ack_days=int(getattr(settings.report, "acknowledge_within_working_days", ACK_WORKING_DAYS)),
     )
     return tables, per, len(frame)
 

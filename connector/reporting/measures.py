@@ -418,6 +418,44 @@ def response_bands(p: pd.DataFrame) -> pd.DataFrame:
     return _with_regime_rows(p, row)
 
 
+def acknowledgements(p: pd.DataFrame, activities: pd.DataFrame, wd: WorkingDays, ack_days: int) -> pd.DataFrame:
+    """Acknowledgement letters per regime: requests acknowledged, within ``ack_days`` working days, median days.
+
+    A request counts as acknowledged on the date its first outgoing acknowledgement email was sent (the letter's
+    ``actualend``); an acknowledgement still in Draft in the CRM is counted separately, as not yet sent.
+    """
+    from connector.reporting.store import activities_frame
+
+    acts = activities_frame(activities)
+    ack = acts[acts["kind"] == "acknowledgement"]
+    sent = ack[(ack["state"] == "sent") & (ack["outgoing"] != "0") & ack["completed_date"].notna()]
+    first = sent.groupby("regarding_id")["completed_date"].min()
+    drafted = set(ack.loc[ack["state"] == "draft", "regarding_id"].dropna())
+    ids = p["crm_id"].fillna("").astype(str).str.lower()
+    firsts = first.to_dict()
+    ack_date = pd.to_datetime(
+        pd.Series([firsts.get(i) for i in ids], index=p.index, dtype=object), errors="coerce"
+    ).astype("datetime64[ns]")
+    ack_wd = wd.between(p["received_date"], ack_date, p["regime"])
+    q = p.assign(_ack=ack_date.notna(), _wd=ack_wd, _draft=ids.isin(drafted) & ack_date.isna())
+    within = f"Acknowledged within {ack_days} working days"
+
+    def row(part: pd.DataFrame) -> dict[str, Any]:
+        days = part.loc[part["_ack"], "_wd"].dropna()
+        n_within = int((days <= ack_days).sum())
+        return {
+            C.TOTAL: len(part),
+            "Acknowledged": int(part["_ack"].sum()),
+            within: n_within,
+            f"% acknowledged within {ack_days} working days": _pct(n_within, len(part)),
+            "Median working days to acknowledge": float(days.median()) if len(days) else float("nan"),
+            "Acknowledgement drafted, not sent": int(part["_draft"].sum()),
+            "Not acknowledged": int((~part["_ack"]).sum()),
+        }
+
+    return _with_regime_rows(q, row)
+
+
 def _duration_table(values: pd.Series, buckets: list[tuple[str, int | None, int | None]], what: str) -> pd.DataFrame:
     return pd.DataFrame({"Working days": C.bucket_labels(buckets), what: _buckets(values, buckets)})
 
@@ -556,8 +594,14 @@ def compute_measures(
     today: date | None = None,
     engine: Any = None,
     due_soon_days: int = 5,
+    activities: pd.DataFrame | None = None,
+    ack_days: int = 5,
 ) -> dict[str, pd.DataFrame]:
-    """Every report table, keyed by a stable snake_case name (sheet / CSV file name)."""
+    """Every report table, keyed by a stable snake_case name (sheet / CSV file name).
+
+    ``activities`` (the store's letters, :meth:`ReportingStore.activities_frame`) adds the ``acknowledgements``
+    table: requests acknowledged within ``ack_days`` working days and the median days to acknowledge.
+    """
     from connector.reporting.store import cases_frame
 
     period = make_period(period) if not isinstance(period, Period) else period
@@ -631,6 +675,20 @@ def compute_measures(
         ("Due soon (as at)", int(caseload["open_caseload"].iloc[-1]["Due soon"])),
         ("Overdue (as at)", int(caseload["open_caseload"].iloc[-1]["Overdue"])),
     ]
+    ack_table = acknowledgements(p, activities, wd, ack_days) if activities is not None else None
+    if ack_table is not None:
+        all_ack = ack_table.iloc[-1]
+        summary_items += [
+            (
+                f"Requests acknowledged within {ack_days} working days (FOI and EIR)",
+                int(all_ack[f"Acknowledged within {ack_days} working days"]),
+            ),
+            (
+                f"% acknowledged within {ack_days} working days (FOI and EIR)",
+                all_ack[f"% acknowledged within {ack_days} working days"],
+            ),
+            ("Median working days to acknowledge (FOI and EIR)", all_ack["Median working days to acknowledge"]),
+        ]
     summary = pd.DataFrame(summary_items, columns=["Measure", "Value"])
     summary["Value"] = summary["Value"].astype(object)
 
@@ -650,6 +708,7 @@ def compute_measures(
         "internal_review_durations": ir_table,
         "response_times": rt,
         "response_time_bands": response_bands(p),
+        **({"acknowledgements": ack_table} if ack_table is not None else {}),
         **caseload,
         "monthly_trend": trends(p, "M"),
         "quarterly_trend": trends(p, "Q"),
@@ -686,6 +745,11 @@ def case_level(p: pd.DataFrame) -> pd.DataFrame:
         "due_date",
         "extended_due_date",
         "extension",
+        "review_requested_date",
+        "review_completed_date",
+        "review_outcome",
+        "complaint_date",
+        "complaint_outcome",
     ]
     out = p[cols].copy()
     out["timeliness"] = p["timeliness"].map(labels)
@@ -740,6 +804,17 @@ def about(period: Period, today: date, due_soon_days: int, undated: int) -> pd.D
             "20-day deadline. Internal review: from the request for review to its completion.",
         ),
         ("Due soon", f"An open case whose deadline is within {due_soon_days} working days."),
+        (
+            "Acknowledgements",
+            "From the letters (email activities) regarding each case in the CRM: a request is acknowledged on the "
+            "day its first outgoing acknowledgement was sent; working days are counted from the day of receipt. "
+            "Drafts not yet sent do not count.",
+        ),
+        (
+            "Internal reviews and complaints",
+            "Counted by the date the review was requested or the complaint lodged (the date of receipt when the "
+            "CRM holds none); outcomes as officers record them in the CRM.",
+        ),
         ("Cases without a received date", str(undated)),
     ]
     return pd.DataFrame(items, columns=["Item", "Detail"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
@@ -64,12 +65,83 @@ _EVENT_COLUMNS = {
 }
 _EXTENSION_EVENTS = {"extension_pit": "pit", "extension_eir": "eir", "extension_sar": "sar"}
 
+#: The entity set the letters are pulled from (its delta link is kept under this name).
+ACTIVITY_SET = "emails"
+#: Columns of the ``activities`` table: the letters (email activities) regarding cases. No subject, body or
+#: address is kept: the subject is only read to classify the letter (``kind``), because an officer's own subject line
+#: may name the requester.
+ACTIVITY_COLUMNS = [
+    "activity_id",
+    "regarding_id",  # the CRM id of the case (or other record) the email is regarding
+    "kind",  # acknowledgement | review_acknowledgement | clarification | fees | extension | ... | other
+    "state",  # draft | sent | received | cancelled
+    "outgoing",  # "1" sent by the council, "0" received, None unknown
+    "completed_date",  # Europe/London date it was sent (actualend, else modifiedon); None for drafts
+    "modifiedon",
+]
+
+#: Letter kinds by subject: foi-sync's own letter titles (connector.letters TITLES) and what officers write.
+#: First match wins, so the more specific patterns come first.
+LETTER_KINDS: list[tuple[str, str]] = [
+    ("review_acknowledgement", r"acknowledg\w*\b.*\breview|review.*\backnowledg"),
+    ("acknowledgement", r"\backnowledg"),
+    ("clarification", r"clarif|more detail"),
+    ("fees", r"\bfees?\b"),
+    ("extension", r"extension|extended|extend"),
+    ("not_held", r"not held"),
+    ("transfer", r"another authority|transfer"),
+    ("review_outcome", r"\breview\b"),
+    ("response", r"\bresponse\b|\breply\b|\bdecision\b"),
+]
+
+
+def letter_kind(subject: Any) -> str:
+    """Classify a letter by its subject (the subject itself is never stored)."""
+    text = str(subject or "").lower()
+    for kind, pattern in LETTER_KINDS:
+        if re.search(pattern, text):
+            return kind
+    return "other"
+
+
+def normalise_activity(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Store row from a pulled email activity (activityid, subject, statecode, statuscode, directioncode,
+    actualend, modifiedon, _regardingobjectid_value)."""
+    state_code, status = record.get("statecode"), record.get("statuscode")
+    if state_code == 0:
+        state = "draft"
+    elif state_code == 2:
+        state = "cancelled"
+    elif status == 4 or record.get("directioncode") is False:
+        state = "received"
+    else:
+        state = "sent"
+    direction = record.get("directioncode")
+    done = record.get("actualend") or (record.get("modifiedon") if state in ("sent", "received") else None)
+    return {
+        "activity_id": str(record.get("activityid") or "").lower(),
+        "regarding_id": str(record["_regardingobjectid_value"]).lower()
+        if record.get("_regardingobjectid_value")
+        else None,
+        "kind": letter_kind(record.get("subject")),
+        "state": state,
+        "outgoing": None if direction is None else ("1" if direction else "0"),
+        "completed_date": _to_date(done) if state in ("sent", "received") else None,
+        "modifiedon": None if record.get("modifiedon") is None else str(record["modifiedon"]),
+    }
+
+
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS cases (
     crm_id TEXT PRIMARY KEY,
     {", ".join(f"{c} TEXT" for c in CASE_COLUMNS[1:])}
 );
 CREATE INDEX IF NOT EXISTS cases_received ON cases(received_date);
+CREATE TABLE IF NOT EXISTS activities (
+    activity_id TEXT PRIMARY KEY,
+    {", ".join(f"{c} TEXT" for c in ACTIVITY_COLUMNS[1:])}
+);
+CREATE INDEX IF NOT EXISTS activities_regarding ON activities(regarding_id);
 CREATE TABLE IF NOT EXISTS sync_state (
     entity_set TEXT PRIMARY KEY,
     delta_link TEXT,
@@ -150,6 +222,8 @@ def normalise_case(fields: Mapping[str, Any], crm_id: str | None = None) -> dict
             row["modifiedon"] = None if value is None else str(value)
         elif name in TEXT_COLUMNS and (value is not None or row.get(name) is None):
             row[name] = None if value is None else str(value)
+    if row["extended_due_date"] is None and fields.get("extended_until"):
+        row["extended_due_date"] = _to_date(_plain(fields["extended_until"]))  # the date the requester was told
     if row["reference"] is None and fields.get("reference_key"):
         row["reference"] = str(fields["reference_key"])  # the key-safe form, when the CRM has only that
     if crm_id is not None:
@@ -196,7 +270,14 @@ class ReportingStore:
         return cur.rowcount if cur.rowcount >= 0 else len(ids)
 
     def clear(self) -> None:
-        """Forget every mirrored case (before a full resynchronisation)."""
+        """Forget every mirrored case and letter, and the letters' change token (``foi-sync pull --full``)."""
+        with self._db:
+            self._db.execute("DELETE FROM cases")
+            self._db.execute("DELETE FROM activities")
+            self._db.execute("DELETE FROM sync_state WHERE entity_set = ?", (ACTIVITY_SET,))
+
+    def clear_cases(self) -> None:
+        """Forget every mirrored case (the case table's change token expired)."""
         with self._db:
             self._db.execute("DELETE FROM cases")
 
@@ -212,6 +293,36 @@ class ReportingStore:
         """All mirrored cases as a DataFrame: date columns as datetime64, text columns as strings/None."""
         rows = self._db.execute(f"SELECT {', '.join(CASE_COLUMNS)} FROM cases").fetchall()
         return cases_frame(pd.DataFrame.from_records(rows, columns=CASE_COLUMNS))
+
+    # -- activities (letters regarding cases) -------------------------------------------------
+    def upsert_activities(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        cols = ACTIVITY_COLUMNS
+        sql = (
+            f"INSERT INTO activities ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+            f"ON CONFLICT(activity_id) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in cols[1:])}"
+        )
+        data = [tuple(r.get(c) for c in cols) for r in rows if r.get("activity_id")]
+        with self._db:
+            self._db.executemany(sql, data)
+        return len(data)
+
+    def delete_activities(self, ids: Iterable[str]) -> int:
+        keys = [(str(i).lower(),) for i in ids]
+        with self._db:
+            self._db.executemany("DELETE FROM activities WHERE activity_id = ?", keys)
+        return len(keys)
+
+    def clear_activities(self) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM activities")
+
+    def activity_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM activities").fetchone()[0])
+
+    def activities_frame(self) -> pd.DataFrame:
+        """Mirrored letters: completed_date as datetime64, the rest as text."""
+        rows = self._db.execute(f"SELECT {', '.join(ACTIVITY_COLUMNS)} FROM activities").fetchall()
+        return activities_frame(pd.DataFrame.from_records(rows, columns=ACTIVITY_COLUMNS))
 
     # -- change tracking ----------------------------------------------------------------------
     def delta_link(self, entity_set: str) -> str | None:
@@ -255,3 +366,21 @@ def cases_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = df[CASE_COLUMNS + [c for c in df.columns if c not in CASE_COLUMNS]]
     out.attrs["reporting_frame"] = True
     return out
+
+
+def activities_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Give a frame of activity rows (store or CSV fixture) the reporting dtypes; add missing columns."""
+    df = df.copy()
+    for col in ACTIVITY_COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    df["completed_date"] = pd.to_datetime(df["completed_date"], errors="coerce").astype("datetime64[ns]")
+    for col in ("activity_id", "regarding_id"):
+        df[col] = df[col].astype(object).where(df[col].notna(), None).map(lambda v: v if v is None else str(v).lower())
+    df["outgoing"] = (
+        df["outgoing"]
+        .astype(object)
+        .where(df["outgoing"].notna(), None)
+        .map(lambda v: v if v is None else str(v).strip().split(".")[0])
+    )
+    return df[ACTIVITY_COLUMNS].reset_index(drop=True)

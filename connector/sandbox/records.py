@@ -27,12 +27,14 @@ from connector.sandbox.schema import (
     MEMO,
     MONEY,
     PARTYLIST,
+    PROCESS_FLOWS,
     STATE,
     STATUS,
     STRING,
     UNIQUEID,
     Attribute,
     Table,
+    process_seed_rows,
     single_nav_name,
 )
 from connector.sandbox.store import DuplicateKey, Store
@@ -116,6 +118,73 @@ class Records:
         self.tables = tables
         self.store = store
         self._base = base_url_ref  # [api base URL], kept in a list so the server can set it after binding
+        self._seed_processes()
+
+    def _seed_processes(self) -> None:
+        """The seeded business process flow definition and its stages (once per database, fixed ids)."""
+        if "processstage" not in self.tables or "workflow" not in self.tables:
+            return
+        with self.store.transaction():
+            for logical, rid, body in process_seed_rows():
+                if self.store.get(logical, rid) is None:
+                    self.create(self.tables[logical], body, "", rid=rid)
+
+    # ------------------------------------------------------------------ business process flows
+    def _flow_rules(self, table: Table, current: dict[str, Any] | None, values: dict[str, Any]) -> None:
+        """Microsoft (business-process-flows-code): an instance starts at the first stage unless traversedpath
+        lists the stages up to a later one; a stage change moves only to the next or previous stage; a flow is
+        finished (statuscode 2) only at its last stage. The service's error code for a bad move is UNCONFIRMED."""
+        flow = PROCESS_FLOWS.get(table.logical)
+        if flow is None:
+            return
+        order = flow.stage_ids
+        bad_move = "0x80040203"
+        stage = values.get("activestageid")
+        if "activestageid" in values and stage is None:
+            raise DvError(400, bad_move, "The active stage of a business process flow instance cannot be cleared.")
+        new_id = stage[1] if isinstance(stage, tuple) else None
+        if new_id is not None and new_id not in order:
+            raise DvError(
+                400, bad_move, f"The stage {new_id} does not belong to the business process flow '{flow.name}'."
+            )
+        path = values.get("traversedpath")
+        if current is None:
+            new_id = new_id or order[0]
+            values["activestageid"] = ("processstage", new_id)
+            values["processid"] = ("workflow", flow.workflow_id)
+            values.setdefault("bpf_name", flow.name)
+            if order.index(new_id) > 0:
+                steps = [x for x in str(path or "").lower().split(",") if x]
+                if not steps or steps[-1] != new_id:
+                    raise DvError(
+                        400,
+                        bad_move,
+                        "To start a business process flow instance at a later stage, set traversedpath to the "
+                        "comma-separated ids of the stages up to and including the active stage.",
+                    )
+            elif path is None:
+                values["traversedpath"] = new_id
+            values["activestagestartedon"] = now_iso()
+        elif new_id is not None:
+            old_id = current.get("_activestageid_value")
+            if new_id != old_id:
+                if old_id in order and abs(order.index(new_id) - order.index(old_id)) != 1:
+                    raise DvError(
+                        400,
+                        bad_move,
+                        "Invalid stage transition: a business process flow instance moves only to the next or the "
+                        "previous stage.",
+                    )
+                values["activestagestartedon"] = now_iso()
+                if path is None:
+                    steps = [x for x in str(current.get("traversedpath") or "").split(",") if x]
+                    steps = steps[: steps.index(new_id) + 1] if new_id in steps else [*steps, new_id]
+                    values["traversedpath"] = ",".join(steps)
+        if values.get("statuscode") == 2:
+            active = new_id or (current or {}).get("_activestageid_value")
+            if active != order[-1]:
+                raise DvError(400, bad_move, "A business process flow can be finished only at its last stage.")
+            values.setdefault("completedon", now_iso())
 
     # ------------------------------------------------------------------ lookups of tables
     @property
@@ -397,6 +466,7 @@ class Records:
             rid = given or str(uuid.uuid4())
         else:
             values.pop(table.primary_id, None)
+        self._flow_rules(table, None, values)
         if table.logical == "incident" and values.get("statecode") == 1:
             raise DvError(
                 400,
@@ -505,6 +575,7 @@ class Records:
         values.pop(table.primary_id, None)
         for k in strip_keys or {}:
             values.pop(k, None)
+        self._flow_rules(table, rec, values)
         if table.logical == "incident" and values.get("statecode") == 1 and not allow_state:
             # Dataverse refuses to resolve a case with Update/SetState; CloseIncident is the documented message.
             # Error code UNCONFIRMED (the message is the service's).

@@ -552,10 +552,172 @@ def seed_tables() -> dict[str, Table]:
             systemuser,
             team,
             queue,
+            *process_tables(),
         )
     }
     build_navigation(tables)
     return tables
+
+
+# --------------------------------------------------------------------------------- business process flows
+# Microsoft (business-process-flows-code): a BPF definition is a `workflow` row (category 4), its stages are
+# `processstage` rows, and each activated flow has its own table whose rows are the flow instances (one per
+# record), with `activestageid` and `traversedpath`. The sandbox seeds one FOI flow on the Case table.
+
+
+@dataclass(frozen=True)
+class ProcessFlow:
+    """A seeded business process flow: its workflow id, table and stages in order (id, name, category)."""
+
+    workflow_id: str
+    name: str
+    uniquename: str
+    table: str
+    entity_set: str
+    case_lookup: str
+    stages: tuple[tuple[str, str, int], ...]
+
+    @property
+    def stage_ids(self) -> list[str]:
+        return [s[0] for s in self.stages]
+
+
+def _stage_id(flow: str, name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"foi-sync-sandbox/processstage/{flow}/{name}"))
+
+
+#: The FOI request flow on incident: deterministic ids, so a mapping can name its stages.
+FOI_FLOW = ProcessFlow(
+    workflow_id=str(uuid.uuid5(uuid.NAMESPACE_URL, "foi-sync-sandbox/workflow/foi_foirequestprocess")),
+    name="FOI request process",
+    uniquename="foi_foirequestprocess",
+    table="foi_foirequestprocess",
+    entity_set="foi_foirequestprocesses",
+    case_lookup="bpf_incidentid",
+    stages=tuple(
+        (_stage_id("foi_foirequestprocess", name), name, category)
+        for name, category in (("Received", 4), ("Acknowledged", 5), ("In progress", 5), ("Response sent", 6))
+    ),
+)
+#: Flow tables by logical name (the records layer enforces next/previous-stage moves on these).
+PROCESS_FLOWS = {FOI_FLOW.table: FOI_FLOW}
+
+WORKFLOW_CATEGORY = {
+    0: "Workflow",
+    1: "Dialog",
+    2: "Business Rule",
+    3: "Action",
+    4: "Business Process Flow",
+    5: "Modern Flow",
+    6: "Desktop Flow",
+}
+STAGE_CATEGORY = {
+    0: "Qualify",
+    1: "Develop",
+    2: "Propose",
+    3: "Close",
+    4: "Identify",
+    5: "Research",
+    6: "Resolve",
+    7: "Approval",
+}
+
+
+def process_tables() -> list[Table]:
+    """workflow, processstage and the FOI flow's instance table (custom, like every BPF table)."""
+    workflow = _t(
+        "workflow",
+        "workflows",
+        "name",
+        [
+            Attribute("name", STRING, 100, required="SystemRequired"),
+            Attribute("uniquename", STRING, 256),
+            Attribute("category", PICKLIST, options=dict(WORKFLOW_CATEGORY), required="SystemRequired"),
+            Attribute("primaryentity", STRING, 100),
+            Attribute("type", PICKLIST, options={1: "Definition", 2: "Activation", 3: "Template"}),
+            Attribute("statecode", STATE, options={0: "Draft", 1: "Activated", 2: "Suspended"}),
+            Attribute(
+                "statuscode",
+                STATUS,
+                options={1: "Draft", 2: "Activated", 3: "CompanyDLPViolation"},
+                status_state={1: 0, 2: 1, 3: 2},
+            ),
+        ],
+        otc=4703,
+        owner=False,
+    )
+    processstage = _t(
+        "processstage",
+        "processstages",
+        "stagename",
+        [
+            Attribute("stagename", STRING, 100),
+            Attribute("processid", LOOKUP, targets=["workflow"]),
+            Attribute("stagecategory", PICKLIST, options=dict(STAGE_CATEGORY)),
+            Attribute("primaryentitytypecode", STRING, 100),
+        ],
+        otc=4724,
+        owner=False,
+    )
+    flow = _t(
+        FOI_FLOW.table,
+        FOI_FLOW.entity_set,
+        "bpf_name",
+        [
+            Attribute("bpf_name", STRING, 200),
+            Attribute(FOI_FLOW.case_lookup, LOOKUP, targets=["incident"], custom=True),
+            Attribute("activestageid", LOOKUP, targets=["processstage"]),
+            Attribute("processid", LOOKUP, targets=["workflow"]),
+            Attribute("traversedpath", STRING, 1250),
+            Attribute("activestagestartedon", DATETIME),
+            Attribute("completedon", DATETIME),
+            Attribute("statecode", STATE, options={0: "Active", 1: "Inactive"}),
+            Attribute(
+                "statuscode",
+                STATUS,
+                options={1: "Active", 2: "Finished", 3: "Aborted"},
+                status_state={1: 0, 2: 0, 3: 1},
+            ),
+        ],
+        otc=10010,
+        primary_id="businessprocessflowinstanceid",
+    )
+    flow.custom = True
+    flow.display = FOI_FLOW.name
+    return [workflow, processstage, flow]
+
+
+def process_seed_rows() -> list[tuple[str, str, dict[str, Any]]]:
+    """(table, id, body) for the seeded flow definition and its stages, created once per sandbox database."""
+    rows: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "workflow",
+            FOI_FLOW.workflow_id,
+            {
+                "name": FOI_FLOW.name,
+                "uniquename": FOI_FLOW.uniquename,
+                "category": 4,
+                "primaryentity": "incident",
+                "type": 1,
+                "statecode": 1,
+                "statuscode": 2,
+            },
+        )
+    ]
+    for sid, name, category in FOI_FLOW.stages:
+        rows.append(
+            (
+                "processstage",
+                sid,
+                {
+                    "stagename": name,
+                    "processid@odata.bind": f"/workflows({FOI_FLOW.workflow_id})",
+                    "stagecategory": category,
+                    "primaryentitytypecode": "incident",
+                },
+            )
+        )
+    return rows
 
 
 #: Relationship names Microsoft uses for the collection side of well-known lookups.

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from connector.dataverse.errors import NotFound
+from connector import odata
+from connector.dataverse.errors import DataverseError, NotFound
 from connector.errors import MappingError
 from connector.model import Channel, Outcome, Regime, RequesterType, ReviewOutcome, Stage
 from connector.sync.mapping import FieldMap, TargetMapping
@@ -38,6 +39,7 @@ FIELD_VALUES: dict[str, list[str]] = {
     "requester_type": [e.value for e in RequesterType],
     "rag_status": ["green", "amber", "red"],
     "priority_grade": ["p1_urgent", "p2_high", "p3_normal", "p4_routine", "closed"],
+    "extension": ["pit", "eir", "sar"],
 }
 
 #: Required columns the platform fills itself, so a mapping never needs to map them.
@@ -71,6 +73,7 @@ class Kind(StrEnum):
     REQUIRED = "required_column_unmapped"
     READ_ONLY = "read_only_column"
     REGARDING = "regarding_navigation"
+    BPF = "business_process_flow"
 
 
 @dataclass
@@ -159,7 +162,72 @@ class _Checker:
                 m.timeline.note_regarding_nav,
                 "stage-change notes cannot be linked to cases",
             )
+        self.check_bpf()
         return self.problems
+
+    def check_bpf(self) -> None:
+        """The optional business process flow: anything missing is a warning (stage moves are skipped), never an
+        error, so a mapping that names a BPF still syncs on a tenant without it."""
+        bpf = self.m.bpf
+        if bpf is None:
+            return
+        skip = "stage changes will not move the business process flow"
+        try:
+            md = self.client.metadata.table_for_set(bpf.entity_set)
+        except (LookupError, NotFound):
+            self.add(
+                "bpf.entity_set",
+                Kind.BPF,
+                f"no table has the entity set '{bpf.entity_set}' (the business process flow is not activated in "
+                f"this tenant), so {skip}",
+                "activate the flow in the CRM and set bpf.entity_set to its table's entity set, or remove [bpf]",
+                "warning",
+            )
+            return
+        for key, nav in (("bpf.case_nav", bpf.case_nav), ("bpf", "activestageid")):
+            if nav not in md.navigation:
+                self.add(
+                    key,
+                    Kind.BPF,
+                    f"table '{md.logical_name}' has no navigation property '{nav}', so {skip}",
+                    "set bpf.case_nav to the flow's lookup to the case table (e.g. bpf_incidentid)",
+                    "warning",
+                )
+                return
+        if bpf.case_lookup_column not in md.attributes:
+            self.add(
+                "bpf.case_lookup_column",
+                Kind.BPF,
+                f"table '{md.logical_name}' has no column '{bpf.case_lookup_column}', so {skip}",
+                "set bpf.case_lookup_column to the flow's lookup column to the case table (e.g. bpf_incidentid)",
+                "warning",
+            )
+            return
+        ids = sorted({i.lower() for i in bpf.path})
+        if not ids:
+            return
+        try:
+            found = {
+                str(r["processstageid"]).lower()
+                for r in self.client.query(
+                    "processstages",
+                    select=["processstageid"],
+                    filter=odata.any_of("processstageid", [odata.Guid(i) for i in ids]),
+                )
+            }
+        except DataverseError:  # a tenant that hides processstages: say so, never fail the check
+            found = set()
+        missing = [i for i in ids if i not in found]
+        if missing:
+            self.add(
+                "bpf.stage_ids",
+                Kind.BPF,
+                f"{len(missing)} stage id(s) are not process stages in this tenant ({', '.join(missing[:3])}), so "
+                f"{skip} to them",
+                "read the ids with GET processstages?$select=stagename&$filter=_processid_value eq <the flow's "
+                "workflow id> and put them in [bpf.stage_ids]",
+                "warning",
+            )
 
     def check_table(
         self,

@@ -207,6 +207,8 @@ class _Run:
             c["mapping_warnings"] = len(problems)
             self.report.warnings += [str(p) for p in problems]
             self.unlinkable = {p.key for p in problems if p.kind == Kind.REGARDING}
+            if any(p.kind == Kind.BPF for p in problems):
+                self.unlinkable.add("bpf")  # the tenant lacks the flow (or its stages): moves are skipped
         grades: dict[str, Any] = {}
         with self.step("intake") as c:
             if cases is None:
@@ -287,6 +289,8 @@ def _push(run: _Run, plan: Plan, pusher: Pusher, engine: Any, today: date, resol
             c["notes_skipped"] = len(moved)
         else:
             pusher.stage_notes(moved, today)
+        if "bpf" not in run.unlinkable:
+            pusher.move_bpfs(moved)
         c.update(pusher.counts)
         pusher.counts.clear()
     return moved
@@ -340,6 +344,7 @@ def run_sync(
                     pulled = pull_cases(client, settings, run.mapping, store, show_progress=False)
                 c["pulled"] = int(getattr(pulled, "upserted", 0))
                 c["pulled_deleted"] = int(getattr(pulled, "deleted", 0))
+                c["pulled_letters"] = int(getattr(pulled, "activities", 0))
             with run.step("report", fatal=False) as c:
                 from connector.reporting import write_reports
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connector import odata
 from connector.errors import MappingError
-from connector.model import FoiCase
+from connector.model import ClockEventKind, FoiCase, Stage
 
 FieldType = Literal["string", "memo", "choice", "date", "datetime", "integer", "boolean", "lookup"]
 Owner = Literal["connector", "crm"]
@@ -46,6 +46,15 @@ CASE_FIELDS: dict[str, str] = {
     "responded_date": "the Europe/London date of the response",
     "review_outcome": "internal review outcome",
     "complaint_outcome": "ICO/SIC complaint outcome",
+    "review_requested_date": "date the internal review was requested (latest internal_review_requested event)",
+    "review_completed_date": "date the internal review was completed (latest internal_review_completed event)",
+    "complaint_date": "date the ICO/SIC complaint was lodged (latest complaint_lodged event)",
+    "extension": "pit | eir | sar: the extension claimed (latest extension_* event)",
+    "extended_until": "the new decision date the requester was told when extending (s.17(2), reg 7, Art 12(3))",
+    "clarification_requested_date": "date clarification was requested (latest clarification_requested event)",
+    "clarification_received_date": "date clarification arrived; restarts the clock (latest event)",
+    "fee_notice_date": "date a fees notice was issued (latest fee_notice_issued event)",
+    "fee_paid_date": "date the fee was paid (latest fee_paid event)",
     "requester": "lookup to the requester's contact",
     "requester_type": "member_of_public, journalist, ...",
     "source_system": "system the case came from",
@@ -245,11 +254,39 @@ class Timeline(_Model):
 class BusinessProcessFlow(_Model):
     """Optional: move a business process flow's active stage with the case stage (Microsoft: BPF instances)."""
 
-    entity_set: str = Field(description="the BPF table's entity set, e.g. foi_requestprocesses")
+    entity_set: str = Field(description="the BPF table's entity set, e.g. foi_foirequestprocesses")
     case_nav: str = Field(description="navigation property from the BPF row to the case, e.g. bpf_incidentid")
     case_lookup_column: str = Field(description="lookup column for filtering, e.g. bpf_incidentid")
-    #: case stage -> processstage id (GUID).
+    #: case stage -> processstage id (GUID). Several case stages may share one process stage.
     stage_ids: dict[str, str] = Field(default_factory=dict)
+    #: The flow's stage ids in order. Dataverse only moves a flow to the next or previous stage, so a case that
+    #: jumps (received -> response_sent) is walked through the stages between. Default: the distinct
+    #: stage_ids values in the order they are listed.
+    stage_order: list[str] = Field(default_factory=list)
+
+    @field_validator("stage_ids")
+    @classmethod
+    def _stages(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {s.value for s in Stage}
+        for stage, sid in value.items():
+            if stage not in known:
+                raise ValueError(f"'{stage}' is not a case stage; use one of {', '.join(sorted(known))}")
+            if not odata.is_guid(sid):
+                raise ValueError(f"stage_ids.{stage}: '{sid}' is not a processstage id (a GUID)")
+        return {k: v.lower() for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _order(self) -> BusinessProcessFlow:
+        self.stage_order = [s.lower() for s in self.stage_order]
+        missing = sorted(set(self.stage_ids.values()) - set(self.stage_order)) if self.stage_order else []
+        if missing:
+            raise ValueError(f"stage_order does not list stage id(s) {', '.join(missing)} used in stage_ids; add them")
+        return self
+
+    @property
+    def path(self) -> list[str]:
+        """The flow's stage ids in order (stage_order, else stage_ids' distinct values as listed)."""
+        return self.stage_order or list(dict.fromkeys(self.stage_ids.values()))
 
 
 class TargetMapping(_Model):
@@ -469,7 +506,38 @@ def case_values(case: FoiCase) -> dict[str, Any]:
         "wdtk_request_id": case.wdtk_request_id,
         "related_references": "; ".join(f"{r.reference} ({r.relation.value})" for r in case.related) or None,
     }
+    v.update(clock_event_values(case))
     return v
+
+
+#: Clock-event kind -> the date field it fills (the latest event of the kind wins, as in the reporting store).
+EVENT_DATE_FIELDS: dict[ClockEventKind, str] = {
+    ClockEventKind.INTERNAL_REVIEW_REQUESTED: "review_requested_date",
+    ClockEventKind.INTERNAL_REVIEW_COMPLETED: "review_completed_date",
+    ClockEventKind.COMPLAINT_LODGED: "complaint_date",
+    ClockEventKind.CLARIFICATION_REQUESTED: "clarification_requested_date",
+    ClockEventKind.CLARIFICATION_RECEIVED: "clarification_received_date",
+    ClockEventKind.FEE_NOTICE_ISSUED: "fee_notice_date",
+    ClockEventKind.FEE_PAID: "fee_paid_date",
+}
+_EXTENSION_KINDS = {
+    ClockEventKind.EXTENSION_PIT: "pit",
+    ClockEventKind.EXTENSION_EIR: "eir",
+    ClockEventKind.EXTENSION_SAR: "sar",
+}
+
+
+def clock_event_values(case: FoiCase) -> dict[str, Any]:
+    """Dated case fields derived from the clock events: what the reporting store needs for the Cabinet Office
+    review, complaint and extension categories. Every key is present (None when the case has no such event)."""
+    out: dict[str, Any] = dict.fromkeys([*EVENT_DATE_FIELDS.values(), "extension", "extended_until"])
+    for event in sorted(case.clock_events, key=lambda e: e.on):
+        if event.kind in EVENT_DATE_FIELDS:
+            out[EVENT_DATE_FIELDS[event.kind]] = event.on
+        elif event.kind in _EXTENSION_KINDS:
+            out["extension"] = _EXTENSION_KINDS[event.kind]
+            out["extended_until"] = event.until
+    return out
 
 
 def contact_values(case: FoiCase) -> dict[str, Any]:

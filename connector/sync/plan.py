@@ -81,7 +81,9 @@ class Plan:
             bucket = out.setdefault(p.action, [])
             if len(bucket) < n:
                 detail = ""
-                if p.action == "update":
+                if p.action == "update" and not p.changed:
+                    detail = " (mapping changed; nothing to send)"
+                elif p.action == "update":
                     detail = f" ({', '.join(p.changed[:4])}{'...' if len(p.changed) > 4 else ''})"
                 elif p.action == "reject":
                     detail = f" ({p.error_code}: {p.error})"
@@ -293,8 +295,16 @@ def build_plan(
     return Plan(planned, [c for r, c in contacts.items() if r in needed], derived_fields=engine is not None)
 
 
+_EMPTY = field_hash(None)
+
+
 def _changed(new: dict[str, str], prev: RecordState | None) -> list[str]:
+    """Columns whose value changed since the last push. A column the mapping gained since then (an upgrade) counts
+    only when the case has a value for it: sending nulls would cost a write per case and could blank a value a CRM
+    user entered."""
     if prev is None:
         return sorted(new)
     old = prev.field_hashes
-    return sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))
+    return sorted(
+        k for k in set(new) | set(old) if new.get(k) != old.get(k) and not (k not in old and new.get(k) == _EMPTY)
+    )

@@ -405,51 +405,71 @@ class Pusher:
             except DataverseError as exc:
                 self.counts["notes_failed"] += 1
                 log.warning("stage note not written", extra={"reference": rec.reference, "code": exc.code})
-            if m.bpf is not None:
-                self.move_bpf(rec, new)
+
+    def move_bpfs(self, moved: list[PlannedRecord]) -> None:
+        """Move each moved case's business process flow to its new stage (when the mapping names a flow)."""
+        if self.m.bpf is None:
+            return
+        for rec in moved:
+            if rec.case is not None and rec.dataverse_id:
+                self.move_bpf(rec, rec.case.stage.value)
 
     def move_bpf(self, rec: PlannedRecord, stage: str) -> None:
+        """Dataverse moves a flow only to the next or previous stage (Microsoft: business-process-flows-code), so
+        a case that jumps stages is walked through the stages between, one PATCH each, with traversedpath kept to
+        the stages up to the active one. A case with no flow instance yet gets one created at its stage."""
         bpf = self.m.bpf
         assert bpf is not None
-        stage_id = bpf.stage_ids.get(stage)
-        if not stage_id:
+        target = bpf.stage_ids.get(stage)
+        if not target:
             return
+        order = bpf.path
         try:
-            lookup = f"_{bpf.case_lookup_column}_value"
             pid = self.client.metadata.table_for_set(bpf.entity_set).primary_id
             rows = list(
                 self.client.query(
                     bpf.entity_set,
-                    select=[pid, "traversedpath"],
-                    filter=odata.eq(lookup, odata.Guid(rec.dataverse_id or "")),
+                    select=[pid, "_activestageid_value", "traversedpath"],
+                    filter=odata.eq(f"_{bpf.case_lookup_column}_value", odata.Guid(rec.dataverse_id or "")),
                     top=1,
                 )
             )
-            stage_bind = odata.bind("processstages", stage_id)
-            if rows:
-                path = [p for p in str(rows[0].get("traversedpath") or "").split(",") if p]
-                if stage_id not in path:
-                    path.append(stage_id)
-                self.client.update(
-                    bpf.entity_set,
-                    rows[0][pid],
-                    {"activestageid@odata.bind": stage_bind, "traversedpath": ",".join(path)},
-                )
-            else:
+            if not rows:
+                path = order[: order.index(target) + 1] if target in order else [target]
                 self.client.create(
                     bpf.entity_set,
                     {
                         f"{bpf.case_nav}@odata.bind": odata.bind(self.m.entity_set, rec.dataverse_id or ""),
-                        "activestageid@odata.bind": stage_bind,
-                        "traversedpath": stage_id,
+                        "activestageid@odata.bind": odata.bind("processstages", target),
+                        "traversedpath": ",".join(path),
                     },
+                )
+                self.counts["bpf_moves"] += 1
+                return
+            row = rows[0]
+            current = str(row.get("_activestageid_value") or "").lower()
+            path = [p for p in str(row.get("traversedpath") or "").lower().split(",") if p]
+            if current == target:
+                return
+            if current in order and target in order:
+                i, j = order.index(current), order.index(target)
+                steps = order[i + 1 : j + 1] if j > i else list(reversed(order[j:i]))
+            else:
+                steps = [target]  # a stage outside the listed order: one direct move, Dataverse decides
+            for step in steps:
+                path = path[: path.index(step) + 1] if step in path else [*path, step]
+                self.client.update(
+                    bpf.entity_set,
+                    row[pid],
+                    {"activestageid@odata.bind": odata.bind("processstages", step), "traversedpath": ",".join(path)},
                 )
             self.counts["bpf_moves"] += 1
         except FATAL:
             raise
         except (DataverseError, LookupError) as exc:
             self.counts["bpf_failed"] += 1
-            log.warning("business process flow not moved", extra={"reference": rec.reference, "error": str(exc)[:200]})
+            code = getattr(exc, "code", None) or type(exc).__name__
+            log.warning("business process flow not moved", extra={"reference": rec.reference, "code": code})
 
     # ------------------------------------------------------------------ reminders
     def reminders(self, plan: Plan, engine: Any, today: date, resolver: NameResolver | None) -> None:

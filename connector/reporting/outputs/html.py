@@ -280,12 +280,30 @@ def render_dashboard(
 <section><h2>Requests by regime</h2>{hbar_chart(vol_items)}<h2>Requests by channel</h2>{hbar_chart(chan_items)}</section>
 <section><h2>Initial outcomes (FOI and EIR)</h2>{hbar_chart(outcome_items, color=GREY)}</section>
 <section><h2>Exemptions and exceptions applied (top 10)</h2>{hbar_chart(ex_items, color=AMBER)}</section>
+{_reviews_section(tables)}
 <section><h2>Open caseload by team</h2>{html_table(tables["open_caseload"])}</section>
 <section><h2>Due soon</h2>{html_table(tables["due_soon"], LIST_LIMIT)}</section>
 <section class="wide"><h2>Overdue cases</h2>{html_table(tables["overdue"], LIST_LIMIT)}</section>
 <section class="wide"><h2>How this report counts</h2><ul class="note">{notes}</ul></section>
 </div></main></body></html>
 """
+
+
+def _reviews_section(tables: dict[str, pd.DataFrame]) -> str:
+    """Internal reviews, ICO/SIC complaints and acknowledgements: the last row of each table (FOI and EIR)."""
+    parts = []
+    for name, title in (
+        ("internal_reviews", "Internal reviews (FOI and EIR)"),
+        ("ico_complaints", "ICO/SIC complaints (FOI and EIR)"),
+        ("acknowledgements", "Acknowledgements (FOI and EIR)"),
+    ):
+        df = tables.get(name)
+        if df is None or df.empty:
+            continue
+        last = df.iloc[-1]
+        rows = pd.DataFrame({"Measure": list(df.columns[1:]), "Value": [last[c] for c in df.columns[1:]]})
+        parts.append(f"<h2>{escape(title)}</h2>{html_table(rows)}")
+    return f"<section>{''.join(parts)}</section>" if parts else ""
 
 
 def write_dashboard(tables: dict[str, pd.DataFrame], path: Path, *, council: str = "") -> Path:
