@@ -194,7 +194,10 @@ def _print_summary(console: Console, s: dict[str, Any], workdir: Path, seconds: 
     table = Table(title="foi-sync demo: what the CRM holds now", show_header=True, header_style="bold")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    table.add_row("requests in the sample register (valid / rejected)", f"{s['source_valid']} / {s['source_rejected']}")
+    table.add_row(
+        "requests read from register, web forms, mailbox (valid / rejected)",
+        f"{s['source_valid']} / {s['source_rejected']}",
+    )
     table.add_row("FOI cases in the CRM", str(s["crm_cases"]))
     table.add_row("requester contacts in the CRM", str(s["crm_contacts"]))
     table.add_row("letters (email activities) in the CRM", str(s["crm_emails"]))
