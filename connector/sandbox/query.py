@@ -218,11 +218,14 @@ class CollectionReader:
         rows: list[dict[str, Any]] = []
         more = False
         eq = _indexable_eq(params.get("$filter"), table, records) if predicate is not None else None
+        any_of = _indexable_in(params.get("$filter"), table, records) if predicate is not None and eq is None else None
 
         def source(after: int = 0) -> Any:
             # The full predicate still decides; the index only narrows the rows it has to look at.
             if eq is not None:
                 return records.store.scan_eq(table.logical, eq[0], eq[1], after)
+            if any_of is not None:
+                return records.store.scan_in(table.logical, any_of[0], any_of[1], after)
             return records.store.scan(table.logical, after)
 
         if orderby:
@@ -412,6 +415,49 @@ def _indexable_eq(text: str | None, table: Table, records: Records) -> tuple[str
                 if isinstance(value, str) and value.isascii():
                     return t.text, value
     return None
+
+
+def _indexable_in(text: str | None, table: Table, records: Records) -> tuple[str, list[str]] | None:
+    """`col eq 'a' or col eq 'b' ...` over one column, optionally in parentheses -> (column, values), else None.
+
+    The shape clients use to ask which of a list of keys exist. Same safety rule as :func:`_indexable_eq`: every
+    literal must be ASCII text or a GUID, and the filter must be nothing but that disjunction.
+    """
+    if not text:
+        return None
+    try:
+        toks = tokenize(text)
+    except FilterError:
+        return None
+    while len(toks) >= 2 and toks[0].kind == "lparen" and toks[-1].kind == "rparen":
+        inner = toks[1:-1]
+        depth = 0
+        balanced = True
+        for t in inner:
+            depth += 1 if t.kind == "lparen" else -1 if t.kind == "rparen" else 0
+            if depth < 0:
+                balanced = False
+                break
+        if not balanced or depth != 0:
+            break
+        toks = inner
+    if len(toks) < 7 or (len(toks) + 1) % 4 != 0:
+        return None
+    column = toks[0].text
+    if toks[0].kind != "ident" or "/" in column or not records.column_known(table, column):
+        return None
+    values: list[str] = []
+    for i in range(0, len(toks), 4):
+        col, op, lit = toks[i], toks[i + 1], toks[i + 2]
+        if col.kind != "ident" or col.text != column or op.text != "eq" or lit.kind not in ("string", "guid"):
+            return None
+        if i + 3 < len(toks) and not (toks[i + 3].kind == "ident" and toks[i + 3].text == "or"):
+            return None
+        value = literal_value(lit)
+        if not isinstance(value, str) or not value.isascii():
+            return None
+        values.append(value)
+    return column, values
 
 
 def _sortable(v: Any) -> Any:

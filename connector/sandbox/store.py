@@ -174,6 +174,25 @@ class Store:
             rec["versionnumber"] = version
             yield seq, rec
 
+    def scan_in(
+        self, tbl: str, col: str, values: list[str], after_seq: int = 0
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """:meth:`scan_eq` for a list of values (``col eq 'a' or col eq 'b' ...``), through the same index."""
+        if not _COLUMN.match(col):
+            wanted = set(values)
+            yield from ((q, r) for q, r in self.scan(tbl, after_seq) if r.get(col) in wanted)
+            return
+        expr = self._ensure_index(col)
+        marks = ",".join("lower(?)" for _ in values)
+        cur = self.db.execute(
+            f"SELECT seq, data, version FROM rows WHERE tbl=? AND {expr} IN ({marks}) AND seq>? ORDER BY seq",
+            (tbl, *values, after_seq),
+        )
+        for seq, data, version in cur.fetchall():
+            rec = json.loads(data)
+            rec["versionnumber"] = version
+            yield seq, rec
+
     def _ensure_index(self, col: str) -> str:
         expr = f"lower(json_extract(data, '$.{col}'))"
         if col not in self._indexed:

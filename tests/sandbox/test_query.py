@@ -95,6 +95,17 @@ def test_filter_doubled_single_quote(api: Api, people: dict[str, str]) -> None:
     assert "There is an unterminated literal at position 21 in 'lastname eq 'O'Bryan''." in error_of(r)[1]
 
 
+def test_filter_list_of_keys_matches_case_insensitively(api: Api, people: dict[str, str]) -> None:
+    # FILTER: string comparisons are case-insensitive; `col eq a or col eq b ...` is how a client asks which keys
+    # exist. The answer must be the same whether the sandbox narrows it through an index or scans every row.
+    keys = "(emailaddress1 eq 'SOB@example.com' or emailaddress1 eq 'nobody@example.com' or emailaddress1 eq 'zoe@council.example')"
+    assert sorted(_names(api.get(f"contacts?$select=fullname&$filter={keys}"))) == ["Siobhan O'Brien", "Zoe Adams"]
+    mixed = "emailaddress1 eq 'sob@example.com' or lastname eq 'Smith'"
+    assert sorted(_names(api.get(f"contacts?$select=fullname&$filter={mixed}"))) == ["Liam Smith", "Siobhan O'Brien"]
+    narrowed = f"{keys} and firstname eq 'Zoe'"
+    assert _names(api.get(f"contacts?$select=fullname&$filter={narrowed}")) == ["Zoe Adams"]
+
+
 def test_filter_lookup_value_and_related_column(api: Api, people: dict[str, str]) -> None:
     # FILTER "Filter using lookup column values": _primarycontactid_value eq <guid>;
     # "Filter on values of related single-valued navigation properties": primarycontactid/fullname eq '...'
