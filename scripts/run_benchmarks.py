@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""Run every benchmark and reliability drill once, in order, and write BENCHMARKS.md from that one run.
+
+    python3 scripts/run_benchmarks.py                 # full size (~16 minutes on 2 cores), writes BENCHMARKS.md
+    python3 scripts/run_benchmarks.py --quick --out /tmp/B.md      # small sizes, to check the machinery
+    python3 scripts/run_benchmarks.py --only migration,second_sync
+
+Each step is its own process (``python3 scripts/<name>.py``, as anyone would run it from a fresh clone), with a
+time limit; the figures in BENCHMARKS.md are read from that process's JSON or printed lines, next to the exact
+command that reproduces them and the machine they came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_migration import machine  # noqa: E402
+
+
+@dataclass
+class Step:
+    name: str
+    title: str
+    script: str
+    args: list[str]
+    quick_args: list[str]
+    json: bool = True
+    timeout: float = 2400.0
+    # filled by the run
+    command: str = ""
+    seconds: float = 0.0
+    exit_code: int | None = None
+    stdout: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def steps() -> list[Step]:
+    return [
+        Step(
+            "migration",
+            "1. Migration throughput: 20,000 historical cases with their acknowledgements",
+            "bench_migration.py",
+            [],
+            ["--cases", "2000", "--naive-cases", "200"],
+        ),
+        Step(
+            "second_sync",
+            "2. A second sync with nothing changed",
+            "bench_second_sync.py",
+            [],
+            [],
+        ),
+        Step(
+            "intake",
+            "3. Intake of a 1,000,000-row register vs a bare pandas read",
+            "bench_intake.py",
+            [],
+            ["--rows", "100000", "--index-size", "20000", "--queries", "50"],
+            json=False,
+        ),
+        Step("report", "4. A report over 100,000 cases", "bench_report.py", [], ["--cases", "20000"], json=False),
+        Step(
+            "drill_faults",
+            "Drill: ~100,000 records through injected faults",
+            "drill_faults.py",
+            [],
+            ["--cases", "1000", "--migrate-cases", "500"],
+        ),
+        Step(
+            "drill_kill9",
+            "Drill: 20 x kill -9 during a migration, each followed by a resume",
+            "drill_kill9.py",
+            [],
+            ["--kills", "3", "--cases", "600"],
+        ),
+        Step("drill_bad_inputs", "Drill: bad-input corpus", "drill_bad_inputs.py", [], []),
+    ]
+
+
+def run_step(step: Step, quick: bool, tmp: Path) -> None:
+    args = step.quick_args if quick else step.args
+    out = tmp / f"{step.name}.json"
+    cmd = [sys.executable, str(ROOT / "scripts" / step.script), *args]
+    if step.json:
+        cmd += ["--json", str(out)]
+    step.command = " ".join(["python3", f"scripts/{step.script}", *args])
+    print(f"\n=== {step.title}\n$ {step.command}", flush=True)
+    t0 = time.monotonic()
+    try:
+        env = dict(os.environ)  # this checkout's code, also in a fresh clone before `pip install -e .`
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=step.timeout, check=False)
+        step.exit_code = proc.returncode
+        step.stdout = proc.stdout.decode("utf-8", "replace")
+        err = proc.stderr.decode("utf-8", "replace")
+        if proc.returncode != 0 and err.strip():
+            step.stdout += "\n[stderr, last lines]\n" + "\n".join(err.strip().splitlines()[-15:])
+    except subprocess.TimeoutExpired as exc:
+        step.exit_code = None
+        step.stdout = (exc.stdout or b"").decode("utf-8", "replace") + f"\n[stopped after {step.timeout:.0f} s]"
+    step.seconds = time.monotonic() - t0
+    if step.json and out.exists():
+        step.data = json.loads(out.read_text())
+    print(step.stdout.rstrip(), flush=True)
+    print(f"--- exit code {step.exit_code}, {step.seconds:.0f} s", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ BENCHMARKS.md
+
+
+def _line(text: str, pattern: str) -> str:
+    m = re.search(pattern, text, re.MULTILINE)
+    return m.group(0).strip() if m else "(not printed)"
+
+
+def _fmt(x: Any, spec: str = ",.0f") -> str:
+    try:
+        return format(float(x), spec)
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def summary_rows(by: dict[str, Step]) -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+    m = by.get("migration")
+    if m and m.data:
+        d = m.data
+        for key, label in (
+            ("naive", "(a) naive requests loop"),
+            ("sdk", "(b) Microsoft SDK 1.1.0 CreateMultiple"),
+            ("foisync", "(c) foi-sync"),
+        ):
+            r = d[key]
+            rows.append(
+                (
+                    f"Migration {label}",
+                    f"{_fmt(r['records_per_second'])} records/s = {_fmt(r['fraction_of_ceiling'], '.3f')} of the "
+                    f"ceiling, {_fmt(r['x_naive'], '.1f')}x naive",
+                    "(c) near the ceiling",
+                    m.command,
+                )
+            )
+    s = by.get("second_sync")
+    if s and s.data:
+        d = s.data
+        rows.append(
+            (
+                "Second sync, nothing changed (new process)",
+                f"{d['second_new_process']['api_requests']} Web API requests "
+                f"(+{d['second_new_process']['requests'] - d['second_new_process']['api_requests']} token), "
+                f"{_fmt(d['second_new_process']['seconds'], '.2f')} s with process start "
+                f"({_fmt(d['second_new_process'].get('run_seconds'), '.2f')} s inside the run)",
+                "<= 2 requests",
+                s.command,
+            )
+        )
+    i = by.get("intake")
+    if i and i.stdout:
+        rows.append(
+            (
+                "Intake of 1,000,000 rows vs pandas.read_csv",
+                _line(i.stdout, r"ratio normalise / read_csv.*$").split(":", 1)[-1].strip(),
+                "<= 4x",
+                i.command,
+            )
+        )
+    r = by.get("report")
+    if r and r.stdout:
+        rows.append(("Report over 100,000 cases", _line(r.stdout, r"report from the store.*$"), "< 10 s", r.command))
+    f = by.get("drill_faults")
+    if f and f.data:
+        d = f.data
+        parts = [d[p] for p in ("volume", "engine") if p in d]
+        lost = sum(p["check"]["lost_cases"] + p["check"]["lost_contacts"] for p in parts)
+        dup = sum(p["check"]["duplicated_cases"] + p["check"]["duplicated_contacts"] for p in parts)
+        dup += sum(p.get("emails", {}).get("duplicated", 0) for p in parts)
+        mism = sum(p["check"]["mismatched_fields"] for p in parts)
+        rows.append(
+            (
+                "Drill: records through faults",
+                f"{'PASS' if d['ok'] else 'FAIL'}: {d['records']:,} records, lost {lost}, duplicated {dup}, "
+                f"mismatched fields {mism}",
+                "nothing lost or duplicated, CRM = source",
+                f.command,
+            )
+        )
+    k = by.get("drill_kill9")
+    if k and k.data:
+        d = k.data
+        c = d["check"]
+        rows.append(
+            (
+                "Drill: kill -9 + resume",
+                f"{'PASS' if d['ok'] else 'FAIL'}: {d['kills']} kills ({d['killed_while_writing']} while writing), lost "
+                f"{c['lost_cases'] + c['lost_contacts']}, duplicated {c['duplicated_cases'] + c['duplicated_contacts']}, "
+                f"mismatched {c['mismatched_fields']}",
+                "nothing lost or duplicated, CRM = source",
+                k.command,
+            )
+        )
+    b = by.get("drill_bad_inputs")
+    if b and b.data:
+        d = b.data
+        rows.append(
+            (
+                "Drill: bad-input corpus",
+                f"{'PASS' if d['ok'] else 'FAIL'}: {d['passed']}/{d['total']} bad inputs handled as expected; good rows "
+                f"all landed: {d['summary']['good_rows_all_landed']}",
+                "clear error for each, the rest goes through",
+                b.command,
+            )
+        )
+    return rows
+
+
+def commit() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        return head + (" (with uncommitted changes in the working tree)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_markdown(path: Path, done: list[Step], started: datetime, quick: bool, load: str) -> None:
+    mach = machine()
+    by = {s.name: s for s in done}
+    out: list[str] = [
+        "# Benchmarks and reliability drills",
+        "",
+        f"All figures below come from **one run** of `python3 scripts/run_benchmarks.py{' --quick' if quick else ''}` "
+        f"started {started:%Y-%m-%d %H:%M} UTC (commit {commit()}). Each step ran as its own process; the command "
+        "next to each figure reproduces it on its own.",
+        "",
+        "**Machine:** "
+        f"{mach['cpu']}, {mach['nproc']} cores, {mach['memory']} RAM, Python {mach['python']}, {mach['os']}. "
+        f"Load average when the run started: {load} (the machine was shared with other work, so the absolute "
+        "times are pessimistic; ratios measured within one script are the figures to compare).",
+        "",
+        "The CRM is the bundled Dataverse sandbox on loopback. Its `realistic` profile models a server with 4 "
+        "slots, 15 ms per request and 1.5 ms per record written, and states its own ceiling: "
+        "CreateMultiple/UpsertMultiple 2,640 records/s (chunks of 1,000), single requests 242 records/s.",
+        "",
+        "| Figure | Result | Target | Reproduce |",
+        "|---|---|---|---|",
+    ]
+    for name, result, target, cmd in summary_rows(by):
+        out.append(f"| {name} | {result} | {target} | `{cmd}` |")
+    out += ["", "Step durations and exit codes:", ""]
+    for s in done:
+        out.append(f"- {s.title}: exit code {s.exit_code}, {s.seconds:.0f} s")
+    for s in done:
+        out += ["", f"## {s.title}", "", f"```\n$ {s.command}\n{s.stdout.strip()}\n```"]
+        extra = NOTES.get(s.name)
+        if extra:
+            out += ["", extra]
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+NOTES = {
+    "migration": (
+        "Every approach starts from an empty, freshly provisioned sandbox and writes the same records: one contact "
+        "per distinct requester, one case per register row and one acknowledgement email activity per case, with "
+        "the columns foi-sync's target mapping produces. (a) and (b) get their payloads ready-made before the clock "
+        "starts; (c)'s records/s is its push phase (contacts and cases, then the acknowledgements) and its "
+        "end-to-end time from the CSV (reading, normalising, deadlines, cross-referencing, planning, pushing, "
+        "reconciling) is printed beside it. (a) is timed on the first cases only (see the command), since one "
+        "request per record would take well over ten minutes for the whole register. (b) uses the SDK's "
+        "`records.create(table, list)` (CreateMultiple) in chunks of 1,000, one after another: the SDK has "
+        "no chunking or parallelism of its own."
+    ),
+    "second_sync": (
+        "Requests are counted at the sandbox (every HTTP request, Web API and token endpoint alike), not by the "
+        "connector's own counters."
+    ),
+    "intake": "Script owned by the intake area (`scripts/bench_intake.py`); run here unchanged.",
+    "report": "Script owned by the reporting area (`scripts/bench_report.py`); run here unchanged.",
+    "drill_faults": (
+        "Faults: 5% of requests answer 502/503/504 and 2% drop the connection (half of both strike after the "
+        "write committed), 0.2% start a 2-second burst of 429s with Retry-After, and every access token is "
+        "revoked every 10 s; one of each kind is also scheduled on the first bulk write. Part 1 pushes the migration "
+        "benchmark's workload (contacts, cases and acknowledgement emails; the emails by CreateMultiple, which is "
+        "not idempotent by nature) through foi-sync's `DataverseClient`; part 2 migrates a register with "
+        "`run_migrate`. Cases come from intake's normaliser (no cross-referencing, which is not what this drill "
+        "tests). Every record is then compared with its source in the CRM."
+    ),
+    "drill_kill9": (
+        "The sandbox runs as its own process with its database in a file; `foi-sync migrate` runs as a "
+        "subprocess and gets SIGKILL, about a third of the time anywhere in the run, otherwise while it writes."
+    ),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, to check the machinery (not for figures)")
+    ap.add_argument("--only", default="", help="comma-separated step names: " + ", ".join(s.name for s in steps()))
+    ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = ap.parse_args(argv)
+    chosen = [s for s in steps() if not args.only or s.name in args.only.split(",")]
+    started = datetime.now(UTC)
+    try:
+        load = Path("/proc/loadavg").read_text().split()[:3]
+        load_text = " / ".join(load)
+    except OSError:
+        load_text = "unknown"
+    with tempfile.TemporaryDirectory(prefix="foi-benchmarks-") as tmp:
+        for step in chosen:
+            run_step(step, args.quick, Path(tmp))
+    write_markdown(args.out, chosen, started, args.quick, load_text)
+    print(f"\nwrote {args.out}")
+    return 0 if all(s.exit_code == 0 for s in chosen) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The drills' CRM-vs-source check itself: it must see a lost record, a changed column and a duplicate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import requests
+from bench_migration import (
+    TODAY,
+    compare_crm,
+    duplicates_in,
+    expected_plan,
+    normalised_cases,
+    provision,
+    register_rows,
+    settings_for,
+    write_register,
+)
+
+from connector.sync.engine import run_migrate
+from connector.sync.mapping import load_target_mapping
+
+
+def test_check_catches_loss_change_and_duplicates(sandbox: Any, tmp_path: Path, quiet_logs: None) -> None:
+    settings = settings_for(sandbox, tmp_path / "run")
+    provision(settings)
+    register = write_register(tmp_path / "register.csv", register_rows(40, seed=5))
+    cases, rejects = normalised_cases(settings, register)
+    assert len(cases) == 40 and not rejects
+    report = run_migrate(settings, register, None, cases=cases, progress=False, today=TODAY)
+    assert report.exit_code == 0
+    mapping = load_target_mapping(settings.sync.target_mapping)
+    plan = expected_plan(settings, cases)
+    clean = compare_crm(sandbox.rows, plan, mapping)
+    assert clean["ok"], clean
+    assert (clean["crm_cases"], clean["lost_cases"], clean["mismatched_fields"]) == (40, 0, 0)
+
+    # Break the CRM behind the connector's back, over the Web API: one case deleted, one column changed.
+    api = sandbox.api_url
+    headers = {"Authorization": f"Bearer {sandbox.issue_token()}", "Content-Type": "application/json"}
+    rows = sandbox.rows("incident")
+    gone, changed = rows[0], rows[1]
+    assert requests.delete(f"{api}incidents({gone['incidentid']})", headers=headers, timeout=10).status_code == 204
+    r = requests.patch(
+        f"{api}incidents({changed['incidentid']})", json={"foi_exemptions": "s99"}, headers=headers, timeout=10
+    )
+    assert r.status_code == 204
+    broken = compare_crm(sandbox.rows, plan, mapping)
+    assert not broken["ok"]
+    assert broken["lost_cases"] == 1 and broken["mismatched_fields"] == 1
+
+    # A second note with the same subject on the same case counts as a duplicate.
+    notes = [{"_objectid_value": "a", "subject": "Stage"}, {"_objectid_value": "a", "subject": "Stage"}]
+    assert duplicates_in(notes, "_objectid_value", "subject") == 1
+    assert duplicates_in(notes[:1], "_objectid_value", "subject") == 0
