@@ -1,6 +1,6 @@
 """The statutory rules per regime, as data: time limit, calendar, extension allowed, review limits, sources.
 
-Sources (see docs/sections/deadlines.md and ../shared/docs/foi-rules.md):
+Sources (see docs/deadlines.md and ../shared/docs/foi-rules.md):
 FOIA 2000 s.1(3), s.9(2), s.10(1)-(3), s.10(6); EIR 2004 regs 5(2), 7(1), 9(4), 11(4); FOISA 2002 s.1(3), s.9(4),
 s.10(1)-(2), s.21(1), s.73; EISR 2004 regs 5(2), 7(1), 16(4); UK GDPR Art 12(3) with the ICO's month counting.
 """

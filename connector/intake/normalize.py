@@ -838,10 +838,12 @@ def normalize_frame(
         default = getattr(mapping.defaults, field)
         if default:
             values = values.fillna(default)
-        problems.add(_too_long(values, 100), field, f"{field} is over 100 characters")
+        problems.add(_too_long(values, 100), field, f"{field} is over 100 characters; shorten it in the source")
         out[field] = values
     officer = get("assigned_officer")
-    problems.add(_too_long(officer, 100), "assigned_officer", "officer is over 100 characters")
+    problems.add(
+        _too_long(officer, 100), "assigned_officer", "officer is over 100 characters; shorten it in the source"
+    )
     out["assigned_officer"] = officer
 
     # Exemptions -------------------------------------------------------------------------------------------------
@@ -918,7 +920,11 @@ def normalize_frame(
         "reference",
         f"reference is missing; fill {where('reference')} or set generate_reference = true in {origin}",
     )
-    problems.add(_too_long(reference, 100), "reference", "reference is over 100 characters")
+    problems.add(
+        _too_long(reference, 100),
+        "reference",
+        "reference is over 100 characters; shorten it in the source (the CRM key column holds 100)",
+    )
     out["reference"] = reference
     out["regime"] = regime
     out["channel"] = channel

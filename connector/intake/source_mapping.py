@@ -232,7 +232,7 @@ def _fix_for(err: dict[str, Any]) -> tuple[str, str]:
     if "; " in msg:
         problem, fix = msg.split("; ", 1)
         return problem, fix
-    return msg, "correct the value (see docs/sections/intake.md for the format)"
+    return msg, "correct the value (see docs/intake.md for the format)"
 
 
 def describe_mapping_error(exc: ValidationError, origin: str) -> str:
@@ -293,5 +293,5 @@ def builtin_mapping(kind: str, source_name: str) -> SourceMapping:
         return parse_mapping(data, f"<built-in eml mapping for {source_name}>")
     raise MappingError(
         f"source '{source_name}': no mapping file; fix: set mapping = \"mappings/source-{source_name}.toml\" "
-        "for this source in the config (see docs/sections/intake.md)"
+        "for this source in the config (see docs/intake.md)"
     )

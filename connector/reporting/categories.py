@@ -3,7 +3,7 @@
 Column names follow the Cabinet Office "Freedom of Information statistics" published CSV verbatim (including its
 double spaces, e.g. "Initial Outcome  Partially withheld"); Scottish names follow the Scottish Information
 Commissioner's statistics portal. Sources: data republished by mySociety in ``mysociety/foi_monitor``
-(resources/cabinetfoi/, resources/foisa/); see docs/sections/reports.md.
+(resources/cabinetfoi/, resources/foisa/); see docs/reports.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Errors the sandbox answers with: HTTP status plus Dataverse's ``{"error":{"code","message"}}`` body.
 
-Codes and messages follow Microsoft's documentation (see docs/sections/sandbox.md for sources and the cases where the
+Codes and messages follow Microsoft's documentation (see docs/sandbox.md for sources and the cases where the
 documentation is silent and the sandbox had to choose).
 """
 

@@ -174,7 +174,7 @@ class CollectionReader:
                 raise DvError(400, "0x80060888", f"The query parameter {unsupported} is not supported.")
         for missing in ("$apply", "fetchXml", "sql", "savedQuery", "userQuery"):
             # Real Dataverse supports these; the sandbox does not, and answering with every row instead would be
-            # a silent wrong answer. Simplification, listed in docs/sections/sandbox.md.
+            # a silent wrong answer. Simplification, listed in docs/sandbox.md.
             if missing in params:
                 raise DvError(
                     400, "0x80060888", f"The query parameter {missing} is not supported by the foi-sync sandbox."
