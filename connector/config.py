@@ -128,6 +128,8 @@ class SyncSettings(_Section):
     target_mapping: Path = Path("mappings/target-incident.toml")
     state_path: Path = Path("var/foi-sync-state.sqlite")
     bypass_plugins: bool = False
+    #: Reuse a passing live mapping check (and team/queue name lookups) for this many hours; 0 = check every run.
+    metadata_check_hours: float = Field(default=24, ge=0)
 
 
 class LetterSettings(_Section):

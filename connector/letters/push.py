@@ -6,6 +6,10 @@ Idempotency: each letter's ``activityid`` is ``uuid5(namespace, reference + lett
 in one query per 50 letters first, so a routine rerun costs a read, not a write per letter. An officer who
 deletes a letter's email in the CRM re-arms it (that is how to ask for a fresh copy).
 
+A caller with a state (the sync engine) passes ``done``: letters it already saw land and finish are skipped with no
+request at all, so an unchanged rerun costs nothing here. The engine forgets those markers when its pull sees an
+email activity deleted, so a deleted letter is re-created by the run after that; the ids above stay the backstop.
+
 A crash between creating the email and sending it leaves a draft; the next run sees the draft and, in
 ``send`` mode, sends it then.
 """
@@ -15,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -45,6 +49,12 @@ DRAFT_STATE, DRAFT_STATUS = 0, 1
 def activity_id(reference: str, letter_type: LetterType | str) -> str:
     """The one email activity id a case's letter of this type can ever have."""
     return str(uuid.uuid5(LETTER_NAMESPACE, f"{reference.strip()}\x1f{LetterType(letter_type).value}"))
+
+
+def done_marker(aid: str, settings: Settings) -> str:
+    """What a caller's state remembers for a finished letter: its id, plus the note when notes are on (so turning
+    ``copy_as_note`` on later still adds the notes) and the send mode (so switching to ``send`` sends old drafts)."""
+    return f"{aid}:{settings.letters.send_mode}" + (":note" if settings.letters.copy_as_note else "")
 
 
 def note_id(reference: str, letter_type: LetterType | str) -> str:
@@ -80,6 +90,8 @@ class LetterPushResult:
     failed: list[LetterFailure] = field(default_factory=list)
     skipped: list[LetterFailure] = field(default_factory=list)
     letters: list[tuple[str, str, str]] = field(default_factory=list)  # (reference, type, activity id) created
+    known: int = 0  # skipped without a request: the caller's state already saw them land and finish
+    done: list[tuple[str, str]] = field(default_factory=list)  # (reference, marker) confirmed finished this run
 
     def summary(self) -> str:
         return (
@@ -160,8 +172,12 @@ def push_letters(
     *,
     today: date | None = None,
     renderer: LetterRenderer | None = None,
+    done: Callable[[Iterable[str]], set[str]] | None = None,
 ) -> LetterPushResult:
-    """Create (and send, in ``send`` mode) every letter the targets' cases are due; see the module docstring."""
+    """Create (and send, in ``send`` mode) every letter the targets' cases are due; see the module docstring.
+
+    ``done(markers) -> markers already finished`` (the sync state) lets a routine rerun skip letters known to be
+    in the CRM without asking it; ``result.done`` lists the (reference, marker) pairs this run confirmed."""
     result = LetterPushResult()
     send_mode = settings.letters.send_mode
     plan: list[tuple[LetterTarget, LetterType, str]] = []
@@ -184,6 +200,11 @@ def push_letters(
                 )
                 continue
             plan.append((target, letter, activity_id(target.case.reference, letter)))
+    if plan and done is not None:
+        finished = done([done_marker(aid, settings) for _, _, aid in plan])
+        if finished:
+            result.known = sum(1 for _, _, aid in plan if done_marker(aid, settings) in finished)
+            plan = [p for p in plan if done_marker(p[2], settings) not in finished]
     if not plan:
         log.info("%s", result.summary())
         return result
@@ -220,6 +241,9 @@ def push_letters(
                 if settings.letters.copy_as_note and note_id(ref, letter) not in notes:
                     rendered = renderer.render(letter, case, _deadline(renderer, case, deadlines), today=today)
                     result.notes += _note(client, target, letter, rendered.subject, rendered.text)
+                is_draft = row.get("statecode") == DRAFT_STATE and row.get("statuscode") == DRAFT_STATUS
+                if not (send_mode == "send" and is_draft and not can_send):
+                    result.done.append((ref, done_marker(aid, settings)))
                 continue
             rendered = renderer.render(letter, case, _deadline(renderer, case, deadlines), today=today)
             try:
@@ -238,6 +262,7 @@ def push_letters(
                 result.drafts += 1
             if settings.letters.copy_as_note and note_id(ref, letter) not in notes:
                 result.notes += _note(client, target, letter, rendered.subject, rendered.text)
+            result.done.append((ref, done_marker(aid, settings)))
             log.info("case %s: %s letter %s (%s)", ref, letter.value, "sent" if can_send else "left as draft", aid)
         except DataverseError as exc:
             result.failed.append(LetterFailure(ref, letter.value, exc.code or str(exc.status or ""), exc.message))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,12 +66,25 @@ class _Writer:
     """Buffers changes and writes them before each delta link is saved (page boundary)."""
 
     def __init__(
-        self, store: ReportingStore, entity_set: str, mapping: Any, result: PullResult, names: dict[str, dict[str, str]]
+        self,
+        store: ReportingStore,
+        entity_set: str,
+        mapping: Any,
+        result: PullResult,
+        names: Callable[[], dict[str, dict[str, str]]],
     ) -> None:
         self.store, self.entity_set, self.mapping, self.result = store, entity_set, mapping, result
-        self.names = names  # lookup field -> {record id: name}, e.g. assigned_team ids -> team names
+        self._read_names = names  # read on the first changed row: an empty delta costs no names query
+        self._names: dict[str, dict[str, str]] | None = None
         self.rows: list[dict[str, Any]] = []
         self.deletes: list[str] = []
+
+    @property
+    def names(self) -> dict[str, dict[str, str]]:
+        """lookup field -> {record id: name}, e.g. assigned_team ids -> team names."""
+        if self._names is None:
+            self._names = self._read_names()
+        return self._names
 
     def add(self, change: Any) -> None:
         crm_id = str(change.id)
@@ -267,7 +281,7 @@ def pull_cases(
         def bar() -> None:
             progress.advance(task)
 
-        writer = _Writer(store, entity_set, mapping, result, lookup_names(client, mapping))
+        writer = _Writer(store, entity_set, mapping, result, lambda: lookup_names(client, mapping))
         try:
             _run(client, writer, entity_set, select, link, bar, page_size)
         except DeltaTokenExpired:

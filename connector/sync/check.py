@@ -6,6 +6,7 @@ before anything is written (exit 2); warnings (e.g. a case value no choice maps)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -435,3 +436,90 @@ def require_valid(client: Any, mapping: TargetMapping) -> list[Problem]:
             + "\n".join(str(p) for p in errors)
         )
     return problems
+
+
+# ---------------------------------------------------------------------------------------------- cached check
+
+
+def _snapshot_metadata(client: Any) -> dict[str, Any]:
+    """The table definitions the live check just read, so a cached run needs no EntityDefinitions request either."""
+    reader = getattr(client, "metadata", None)
+    cache = getattr(reader, "_cache", None)
+    if not isinstance(cache, dict):
+        return {}
+    tables = {}
+    for logical, entry in list(cache.items()):
+        meta = entry[1] if isinstance(entry, tuple) else entry
+        if hasattr(meta, "model_dump"):
+            tables[logical] = meta.model_dump(mode="json")
+    return {"tables": tables}
+
+
+def _prime_metadata(client: Any, snapshot: dict[str, Any]) -> None:
+    """Seed the client's metadata cache from a snapshot (no public API for it yet: best effort, never fatal)."""
+    reader = getattr(client, "metadata", None)
+    cache, sets = getattr(reader, "_cache", None), getattr(reader, "_sets", None)
+    if not isinstance(cache, dict) or not isinstance(sets, dict):
+        return
+    import time
+
+    from connector.dataverse.metadata import TableMetadata
+
+    for logical, raw in (snapshot.get("tables") or {}).items():
+        try:
+            meta = TableMetadata.model_validate(raw)
+        except ValueError:
+            continue
+        if logical not in cache:
+            cache[logical] = (time.monotonic(), meta)
+        sets.setdefault(meta.entity_set, meta.logical_name)
+
+
+def _problem(raw: dict[str, Any]) -> Problem:
+    return Problem(
+        raw["file"], raw["key"], Kind(raw["kind"]), raw["problem"], raw["fix"], raw.get("severity", "warning")
+    )
+
+
+def require_valid_cached(
+    client: Any,
+    mapping: TargetMapping,
+    state: Any,
+    environment: str,
+    max_age_hours: float,
+    *,
+    remember: bool = True,
+) -> tuple[list[Problem], bool]:
+    """``require_valid``, reusing a passing live check younger than ``max_age_hours`` for this environment and
+    mapping fingerprint. -> (warnings, True when the cached result was used). ``remember=False`` (dry runs) reads the
+    cache but never writes it. Errors are never cached: a failing mapping is checked live every run."""
+    hit = state.passing_check(environment, mapping.fingerprint, max_age_hours) if max_age_hours > 0 else None
+    if hit is not None:
+        _prime_metadata(client, hit.get("metadata") or {})
+        return [_problem(p) for p in hit["problems"]], True
+    problems = require_valid(client, mapping)
+    if remember and max_age_hours > 0:
+        state.save_check(environment, mapping.fingerprint, [p.as_dict() for p in problems], _snapshot_metadata(client))
+    return problems, False
+
+
+_METADATA_MESSAGE = re.compile(
+    r"(property|attribute|column|navigation|entity ?set|segment|alternate key|entity key)[^.]{0,120}?"
+    r"(does not exist|not found|could not find|unknown|undeclared|not valid|invalid|not defined)"
+    r"|could not find (a |an )?(property|attribute|navigation)|(unknown|undeclared) (column|attribute|property)",
+    re.IGNORECASE,
+)
+#: Dataverse codes for a request that names something the table does not have.
+_METADATA_CODES = {"0x80060888", "0x8006088a", "0x80040217", "0x80048d19"}
+
+
+def metadata_shaped(code: str | None, message: str | None, exc: BaseException | None = None) -> bool:
+    """True when a failed write looks like the tenant's metadata no longer matches the mapping, so the cached
+    check must not be trusted: ValidationFailed, an unknown column or a bad navigation property."""
+    from connector.dataverse.errors import ValidationFailed
+
+    if exc is not None and isinstance(exc, ValidationFailed):
+        return True
+    if (code or "").lower() in _METADATA_CODES:
+        return True
+    return bool(_METADATA_MESSAGE.search(message or ""))

@@ -28,7 +28,7 @@ from connector.config import IntakeSource, Settings
 from connector.dataverse.errors import DataverseError
 from connector.errors import FoiSyncError
 from connector.model import FoiCase
-from connector.sync.check import Kind, require_valid
+from connector.sync.check import Kind, metadata_shaped, require_valid_cached
 from connector.sync.lock import lock_for
 from connector.sync.mapping import TargetMapping, load_target_mapping, requester_ref
 from connector.sync.plan import Plan, build_plan
@@ -96,6 +96,16 @@ class _Run:
         self._stats0: dict[str, Any] = {}
         #: Mapping keys whose "regarding" navigation the tenant lacks: those activities are skipped, not failed.
         self.unlinkable: set[str] = set()
+        #: The environment the cached mapping check and lookups belong to.
+        self.environment = str(settings.dataverse.url or "").rstrip("/").casefold()
+
+    def distrust_metadata(self, why: str) -> None:
+        """A write failed the way a stale mapping would explain: the next run checks the mapping live again."""
+        if self.dry_run:
+            return
+        with contextlib.suppress(Exception):
+            self.state.invalidate_checks(self.environment)
+        log.warning("cached mapping check dropped", extra={"run_id": self.report.run_id, "reason": why})
 
     def open_client(self) -> Any:
         if self.client is None:
@@ -115,6 +125,8 @@ class _Run:
         except FATAL as exc:
             raise CrmUnavailable(f"{name}: the CRM could not be reached or refused the request ({exc})") from exc
         except DataverseError as exc:
+            if metadata_shaped(exc.code, exc.message, exc):
+                self.distrust_metadata(f"{name}: {exc.code or exc.status}")
             if fatal:  # e.g. still throttled or failing (5xx) after the whole retry budget
                 raise CrmUnavailable(f"{name}: the CRM kept failing ({exc}); the next run resumes") from exc
             self.report.errors.append(f"{name}: {exc}")
@@ -202,8 +214,12 @@ class _Run:
     ) -> tuple[Plan, NameResolver, list[FoiCase]]:
         """The steps every run starts with: mapping check, intake (unless ``cases`` is given) and the plan."""
         settings = self.settings
+        hours = float(getattr(settings.sync, "metadata_check_hours", 0) or 0)
         with self.step("check") as c:
-            problems = require_valid(client, self.mapping)
+            problems, cached = require_valid_cached(
+                client, self.mapping, self.state, self.environment, hours, remember=not self.dry_run
+            )
+            c["mapping_check_cached"] = int(cached)
             c["mapping_warnings"] = len(problems)
             self.report.warnings += [str(p) for p in problems]
             self.unlinkable = {p.key for p in problems if p.kind == Kind.REGARDING}
@@ -221,7 +237,7 @@ class _Run:
                     result.write_rejects(out)
                     self.report.warnings.append(f"{len(result.rejects)} source row(s) rejected: see {out}")
             c["source_cases"] = len(cases)
-        resolver = NameResolver(client)
+        resolver = NameResolver(client, self.state, self.environment, hours, remember=not self.dry_run)
         with self.step("plan") as c:
             plan = build_plan(
                 cases,
@@ -235,6 +251,7 @@ class _Run:
             )
             self.record_plan(plan)
             c["unresolved_lookups"] = resolver.unresolved
+            c["lookups_live"] = resolver.live
         return plan, resolver, cases
 
     def dead_letter_rejects(self, plan: Plan, pusher: Pusher) -> None:
@@ -293,6 +310,8 @@ def _push(run: _Run, plan: Plan, pusher: Pusher, engine: Any, today: date, resol
             pusher.move_bpfs(moved)
         c.update(pusher.counts)
         pusher.counts.clear()
+    if pusher.metadata_suspect:
+        run.distrust_metadata("push")
     return moved
 
 
@@ -332,6 +351,8 @@ def run_sync(
                     pusher.reminders(plan, engine, today, resolver)
                 c.update(pusher.counts)
                 pusher.counts.clear()
+                if pusher.metadata_suspect:
+                    run.distrust_metadata("reminders")
             with run.step("letters", fatal=False) as c:
                 if "regarding_nav_email" in run.unlinkable:
                     run.report.warnings.append("letters skipped: the tenant cannot link emails to this table")
@@ -345,6 +366,10 @@ def run_sync(
                 c["pulled"] = int(getattr(pulled, "upserted", 0))
                 c["pulled_deleted"] = int(getattr(pulled, "deleted", 0))
                 c["pulled_letters"] = int(getattr(pulled, "activities", 0))
+                if int(getattr(pulled, "activities_deleted", 0) or 0):
+                    # An officer deleted a letter's email (how to ask for a fresh copy): forget what the state
+                    # knows, so the next run asks the CRM again and re-creates it.
+                    c["letters_rearmed"] = run.state.forget_letters()
             with run.step("report", fatal=False) as c:
                 from connector.reporting import write_reports
 
@@ -368,11 +393,13 @@ def _letters(run: _Run, plan: Plan, pusher: Pusher, c: Counter[str]) -> None:
     known = run.state.records(m.table)
     contacts = run.state.records(m.contact.table)
     targets = []
+    keys: dict[str, str] = {}
     for rec in plan.cases:
         st = known.get(rec.source_key)
         if rec.case is None or st is None or rec.action == "reject":
             continue
         contact = contacts.get(requester_ref(rec.case))
+        keys[rec.case.reference] = rec.source_key
         targets.append(
             LetterTarget(
                 case=rec.case,
@@ -382,11 +409,19 @@ def _letters(run: _Run, plan: Plan, pusher: Pusher, c: Counter[str]) -> None:
                 regarding_nav=m.regarding_nav_email or "regardingobjectid_incident_email",
             )
         )
-    result = push_letters(run.client, run.settings, targets)
+    # Letters the state saw land (and finish) in an earlier run cost no request; deterministic ids with
+    # If-None-Match stay the backstop for everything else.
+    result = push_letters(run.client, run.settings, targets, done=run.state.letters_done)
+    done = getattr(result, "done", [])
+    if done:
+        run.state.mark_letters((marker, keys.get(ref, ref)) for ref, marker in done)
+    c["letters_known"] = int(getattr(result, "known", 0))
     c["letters_created"] = int(getattr(result, "created", 0))
     c["letters_sent"] = int(getattr(result, "sent", 0))
     failed = getattr(result, "failed", [])
     c["letters_failed"] = len(failed)
+    if any(metadata_shaped(getattr(f, "code", ""), getattr(f, "message", "")) for f in failed):
+        run.distrust_metadata("letters")
     if failed:
         run.report.errors.append(f"letters: {len(failed)} letter(s) failed (see the log for references)")
 

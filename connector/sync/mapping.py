@@ -290,7 +290,7 @@ class BusinessProcessFlow(_Model):
 
 
 class TargetMapping(_Model):
-    """One target mapping file (see docs/sections/mapping.md for the annotated format)."""
+    """One target mapping file (see docs/mapping.md for the annotated format)."""
 
     name: str = "FOI cases"
     description: str = ""
@@ -656,6 +656,19 @@ def load_target_mapping(path: Path | str) -> TargetMapping:
     return mapping
 
 
+#: What to write instead, for the value-type mistakes people make when editing TOML by hand.
+TYPE_FIXES = {
+    "int_parsing": "write a whole number without quotes (a choice value is the option's Value in the CRM, e.g. 100000000)",
+    "int_type": "write a whole number without quotes",
+    "bool_parsing": "write true or false, without quotes",
+    "bool_type": "write true or false, without quotes",
+    "string_type": "put the value in double quotes",
+    "float_parsing": "write a number without quotes",
+    "list_type": 'write a list in square brackets, e.g. ["a", "b"]',
+    "dict_type": "write a [table] of keys and values",
+}
+
+
 def describe_mapping_errors(exc: ValidationError, path: Path, text: str) -> str:
     lines = []
     for err in exc.errors():
@@ -663,9 +676,11 @@ def describe_mapping_errors(exc: ValidationError, path: Path, text: str) -> str:
         key = ".".join(loc) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key; check the spelling against docs/sections/mapping.md or remove it"
+            msg = "unknown key; check the spelling against docs/mapping.md or remove it"
         elif err["type"] == "missing":
             msg = "required key is missing; add it"
+        elif err["type"] in TYPE_FIXES:
+            msg = f"{msg}; {TYPE_FIXES[err['type']]}"
         line = _line_of(text, loc)
         where = f"{path}:{line}" if line else str(path)
         lines.append(f"{where}: '{key}': {msg}")

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from connector import odata
 from connector.dataverse import errors as dv_errors
 from connector.dataverse.errors import ConcurrencyConflict, DataverseError, NotFound
+from connector.sync.check import metadata_shaped
 from connector.sync.mapping import FieldMap, TargetMapping
 from connector.sync.plan import Plan, PlannedRecord
 from connector.sync.state import RecordState, StateStore
@@ -54,28 +55,55 @@ def chunks(items: Sequence[T], n: int) -> Iterable[Sequence[T]]:
 
 
 class NameResolver:
-    """Lookups by name (team, queue): one query per distinct name per run."""
+    """Lookups by name (team, queue): one query per distinct name per run, or none while the state remembers the
+    answer (``sync.metadata_check_hours``, same lifetime as the cached mapping check). Names of teams and queues
+    are organisation data, not requester data, so they may sit in the state file."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(
+        self,
+        client: Any,
+        state: StateStore | None = None,
+        environment: str = "",
+        max_age_hours: float = 0,
+        *,
+        remember: bool = True,
+    ) -> None:
         self.client = client
+        self.state = state
+        self.environment = environment
+        self.max_age_hours = max_age_hours
+        self.remember = remember
         self.cache: dict[tuple[str, str, str], str | None] = {}
         self.unresolved = 0
+        self.live = 0
 
     def __call__(self, name: str, spec: FieldMap, value: Any) -> str | None:
         if not spec.match_column or not spec.target:
             return None
+        k = (spec.target_entity_set or spec.target, spec.match_column, str(value).casefold())
+        if k in self.cache:
+            return self.cache[k]
+        if self.state is not None and self.max_age_hours > 0:
+            hit, bind = self.state.cached_lookup(self.environment, k[0], k[1], k[2], self.max_age_hours)
+            if hit:
+                self.cache[k] = bind
+                if bind is None:
+                    self.unresolved += 1
+                return bind
         md = self.client.metadata.table(spec.target)
         es = spec.target_entity_set or md.entity_set
-        k = (es, spec.match_column, str(value).casefold())
-        if k not in self.cache:
-            rows = list(
-                self.client.query(es, select=[md.primary_id], filter=odata.eq(spec.match_column, str(value)), top=1)
-            )
-            self.cache[k] = odata.bind(es, rows[0][md.primary_id]) if rows else None
-            if not rows:
-                self.unresolved += 1
-                log.warning("lookup %s: no %s matches by %s", name, spec.target, spec.match_column)
-        return self.cache[k]
+        rows = list(
+            self.client.query(es, select=[md.primary_id], filter=odata.eq(spec.match_column, str(value)), top=1)
+        )
+        self.live += 1
+        bind = odata.bind(es, rows[0][md.primary_id]) if rows else None
+        self.cache[k] = bind
+        if not rows:
+            self.unresolved += 1
+            log.warning("lookup %s: no %s matches by %s", name, spec.target, spec.match_column)
+        if self.state is not None and self.max_age_hours > 0 and self.remember:
+            self.state.save_lookup(self.environment, k[0], k[1], k[2], bind)
+        return bind
 
 
 class Pusher:
@@ -99,10 +127,13 @@ class Pusher:
         self.progress = progress
         self.counts: Counter[str] = Counter()
         self.contact_ids: dict[str, str] = {}
+        #: A write failed the way a stale mapping check would explain: the engine drops the cached check.
+        self.metadata_suspect = False
 
     # ------------------------------------------------------------------ helpers
     def dead(self, rec: PlannedRecord, code: str, message: str) -> None:
         self.state.add_dead_letter(rec.table_name, rec.source_key, rec.origin, code or "error", message, self.run_id)
+        self.suspect(code, message)
         rec.action = "reject"
         rec.error_code, rec.error = code, message
         self.counts["dead_letters"] += 1
@@ -110,6 +141,10 @@ class Pusher:
             "dead letter",
             extra={"run_id": self.run_id, "table": rec.table_name, "reference": rec.reference, "code": code},
         )
+
+    def suspect(self, code: str | None, message: str | None, exc: BaseException | None = None) -> None:
+        if metadata_shaped(code, message, exc):
+            self.metadata_suspect = True
 
     def save(self, recs: Sequence[PlannedRecord]) -> None:
         if recs:
@@ -404,6 +439,7 @@ class Pusher:
                 raise
             except DataverseError as exc:
                 self.counts["notes_failed"] += 1
+                self.suspect(exc.code, exc.message, exc)
                 log.warning("stage note not written", extra={"reference": rec.reference, "code": exc.code})
 
     def move_bpfs(self, moved: list[PlannedRecord]) -> None:
@@ -468,6 +504,8 @@ class Pusher:
             raise
         except (DataverseError, LookupError) as exc:
             self.counts["bpf_failed"] += 1
+            if isinstance(exc, DataverseError):
+                self.suspect(exc.code, exc.message, exc)
             code = getattr(exc, "code", None) or type(exc).__name__
             log.warning("business process flow not moved", extra={"reference": rec.reference, "code": code})
 
@@ -525,6 +563,7 @@ class Pusher:
                 raise
             except DataverseError as exc:
                 self.counts["reminders_failed"] += 1
+                self.suspect(exc.code, exc.message, exc)
                 log.warning("reminder task not created", extra={"reference": case.reference, "code": exc.code})
                 continue
             self.state.mark_reminder(rec.source_key, gate.name, due.isoformat(), task_id)

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,24 @@ CREATE TABLE IF NOT EXISTS reminders (
     sent_at    TEXT NOT NULL,
     PRIMARY KEY (source_key, gate, due_date)
 );
+CREATE TABLE IF NOT EXISTS mapping_checks (
+    environment TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    checked_at  TEXT NOT NULL,
+    problems    TEXT NOT NULL DEFAULT '[]',
+    metadata    TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (environment, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS lookups (
+    environment  TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    match_column TEXT NOT NULL,
+    value        TEXT NOT NULL,
+    bind         TEXT,
+    resolved_at  TEXT NOT NULL,
+    PRIMARY KEY (environment, target, match_column, value)
+);
+CREATE TABLE IF NOT EXISTS letters_done (marker TEXT PRIMARY KEY, source_key TEXT NOT NULL, done_at TEXT NOT NULL);
 """
 
 
@@ -198,8 +216,11 @@ class StateStore:
                     for i in items
                 ],
             )
+            # A duplicate_reference dead letter belongs to the *other* source row with the same key-safe reference:
+            # this row landing does not fix it, so it stays open until that row is retried or discarded.
             db.executemany(
-                "UPDATE dead_letters SET status = 'resolved' WHERE table_name = ? AND source_key = ? AND status = 'open'",
+                "UPDATE dead_letters SET status = 'resolved' WHERE table_name = ? AND source_key = ? AND status = 'open' "
+                "AND error_code <> 'duplicate_reference'",
                 [(table_name, i.source_key) for i in items],
             )
 
@@ -334,6 +355,101 @@ class StateStore:
 
     def count_reminders(self) -> int:
         return int(self._query("SELECT count(*) FROM reminders")[0][0])
+
+    # ------------------------------------------------------------------ mapping check cache
+    def passing_check(self, environment: str, fingerprint: str, max_age_hours: float) -> dict[str, Any] | None:
+        """The last passing live mapping check for this environment and mapping, if younger than ``max_age_hours``.
+
+        -> ``{"checked_at", "problems" (warnings, as dicts), "metadata" (table definitions it read)}`` or None."""
+        if max_age_hours <= 0:
+            return None
+        rows = self._query(
+            "SELECT * FROM mapping_checks WHERE environment = ? AND fingerprint = ?", (environment, fingerprint)
+        )
+        if not rows or not _fresh(rows[0]["checked_at"], max_age_hours):
+            return None
+        r = rows[0]
+        return {
+            "checked_at": r["checked_at"],
+            "problems": json.loads(r["problems"]),
+            "metadata": json.loads(r["metadata"]),
+        }
+
+    def save_check(
+        self, environment: str, fingerprint: str, problems: list[dict[str, Any]], metadata: dict[str, Any]
+    ) -> None:
+        """Remember a passing live check (call only when it found no error)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO mapping_checks VALUES (?,?,?,?,?)",
+                (environment, fingerprint, now_iso(), json.dumps(problems), json.dumps(metadata, default=str)),
+            )
+
+    def invalidate_checks(self, environment: str | None = None) -> None:
+        """Forget cached checks and lookups: the next run checks the mapping live (after a metadata-shaped error)."""
+        with self.transaction() as db:
+            if environment is None:
+                db.execute("DELETE FROM mapping_checks")
+                db.execute("DELETE FROM lookups")
+            else:
+                db.execute("DELETE FROM mapping_checks WHERE environment = ?", (environment,))
+                db.execute("DELETE FROM lookups WHERE environment = ?", (environment,))
+
+    # ------------------------------------------------------------------ lookup cache (team / queue names, not people)
+    def cached_lookup(
+        self, environment: str, target: str, match_column: str, value: str, max_age_hours: float
+    ) -> tuple[bool, str | None]:
+        """-> (hit, bind path or None for "no match") for a name resolved less than ``max_age_hours`` ago."""
+        if max_age_hours <= 0:
+            return False, None
+        rows = self._query(
+            "SELECT bind, resolved_at FROM lookups WHERE environment = ? AND target = ? AND match_column = ? "
+            "AND value = ?",
+            (environment, target, match_column, value),
+        )
+        if not rows or not _fresh(rows[0]["resolved_at"], max_age_hours):
+            return False, None
+        return True, rows[0]["bind"]
+
+    def save_lookup(self, environment: str, target: str, match_column: str, value: str, bind: str | None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO lookups VALUES (?,?,?,?,?,?)",
+                (environment, target, match_column, value, bind, now_iso()),
+            )
+
+    # ------------------------------------------------------------------ letters known to be in the CRM
+    def letters_done(self, markers: Iterable[str]) -> set[str]:
+        """Which of these letter markers (activity ids) a run already saw created and finished in the CRM."""
+        wanted = list(markers)
+        found: set[str] = set()
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            rows = self._query(f"SELECT marker FROM letters_done WHERE marker IN ({','.join('?' * len(part))})", part)
+            found |= {r[0] for r in rows}
+        return found
+
+    def mark_letters(self, items: Iterable[tuple[str, str]]) -> None:
+        """Record (marker, source_key) pairs for letters the CRM confirmed exist and need nothing more."""
+        stamp = now_iso()
+        with self.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO letters_done VALUES (?,?,?)", [(m, k, stamp) for m, k in items])
+
+    def forget_letters(self, source_key: str | None = None) -> int:
+        """Make the next run ask the CRM again (e.g. after an officer deleted a letter to get a fresh copy)."""
+        with self.transaction() as db:
+            if source_key is None:
+                return db.execute("DELETE FROM letters_done").rowcount
+            return db.execute("DELETE FROM letters_done WHERE source_key = ?", (source_key,)).rowcount
+
+
+def _fresh(stamp: str, max_age_hours: float) -> bool:
+    try:
+        at = datetime.fromisoformat(stamp)
+    except ValueError:
+        return False
+    age = datetime.now(UTC) - at
+    return timedelta(0) <= age < timedelta(hours=max_age_hours)
 
 
 def _record(r: sqlite3.Row) -> RecordState:

@@ -32,13 +32,6 @@ def test_bad_rows_are_rejected_by_row_and_field_and_hostile_values_land_exactly(
     assert [f for f in _failures(corpus, "row") if not f.startswith(COLLIDING)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync: StateStore.save_records resolves open dead letters by (table, source_key), so the "
-    "duplicate_reference dead letter of FOI/2025/K1&? is marked resolved when FOI/2025/K1?& (same key-safe "
-    "reference) lands; the rejected row then vanishes from `foi-sync dead-letters list`. Remove this marker "
-    "when fixed.",
-)
 def test_a_row_colliding_on_the_key_safe_reference_stays_an_open_dead_letter(corpus: dict[str, Any]) -> None:
     item = next(i for i in corpus["items"] if i["name"] == COLLIDING)
     assert item["passed"], f"{item['outcome']} | {item['message']}"

@@ -113,8 +113,12 @@ def test_shipped_sample_register_through_run_intake(tmp_path: Path) -> None:
     settings = load_settings(None)  # the shipped config.example.toml, as `foi-sync demo` uses it
     result = run_intake(settings, today=date(2026, 11, 25))
     summary = result.summary()
-    assert summary["valid"] >= 280 and summary["rejected"] == 12
-    assert summary["valid"] + summary["rejected"] == summary["rows_read"]
+    # The register's 12 messy rows, one mailbox message with no usable sender and two broken web forms.
+    assert summary["valid"] >= 280 and summary["rejected"] == 15
+    assert {s.name for s in settings.intake.sources} == {"sample-register", "web-forms", "foi-mailbox"}
+    assert {c.channel.value for c in result.cases} >= {"web_form", "whatdotheyknow", "email"}
+    # Nothing dropped: every row read is a case or a reject, plus one reject for the form that is not even JSON.
+    assert summary["valid"] + summary["rejected"] == summary["rows_read"] + 1
     assert summary["repeats"] >= 2 and summary["round_robins"] >= 5
     assert set(summary["by_regime"]) == {"foia", "eir", "sar"}
     assert all(c.service_area for c in result.cases if c.reference.startswith("FOI/2026/RR"))
@@ -128,7 +132,7 @@ def test_shipped_sample_register_through_run_intake(tmp_path: Path) -> None:
     assert "FOI/2026/PHF1" in links("FOI/2026/PHF2", RelationKind.ANSWERED_BEFORE)  # closed cases are indexed
     assert cases["FOI/2026/PHF1"].related == []  # ... but, being closed, not checked themselves
     path = result.write_rejects(tmp_path / "rejects.csv")
-    assert len(path.read_text(encoding="utf-8").strip().splitlines()) == 1 + 12
+    assert len(path.read_text(encoding="utf-8").strip().splitlines()) == 1 + 15  # header + one line per reject
 
 
 def test_cli_prints_counts_and_writes_rejects(tmp_path: Path) -> None:
