@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -126,6 +126,29 @@ def any_of(column: str, values: list[Any]) -> str:
     if not values:
         return "false"
     return "(" + " or ".join(eq(column, v) for v in values) + ")"
+
+
+#: Filters built by :func:`any_of_batches` stay under this many characters: Dataverse allows 32,768 in a GET URL,
+#: and the rest of the URL ($select, the entity set, the host) needs room too.
+MAX_FILTER_CHARS = 12_000
+
+
+def any_of_batches(column: str, values: list[Any], max_chars: int = MAX_FILTER_CHARS) -> Iterator[str]:
+    """``col eq a or col eq b ...`` filters covering ``values``, each as long as a GET URL safely allows.
+
+    Asking which of many keys exist costs one request per batch, so fewer, fuller batches matter for migrations.
+    """
+    batch: list[str] = []
+    size = 2
+    for value in values:
+        clause = eq(column, value)
+        if batch and size + len(clause) + 4 > max_chars:
+            yield "(" + " or ".join(batch) + ")"
+            batch, size = [], 2
+        batch.append(clause)
+        size += len(clause) + 4
+    if batch:
+        yield "(" + " or ".join(batch) + ")"
 
 
 def and_(*clauses: str) -> str:

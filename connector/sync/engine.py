@@ -268,8 +268,8 @@ def _preview_existing(run: _Run, plan: Plan) -> None:
     col = m.alternate_key[0]
     values = [str(r.payload[col]) for r in creates]
     found: set[str] = set()
-    for i in range(0, len(values), 50):
-        for row in run.client.query(m.entity_set, select=[col], filter=odata.any_of(col, values[i : i + 50])):
+    for batch in odata.any_of_batches(col, values):
+        for row in run.client.query(m.entity_set, select=[col], filter=batch):
             found.add(str(row.get(col)).casefold())
     linked = [r.reference for r in creates if str(r.payload[col]).casefold() in found]
     run.report.plan["already_in_crm"] = {"count": len(linked), "examples": linked[:3]}
@@ -545,8 +545,8 @@ def reconcile(client: Any, mapping: TargetMapping, cases: list[FoiCase]) -> dict
     select = [key_col] + [f.column for f in (stage, outcome) if f is not None]
     crm: dict[str, dict[str, Any]] = {}
     values = [str(mapping.alternate_key_values(c)[key_col]) for c in keys.values()]
-    for i in range(0, len(values), 50):
-        for row in client.query(mapping.entity_set, select=select, filter=odata.any_of(key_col, values[i : i + 50])):
+    for batch in odata.any_of_batches(key_col, values):
+        for row in client.query(mapping.entity_set, select=select, filter=batch):
             crm[str(row[key_col]).casefold()] = row
 
     def label(spec: Any, value: Any) -> str:

@@ -22,7 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
 from connector import odata
 from connector.dataverse import errors as dv_errors
@@ -40,18 +40,10 @@ FATAL = (dv_errors.AuthenticationFailed, dv_errors.PermissionDenied, dv_errors.T
 
 NAMESPACE = uuid.UUID("6f6a1c2e-4b0e-4f7a-9d55-0f01f0150c17")
 SLICE = 500
-QUERY_CHUNK = 50
-
-T = TypeVar("T")
 
 
 def deterministic_id(*parts: str) -> str:
     return str(uuid.uuid5(NAMESPACE, "|".join(parts)))
-
-
-def chunks(items: Sequence[T], n: int) -> Iterable[Sequence[T]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
 
 
 class NameResolver:
@@ -162,10 +154,8 @@ class Pusher:
     def existing(self, entity_set: str, primary_id: str, column: str, values: list[str]) -> dict[str, dict[str, Any]]:
         """Which of these key values already exist in the CRM: {casefolded value: row}."""
         found: dict[str, dict[str, Any]] = {}
-        for part in chunks(values, QUERY_CHUNK):
-            for row in self.client.query(
-                entity_set, select=[primary_id, column], filter=odata.any_of(column, list(part))
-            ):
+        for batch in odata.any_of_batches(column, values):
+            for row in self.client.query(entity_set, select=[primary_id, column], filter=batch):
                 if row.get(column) is not None:
                     found[str(row[column]).casefold()] = row
         return found
@@ -243,11 +233,9 @@ class Pusher:
         if creates and cm.adopt_existing_by_email and cm.key_source != "email":
             with_email = [c for c in creates if c.email]
             by_email: dict[str, dict[str, Any]] = {}
-            for part in chunks([c.email or "" for c in with_email], QUERY_CHUNK):
+            for batch in odata.any_of_batches(cm.email_column, [c.email or "" for c in with_email]):
                 for row in self.client.query(
-                    cm.entity_set,
-                    select=[cm.primary_id, cm.email_column, key_col],
-                    filter=odata.any_of(cm.email_column, list(part)),
+                    cm.entity_set, select=[cm.primary_id, cm.email_column, key_col], filter=batch
                 ):
                     email = str(row.get(cm.email_column) or "").casefold()
                     if email and not row.get(key_col) and email not in by_email:
@@ -300,10 +288,8 @@ class Pusher:
         if creates and len(m.alternate_key) == 1:
             stage_col = m.stage_field.column if m.stage_field else key_col
             found: dict[str, dict[str, Any]] = {}
-            for part in chunks([str(r.payload[key_col]) for r in creates], QUERY_CHUNK):
-                for row in self.client.query(
-                    m.entity_set, select=[m.primary_id, key_col, stage_col], filter=odata.any_of(key_col, list(part))
-                ):
+            for batch in odata.any_of_batches(key_col, [str(r.payload[key_col]) for r in creates]):
+                for row in self.client.query(m.entity_set, select=[m.primary_id, key_col, stage_col], filter=batch):
                     found[str(row[key_col]).casefold()] = row
             still = []
             for r in creates:

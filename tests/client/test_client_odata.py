@@ -70,3 +70,15 @@ def test_filters_and_keys_round_trip_through_the_sandbox(dv_client: Any) -> None
     since = datetime(2024, 2, 1, tzinfo=UTC)
     rows = list(dv_client.query("incidents", select=["title"], filter=odata.cmp("followupby", "gt", since)))
     assert [r["title"] for r in rows] == ["dated"]
+
+
+def test_key_lists_are_split_into_filters_that_fit_a_get_url() -> None:
+    from connector import odata
+
+    values = [f"FOI-2025-{i:05d}" for i in range(1000)] + ["O'Brien"]
+    batches = list(odata.any_of_batches("foi_reference", values, max_chars=2000))
+    assert len(batches) > 1 and all(len(b) <= 2000 for b in batches)
+    joined = " or ".join(b.strip("()") for b in batches)
+    assert joined.count(" eq ") == len(values)  # every value once, none dropped
+    assert "foi_reference eq 'O''Brien'" in joined  # escaped in the one place
+    assert list(odata.any_of_batches("foi_reference", [])) == []
