@@ -365,10 +365,13 @@ class LetterRenderer:
             return template.render(ctx), template.name or names[0]
         except jinja2.UndefinedError as exc:
             raise LetterError(
-                f"template {template.name}: {exc.message}; use only the variables listed in docs (letters section)"
+                f"template {template.name}: {exc.message}; use only the variables listed in docs/letters.md"
             ) from None
         except jinja2.exceptions.SecurityError as exc:
-            raise LetterError(f"template {template.name}: blocked by the template sandbox ({exc})") from None
+            raise LetterError(
+                f"template {template.name}: blocked by the template sandbox ({exc}); templates may use only the "
+                "letter variables listed in docs/letters.md, not Python attributes"
+            ) from None
         except jinja2.TemplateError as exc:
             raise LetterError(f"template {template.name}: {exc}") from None
 
