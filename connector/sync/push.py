@@ -167,37 +167,33 @@ class Pusher:
         self, entity_set: str, logical: str, recs: list[PlannedRecord], bodies: list[dict[str, Any]], keys: list[dict]
     ) -> list[PlannedRecord]:
         """UpsertMultiple in slices; dead-letters failures; -> the records that landed (state saved per slice)."""
-        landed: list[PlannedRecord] = []
-        n = self.slice
-        for start in range(0, len(recs), n):
-            part = recs[start : start + n]
-            items = list(zip(keys[start : start + n], bodies[start : start + n], strict=True))
-            result = self.client.upsert_multiple(
-                entity_set, logical, items, bypass_plugins=self.bypass, progress=self.progress
-            )
-            failed = {f.index: f for f in result.failed}
-            ok = []
-            for i, rec in enumerate(part):
-                if i in failed:
-                    self.dead(rec, failed[i].code or f"HTTP {failed[i].status}", failed[i].message)
-                else:
-                    ok.append(rec)
-            self.save(ok)
-            landed += ok
-        return landed
+        items = list(zip(keys, bodies, strict=True))
+        return self._in_slices(
+            recs,
+            lambda start, n: self.client.upsert_multiple(
+                entity_set, logical, items[start : start + n], bypass_plugins=self.bypass, progress=self.progress
+            ),
+        )
 
     def bulk_update(
         self, entity_set: str, logical: str, primary_id: str, recs: list[PlannedRecord], bodies: list[dict[str, Any]]
     ) -> list[PlannedRecord]:
+        """UpdateMultiple by primary id in slices, settled like :meth:`bulk_upsert`."""
+        records = [{**b, primary_id: r.dataverse_id} for r, b in zip(recs, bodies, strict=True)]
+        return self._in_slices(
+            recs,
+            lambda start, n: self.client.update_multiple(
+                entity_set, logical, records[start : start + n], bypass_plugins=self.bypass, progress=self.progress
+            ),
+        )
+
+    def _in_slices(self, recs: list[PlannedRecord], write: Callable[[int, int], Any]) -> list[PlannedRecord]:
+        """Write ``recs`` a slice at a time; failures become dead letters, and state is saved after each slice."""
         landed: list[PlannedRecord] = []
         n = self.slice
         for start in range(0, len(recs), n):
             part = recs[start : start + n]
-            records = [{**b, primary_id: r.dataverse_id} for r, b in zip(part, bodies[start : start + n], strict=True)]
-            result = self.client.update_multiple(
-                entity_set, logical, records, bypass_plugins=self.bypass, progress=self.progress
-            )
-            failed = {f.index: f for f in result.failed}
+            failed = {f.index: f for f in write(start, n).failed}
             ok = []
             for i, rec in enumerate(part):
                 if i in failed:
