@@ -161,6 +161,13 @@ def build_plan(
     contacts: dict[str, PlannedRecord] = {}
     planned: list[PlannedRecord] = []
     seen: set[str] = set()
+
+    def reject(case: FoiCase, org: dict[str, Any], key: str, code: str, error: str, **extra: Any) -> PlannedRecord:
+        """A case that cannot be pushed: it becomes a dead letter with this code and message."""
+        return PlannedRecord(
+            mapping.table, key, case.reference, "reject", case=case, origin=org, error_code=code, error=error, **extra
+        )
+
     for case in cases:
         org = dict(origin or {})
         org.update((origins or {}).get(case.reference, {}))
@@ -168,30 +175,16 @@ def build_plan(
         try:
             source_key = mapping.source_key(case)
         except (odata.UnsafeKeyValue, ValueError) as exc:
-            planned.append(
-                PlannedRecord(
-                    mapping.table,
-                    case.reference,
-                    case.reference,
-                    "reject",
-                    case=case,
-                    origin=org,
-                    error_code="key_unsafe",
-                    error=str(exc),
-                )
-            )
+            planned.append(reject(case, org, case.reference, "key_unsafe", str(exc)))
             continue
         if source_key in seen:
             planned.append(
-                PlannedRecord(
-                    mapping.table,
+                reject(
+                    case,
+                    org,
                     source_key,
-                    case.reference,
-                    "reject",
-                    case=case,
-                    origin=org,
-                    error_code="duplicate_reference",
-                    error="another case in this run has the same key-safe reference; make references unique",
+                    "duplicate_reference",
+                    "another case in this run has the same key-safe reference; make references unique",
                 )
             )
             continue
@@ -227,34 +220,10 @@ def build_plan(
             derived = derived_values(case, engine, today, getattr(g, "grade", g))
             payload = mapping.to_crm(case, derived, binds=binds, resolve=resolve)
         except MappingValueError as exc:
-            planned.append(
-                PlannedRecord(
-                    mapping.table,
-                    source_key,
-                    case.reference,
-                    "reject",
-                    case=case,
-                    origin=org,
-                    error_code=exc.code,
-                    error=str(exc),
-                    contact_ref=ref,
-                )
-            )
+            planned.append(reject(case, org, source_key, exc.code, str(exc), contact_ref=ref))
             continue
         except (odata.UnsafeKeyValue, ValueError) as exc:
-            planned.append(
-                PlannedRecord(
-                    mapping.table,
-                    source_key,
-                    case.reference,
-                    "reject",
-                    case=case,
-                    origin=org,
-                    error_code="invalid_value",
-                    error=str(exc),
-                    contact_ref=ref,
-                )
-            )
+            planned.append(reject(case, org, source_key, "invalid_value", str(exc), contact_ref=ref))
             continue
         phash = mapping.hash_payload(payload)
         fh = {k: field_hash(v) for k, v in payload.items()}
