@@ -119,6 +119,8 @@ class IntakeSource(_Section):
 class IntakeSettings(_Section):
     sources: list[IntakeSource] = Field(default_factory=list)
     rules: Path = Path("mappings/routing-rules.toml")
+    #: Triage rules (validity, business as usual, regime re-detection): docs/triage.md.
+    triage_rules: Path = Path("mappings/triage-rules.toml")
     team_calendars: Path = Path("mappings/team-calendars.toml")
     repeat_window_days: int = Field(default=60, ge=1)
     rejects_dir: Path = Path("var/rejects")

@@ -65,10 +65,19 @@ class Stage(StrEnum):
     WITHDRAWN_OR_LAPSED = "withdrawn_or_lapsed"
     INTERNAL_REVIEW = "internal_review"
     ICO_COMPLAINT = "ico_complaint"  # or a Scottish Information Commissioner appeal
+    #: Triage (connector/intake/triage.py): not a valid request under its regime, e.g. FOIA/FOISA s.8 (no real
+    #: name, no address for correspondence). No statutory clock; the s.16 advice-and-assistance reply is drafted.
+    INVALID = "invalid"
+    #: Triage: business as usual (a missed bin, opening hours): passed to the service, no statutory clock.
+    REROUTED = "rerouted"
+
+
+#: Stages with no statutory clock at all (not "closed": the clock never started). Deadline fields stay empty.
+NO_CLOCK_STAGES = frozenset({Stage.INVALID, Stage.REROUTED})
 
 
 #: Stages in which the case is finished for timeliness purposes.
-CLOSED_STAGES = frozenset({Stage.RESPONSE_SENT, Stage.CLOSED, Stage.WITHDRAWN_OR_LAPSED})
+CLOSED_STAGES = frozenset({Stage.RESPONSE_SENT, Stage.CLOSED, Stage.WITHDRAWN_OR_LAPSED, Stage.INVALID, Stage.REROUTED})
 
 
 class Outcome(StrEnum):
@@ -80,6 +89,10 @@ class Outcome(StrEnum):
     VEXATIOUS = "vexatious"
     REPEATED = "repeated"
     ADVICE_AND_ASSISTANCE = "advice_and_assistance"
+    NEITHER_CONFIRM_NOR_DENY = "neither_confirm_nor_deny"  # FOIA s.17(1) with e.g. s.40(5); FOISA s.18; EIR reg 12(6)
+    MANIFESTLY_UNFOUNDED = "manifestly_unfounded"  # SAR refused, UK GDPR Art 12(5)(b)
+    MANIFESTLY_EXCESSIVE = "manifestly_excessive"  # SAR refused, UK GDPR Art 12(5)(b)
+    TRANSFERRED = "transferred"  # the information is held by another authority (s.45 Code; FOISA s.15)
 
 
 class ClockEventKind(StrEnum):
@@ -129,7 +142,8 @@ class Requester(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=160)
+    #: None when the request gave no name: triage makes a FOIA/FOISA request without one ``invalid`` (s.8(1)(b)).
+    name: str | None = Field(default=None, max_length=160)
     email: EmailStr | None = None
     postal_address: str | None = Field(default=None, max_length=500)
     postcode: str | None = None
@@ -147,19 +161,38 @@ class Requester(BaseModel):
             raise ValueError("not a UK postcode; write it like 'SW1A 1AA' or leave it empty")
         return f"{match.group(1)} {match.group(2)}"
 
-    @model_validator(mode="after")
-    def _needs_a_way_to_reply(self) -> Requester:
-        if not self.email and not self.postal_address:
-            raise ValueError(
-                "requester needs an email or a postal address for correspondence (FOIA s.8(1)(b)); add one"
-            )
-        return self
+    @property
+    def has_address(self) -> bool:
+        """An address for correspondence: an email or a postal address (FOIA/FOISA s.8(1)(b); ICO: email counts).
+
+        Not a validation error: whether a request needs one depends on its regime (EIR/EISR and SAR do not), so
+        triage decides (connector/intake/triage.py) and a request without one becomes an ``invalid`` case."""
+        return bool(self.email or self.postal_address)
 
 
 #: Normalised exemption codes: FOIA/FOISA sections "s40", "s40(2)", "s22A"; EIR/EISR regulations "reg12(4)(b)", "reg13".
 EXEMPTION_PATTERN = re.compile(
     r"^(s\d{1,2}[A-Z]?(\(\d+[A-Za-z]?\))*(\([a-z]{1,3}\))*|reg\d{1,2}(\(\d+\))?(\([a-z]\))?)$"
 )
+
+
+class TriageOutcome(StrEnum):
+    """What triage (connector/intake/triage.py) made of a request before any clock starts."""
+
+    REQUEST = "request"  # a valid request under its regime: the statutory clock runs
+    INVALID = "invalid"  # fails the regime's formal requirements (FOIA/FOISA s.8): stage ``invalid``, no clock
+    BUSINESS_AS_USUAL = "business_as_usual"  # a service request or a question, not recorded information: re-routed
+
+
+class TriageOverride(StrEnum):
+    """An officer's decision in the CRM, which every later triage follows (a CRM-owned field)."""
+
+    AS_REQUEST = "as_request"  # a valid request, in the regime triage chose
+    AS_FOI = "as_foi"  # a valid FOI request (FOISA for a Scottish council)
+    AS_EIR = "as_eir"  # a valid EIR request (EISR for a Scottish council)
+    AS_SAR = "as_sar"  # a valid subject access request
+    AS_INVALID = "as_invalid"
+    AS_BUSINESS_AS_USUAL = "as_business_as_usual"
 
 
 class RelationKind(StrEnum):
@@ -204,6 +237,17 @@ class FoiCase(BaseModel):
     source_id: str | None = Field(default=None, max_length=200)
     #: WhatDoTheyKnow request id, from a request-NNN-xxxxxxxx@whatdotheyknow.com address.
     wdtk_request_id: int | None = None
+    #: Triage (connector/intake/triage.py): the decision, its short reason code and the explanation pushed to the CRM.
+    triage: TriageOutcome = TriageOutcome.REQUEST
+    triage_reason: str | None = Field(default=None, max_length=100)
+    triage_explanation: str | None = Field(default=None, max_length=4000)
+    #: The officer's override, read back from the CRM; triage follows it on every later run.
+    triage_override: TriageOverride | None = None
+    #: Transfer notices: the authority that holds the information and how to reach it.
+    transfer_to: str | None = Field(default=None, max_length=200)
+    transfer_contact: str | None = Field(default=None, max_length=500)
+    #: The officer's reasons for a refusal (exemptions, public interest), quoted in the refusal notices.
+    decision_reasons: str | None = Field(default=None, max_length=20_000)
 
     @field_validator("received_at", "responded_at")
     @classmethod

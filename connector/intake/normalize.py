@@ -275,7 +275,6 @@ _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 _OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
 _ISO_START = re.compile(r"^\d{4}-\d\d-\d\d")
 _SERIAL = re.compile(r"^\d{4,5}(?:\.\d+)?$")
-_PLACEHOLDER_NAMES = {"anon", "anonymous", "n/a", "na", "unknown", "none", "-", "--", "?", "test", "not given"}
 _EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")
 
 
@@ -635,17 +634,9 @@ def normalize_frame(
     # Requester -------------------------------------------------------------------------------------------
     name = get("requester_name", raw_cells=True)
     name = _map_uniques(name, _tidy_name)
-    problems.add(
-        name.isna(),
-        "requester_name",
-        f"requester name is missing; FOIA s.8(1)(b) needs the requester's real name: fill {where('requester_name')}",
-    )
-    placeholder = name.isin(_PLACEHOLDER_NAMES | {p.title() for p in _PLACEHOLDER_NAMES}).to_numpy(bool)
-    problems.add(
-        placeholder,
-        "requester_name",
-        "requester name is a placeholder (e.g. 'anonymous'); FOIA s.8 needs a real name: ask the requester for it",
-    )
+    # No name, a placeholder name ('anonymous') or no address for correspondence is not a reject: whether it matters
+    # depends on the regime (FOIA/FOISA s.8 need them; EIR/EISR and SAR do not), so triage decides
+    # (connector/intake/triage.py) and an invalid request still becomes a case with an advice-and-assistance reply.
     problems.add(
         _too_long(name, 160),
         "requester_name",
@@ -678,12 +669,6 @@ def normalize_frame(
             "requester postcode is not a UK postcode; write it like 'SW1A 1AA' or leave it empty",
         )
         postcode = norm_pc
-    problems.add(
-        ~has_email & address.isna().to_numpy(bool),
-        "requester_email",
-        "requester has no email or postal address to reply to (FOIA s.8(1)(b)); "
-        f"fill {where('requester_email')} or {where('requester_address')}",
-    )
     organisation = get("requester_organisation")
     organisation = _map_uniques(organisation, _collapse) if organisation.notna().any() else organisation
     problems.add(_too_long(organisation, 160), "requester_organisation", "organisation is over 160 characters")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -26,7 +27,9 @@ from connector.intake.normalize import SOURCE, NormalizedFrame, iter_cases, norm
 from connector.intake.rejects import Reject, write_rejects
 from connector.intake.source_mapping import SourceMapping, builtin_mapping, load_source_mapping
 from connector.intake.sources import ROW, read_raw
-from connector.model import LONDON, FoiCase, RelatedRequest, RelationKind
+from connector.intake.triage import Triage, load_triage_rules
+from connector.model import LONDON, FoiCase, RelatedRequest, RelationKind, TriageOverride
+from connector.paths import MAPPINGS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,9 @@ class IntakeResult:
             "aggregation_candidates": relations.get(RelationKind.AGGREGATION.value, 0),
             "answered_before": relations.get(RelationKind.ANSWERED_BEFORE.value, 0),
             "by_grade": dict(sorted(Counter(g.grade for g in self.grades.values()).items())),
+            "by_triage": dict(sorted(Counter(c.triage.value for c in self.cases).items())),
+            "invalid": sum(1 for c in self.cases if c.stage.value == "invalid"),
+            "rerouted": sum(1 for c in self.cases if c.stage.value == "rerouted"),
         }
 
 
@@ -116,6 +122,7 @@ def _finish(
     today: date | None,
     engine: Any,
     extra_rejects: list[Reject] | None = None,
+    overrides: Mapping[str, TriageOverride] | None = None,
 ) -> IntakeResult:
     rejects: list[Reject] = list(extra_rejects or [])
     frames = []
@@ -176,6 +183,19 @@ def _finish(
         item.related = links[pos]
         cases.append(item)
         keep.append(pos)
+    # Triage after normalising: validity, business as usual, regime (connector/intake/triage.py, docs/triage.md).
+    decisions = _triage(settings).apply(cases, overrides)
+    for pos, case, decision in zip(keep, cases, decisions, strict=True):
+        if decision is not None:
+            frame.at[pos, "regime"] = case.regime.value
+            frame.at[pos, "stage"] = case.stage.value
+            frame.at[pos, "service_area"] = case.service_area
+            frame.at[pos, "assigned_team"] = case.assigned_team
+    frame["triage"] = None
+    frame["triage_explanation"] = None
+    for pos, case in zip(keep, cases, strict=True):
+        frame.at[pos, "triage"] = case.triage.value
+        frame.at[pos, "triage_explanation"] = case.triage_explanation
     frame["related"] = [_links_text(x) for x in links]
     frame["grade"] = [g.grade for g in grades]
     frame["grade_score"] = [g.score for g in grades]
@@ -186,6 +206,15 @@ def _finish(
     result.rejects = sorted(rejects, key=lambda r: (r.source, r.row if r.row is not None else -1))
     log.info("intake: %d valid cases, %d rejects from %d source(s)", len(cases), len(rejects), len(source_names))
     return result
+
+
+def _triage(settings: Settings) -> Triage:
+    path = settings.resolve(settings.intake.triage_rules)
+    if not path.is_file():
+        # The shipped rules still triage (a configuration folder made before triage existed has no copy).
+        log.warning("triage rules file %s not found: using the shipped mappings/triage-rules.toml", path)
+        path = MAPPINGS_DIR / "triage-rules.toml"
+    return Triage(load_triage_rules(path))
 
 
 def _links_text(links: list[RelatedRequest]) -> str:
@@ -213,6 +242,7 @@ def run_intake(
     history: pd.DataFrame | None = None,
     model: RoutingModel | None = None,
     today: date | None = None,
+    overrides: Mapping[str, TriageOverride] | None = None,
 ) -> IntakeResult:
     """Every source in ``settings.intake.sources``; a source that cannot be read becomes one reject line."""
     engine = deadline_engine(settings)
@@ -226,5 +256,13 @@ def run_intake(
             failures.append(Reject(source=source.name, row=None, field=None, reason=f"source not read: {exc}"))
     names = [s.name for s in settings.intake.sources]
     return _finish(
-        parts, names, settings, history=history, model=model, today=today, engine=engine, extra_rejects=failures
+        parts,
+        names,
+        settings,
+        history=history,
+        model=model,
+        today=today,
+        engine=engine,
+        extra_rejects=failures,
+        overrides=overrides,
     )

@@ -295,7 +295,8 @@ class LetterRenderer:
                 "service_area": case.service_area,
             },
             "requester": {
-                "name": case.requester.name,
+                # "Dear Sir or Madam" when the request gave no name (EIR needs none; an invalid FOI request)
+                "name": case.requester.name or "Sir or Madam",
                 "organisation": case.requester.organisation,
                 "has_email": case.requester.email is not None,
             },

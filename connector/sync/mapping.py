@@ -470,7 +470,8 @@ class TargetMapping(_Model):
 def requester_ref(case: FoiCase) -> str:
     """A stable pseudonymous reference for a requester: same email -> same contact, without storing the email."""
     r = case.requester
-    basis = (r.email or "").strip().lower() or f"{r.name.strip().lower()}|{(r.postcode or r.postal_address or '')}"
+    name = (r.name or "").strip().lower()
+    basis = (r.email or "").strip().lower() or f"{name}|{(r.postcode or r.postal_address or '')}"
     return "R-" + hashlib.sha256(("foi-sync-requester|" + basis).encode()).hexdigest()[:20].upper()
 
 
@@ -542,11 +543,12 @@ def clock_event_values(case: FoiCase) -> dict[str, Any]:
 
 def contact_values(case: FoiCase) -> dict[str, Any]:
     r = case.requester
-    parts = r.name.split()
+    parts = (r.name or "").split()
     return {
         "requester_ref": requester_ref(case),
         "first_name": " ".join(parts[:-1]) or None,
-        "last_name": parts[-1] if parts else r.name,
+        # a request with no name (an invalid FOI request, an anonymous EIR one) still needs a contact to write to
+        "last_name": parts[-1] if parts else "(name not given)",
         "full_name": r.name,
         "email": str(r.email).lower() if r.email else None,
         "postal_address": r.postal_address,

@@ -12,7 +12,7 @@ import pytest
 
 from connector.config import IntakeSource
 from connector.errors import MappingError
-from connector.intake import Reject, read_source
+from connector.intake import read_source
 from connector.intake.source_mapping import load_source_mapping
 from connector.model import Channel, Regime
 
@@ -31,15 +31,15 @@ def test_messy_register_every_row_is_a_case_or_one_reject_line(
 ) -> None:
     result = read_source(_source("messy", "csv", FIXTURES / "register-messy.csv", register_mapping), settings)
 
-    assert sorted(c.reference for c in result.cases) == ["T/001", "T/006", "T/007"]
+    # T/003 has no name: not a reject but a case (an EIR request needs no name; triage decides validity).
+    assert sorted(c.reference for c in result.cases) == ["T/001", "T/003", "T/006", "T/007"]
     by_row = {r.row: r for r in result.rejects}
-    assert sorted(by_row) == [5, 7, 8, 9, 10]  # file line numbers; header on line 3, blank line 6 skipped
+    assert sorted(by_row) == [5, 8, 9, 10]  # file line numbers; header on line 3, blank line 6 skipped
     assert by_row[5].field == "received_at" and "'31/02/2025'" in by_row[5].reason
-    assert by_row[7].field == "requester_name" and "missing" in by_row[7].reason
     assert by_row[8].field == "requester_email"
     assert by_row[9].field == "reference" and "duplicates row 4" in by_row[9].reason
     many = by_row[10]
-    assert set(many.field.split(", ")) >= {"received_at", "regime", "requester_name", "request_text"}
+    assert set(many.field.split(", ")) >= {"received_at", "regime", "request_text"}
     assert "'Misc' is not known" in many.reason and "[values.regime]" in many.reason
     assert result.rows_read == 8 and result.blank_rows == 1  # 9 data lines, one of them blank
     assert len(result.cases) + len(result.rejects) == result.rows_read
@@ -48,7 +48,7 @@ def test_messy_register_every_row_is_a_case_or_one_reject_line(
     path = result.write_rejects(tmp_path / "rejects.csv")
     lines = list(csv.reader(path.open(encoding="utf-8")))
     assert lines[0] == ["source", "row", "field", "reason"]
-    assert [int(x[1]) for x in lines[1:]] == [5, 7, 8, 9, 10]
+    assert [int(x[1]) for x in lines[1:]] == [5, 8, 9, 10]
     text = path.read_text(encoding="utf-8")
     for personal in ("Bob Example", "bob@example.org", "not-an-email", "Dan Example", "Erin", "carol@example.org"):
         assert personal not in text
@@ -151,13 +151,15 @@ def test_json_web_forms_drop_folder(settings: Any, tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "webforms", folder)
     mapping = REPO / "mappings" / "source-webforms.toml"
     result = read_source(_source("web", "json-folder", folder, mapping), settings)
-    (case,) = result.cases
+    case, nameless = sorted(result.cases, key=lambda c: c.source_id or "")
+    assert nameless.source_id == "T-2" and nameless.requester.name is None
     assert case.channel is Channel.WEB_FORM and case.regime is Regime.EIR
     assert case.reference.startswith("WEB-") and case.source_id == "T-1"
     assert case.requester.name == "Nia Example" and case.requester.postcode == "EX2 3CD"
     assert case.received_date == date(2026, 3, 29)
     rejects = {r.source: r for r in result.rejects}
-    assert rejects["web/form-2.json"].field == "requester_name"
+    # form-2 gives no name: a FOI case at stage 'invalid' (FOIA s.8(1)(b)), not a reject (see tests/triage).
+    assert "web/form-2.json" not in rejects
     assert "not valid JSON" in rejects["web/form-3.json"].reason
 
 
@@ -192,9 +194,10 @@ def test_sql_source_through_sqlalchemy(settings: Any, tmp_path: Path) -> None:
         encoding="utf-8",
     )
     result = read_source(_source("crm", "sql", url, mapping), settings)
-    assert [c.reference for c in result.cases] == ["Q-1"]
+    assert [c.reference for c in result.cases] == ["Q-1", "Q-2"]
     assert result.cases[0].subject == "Gritting routes?"  # subject made from the text when none is mapped
-    assert result.rejects == [Reject(source="crm", row=2, field="requester_name", reason=result.rejects[0].reason)]
+    assert result.rejects == []
+    assert result.cases[1].stage.value == "invalid" and result.cases[1].triage_reason == "no_name"  # FOIA s.8(1)(b)
 
 
 def test_mapping_errors_name_file_key_and_fix(tmp_path: Path) -> None:
