@@ -184,6 +184,18 @@ class TriageOutcome(StrEnum):
     BUSINESS_AS_USUAL = "business_as_usual"  # a service request or a question, not recorded information: re-routed
 
 
+#: Why triage found a request invalid (``FoiCase.triage_reason``), in the words the CRM's triage status shows.
+INVALID_REASONS: dict[str, str] = {
+    "not_in_writing": "not in writing",  # FOIA/FOISA s.8(1)(a)
+    "no_name": "no name given",  # s.8(1)(b)
+    "no_real_name": "no real name (placeholder)",  # s.8(1)(b), ICO s.8 guidance
+    "pseudonym": "obvious pseudonym",  # s.8(1)(b), ICO s.8 guidance
+    "no_address": "no address for correspondence",  # s.8(1)(b)
+    "no_description": "does not describe the information",  # s.8(1)(c)
+    "identity_unknown": "requester not identified",  # SAR: UK GDPR Art 12(6)
+}
+
+
 class TriageOverride(StrEnum):
     """An officer's decision in the CRM, which every later triage follows (a CRM-owned field)."""
 
@@ -243,6 +255,8 @@ class FoiCase(BaseModel):
     triage_explanation: str | None = Field(default=None, max_length=4000)
     #: The officer's override, read back from the CRM; triage follows it on every later run.
     triage_override: TriageOverride | None = None
+    #: Business as usual: the service's own words for the routing reply (from the triage rule that matched).
+    routing_reply: str | None = Field(default=None, max_length=2500)
     #: Transfer notices: the authority that holds the information and how to reach it.
     transfer_to: str | None = Field(default=None, max_length=200)
     transfer_contact: str | None = Field(default=None, max_length=500)

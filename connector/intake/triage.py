@@ -48,23 +48,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from connector.errors import MappingError
 from connector.intake.normalize import detect_regime
 from connector.intake.source_mapping import describe_mapping_error
-from connector.model import Channel, FoiCase, Regime, Stage, TriageOutcome, TriageOverride
+from connector.model import INVALID_REASONS, Channel, FoiCase, Regime, Stage, TriageOutcome, TriageOverride
 
 log = logging.getLogger(__name__)
 
 #: Stages triage looks at: a request nobody has started answering yet (plus its own earlier decisions).
 TRIAGE_STAGES = frozenset({Stage.RECEIVED, Stage.VALIDATED, Stage.INVALID, Stage.REROUTED})
 
-#: Reason codes (``triage_reason``); the CRM stage reads "invalid: <words>".
-REASONS: dict[str, str] = {
-    "not_in_writing": "not in writing",
-    "no_name": "no name given",
-    "no_real_name": "no real name (placeholder)",
-    "pseudonym": "obvious pseudonym",
-    "no_address": "no address for correspondence",
-    "no_description": "does not describe the information",
-    "identity_unknown": "requester not identified",
-}
+#: Reason codes (``triage_reason``) and their words: the one vocabulary in connector/model.py.
+REASONS = INVALID_REASONS
 
 
 def _compile(patterns: Iterable[str]) -> list[re.Pattern[str]]:
@@ -389,6 +381,7 @@ class Triage:
             if d.outcome is TriageOutcome.BUSINESS_AS_USUAL and d.rule is not None:
                 case.service_area = d.rule.service_area
                 case.assigned_team = d.rule.team or case.assigned_team
+                case.routing_reply = d.rule.reply + (f" {d.rule.link}" if d.rule.link else "")
             out.append(d)
         return out
 

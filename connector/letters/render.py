@@ -19,8 +19,9 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connector.errors import ConfigError, FoiSyncError
+from connector.letters.notices import notice_law
 from connector.letters.types import REGIMES, TITLES, LetterType, applies
-from connector.model import LONDON, ClockEventKind, FoiCase, Regime
+from connector.model import INVALID_REASONS, LONDON, ClockEventKind, FoiCase, Regime
 from connector.paths import TEMPLATES_DIR
 
 if TYPE_CHECKING:
@@ -111,6 +112,25 @@ def _logo_data_uri(path: Path | None) -> str | None:
             f"council.logo_path: cannot read {path} ({exc.strerror}); fix the path or remove the key"
         ) from exc
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _notice_context(letter_type: LetterType, case: FoiCase) -> dict[str, Any]:
+    """What the triage and decision notices quote: the law (connector/letters/notices.py) and the case's decision."""
+    law = notice_law(letter_type, case.regime)
+    return {
+        "provision": law.notice if law else "",
+        "ground": law.ground if law else "",
+        "advice": law.advice if law else "",
+        "limit": law.limit if law else "",
+        "public_interest": law.public_interest if law else "",
+        "outcome": case.outcome.value if case.outcome else None,
+        "review_outcome": case.review_outcome.value if case.review_outcome else None,
+        "reasons": case.decision_reasons,
+        "invalid_reason": case.triage_reason,
+        "invalid_words": INVALID_REASONS.get(case.triage_reason or "", ""),
+        "routing_reply": case.routing_reply,
+        "needs_name": case.triage_reason in ("no_name", "no_real_name", "pseudonym", "identity_unknown"),
+    }
 
 
 def make_environment(template_dir: Path | None = None) -> ImmutableSandboxedEnvironment:
@@ -301,9 +321,10 @@ class LetterRenderer:
                 "has_email": case.requester.email is not None,
             },
             "dates": dates,
+            "notice": _notice_context(letter_type, case),
             "fee_amount": extra.pop("fee_amount", None),
-            "transfer_to": extra.pop("transfer_to", None),
-            "transfer_contact": extra.pop("transfer_contact", None),
+            "transfer_to": extra.pop("transfer_to", None) or case.transfer_to,
+            "transfer_contact": extra.pop("transfer_contact", None) or case.transfer_contact,
             "extension_reason": extra.pop("extension_reason", None),
             "until": extra.pop("until", None),
             "clarification_note": extra.pop("clarification_note", None) or clarification_note,

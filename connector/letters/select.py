@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from connector.letters.notices import notices_due
 from connector.letters.types import LetterType, applies
 from connector.model import ClockEventKind, FoiCase, Outcome, Regime, Stage
 
@@ -86,6 +87,8 @@ def letters_due(case: FoiCase) -> list[LetterType]:
         due.append(LetterType.INTERNAL_REVIEW_ACK)
     if case.outcome is Outcome.NOT_HELD and (stage in FIRST_INSTANCE or stage is Stage.RESPONSE_SENT):
         due.append(LetterType.NOT_HELD)
+    # Triage and decision notices: advice and assistance, routing reply, refusals, SAR, review outcome, transfer.
+    due += notices_due(case)
 
     out: list[LetterType] = []
     for letter in due:

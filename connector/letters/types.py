@@ -22,6 +22,17 @@ class LetterType(StrEnum):
     INTERNAL_REVIEW_ACK = "internal_review_ack"
     TRANSFER = "transfer"
     NOT_HELD = "not_held"
+    # Triage and decision notices (connector/letters/notices.py says which stage or outcome calls for each).
+    ADVICE_AND_ASSISTANCE = "advice_and_assistance"  # invalid request: FOIA s.16 / FOISA s.15 / SAR Art 12(2)
+    ROUTING_REPLY = "routing_reply"  # business as usual: passed to the service, no statutory clock
+    REFUSAL = "refusal"  # FOIA s.17 / FOISA s.16 / EIR reg 14 / EISR reg 13: exemptions, public interest
+    COST_LIMIT = "cost_limit"  # FOIA s.12 + s.17(5) / FOISA s.12 + s.16(4), with advice and assistance
+    VEXATIOUS = "vexatious"  # FOIA s.14(1) + s.17(5) / FOISA s.14(1) + s.16(5)
+    REPEATED = "repeated"  # FOIA s.14(2) / FOISA s.14(2)
+    NCND = "ncnd"  # neither confirm nor deny: FOIA s.17(1) / FOISA s.18 / EIR reg 12(6)
+    SAR_RESPONSE = "sar_response"  # UK GDPR Art 15: the data and the supplementary information
+    SAR_REFUSAL = "sar_refusal"  # UK GDPR Art 12(5)(b) manifestly unfounded or excessive, Art 12(4)
+    REVIEW_OUTCOME = "review_outcome"  # internal review / reconsideration / review: upheld, partly, overturned
 
 
 _FOI = frozenset({Regime.FOIA, Regime.EIR, Regime.FOISA, Regime.EISR})
@@ -38,6 +49,16 @@ APPLIES_TO: dict[LetterType, frozenset[Regime]] = {
     LetterType.INTERNAL_REVIEW_ACK: _FOI,
     LetterType.TRANSFER: _FOI,
     LetterType.NOT_HELD: _ALL,
+    LetterType.ADVICE_AND_ASSISTANCE: frozenset({Regime.FOIA, Regime.FOISA, Regime.SAR}),
+    LetterType.ROUTING_REPLY: _ALL,
+    LetterType.REFUSAL: _FOI,
+    LetterType.COST_LIMIT: frozenset({Regime.FOIA, Regime.FOISA}),
+    LetterType.VEXATIOUS: frozenset({Regime.FOIA, Regime.FOISA}),
+    LetterType.REPEATED: frozenset({Regime.FOIA, Regime.FOISA}),
+    LetterType.NCND: frozenset({Regime.FOIA, Regime.FOISA, Regime.EIR}),
+    LetterType.SAR_RESPONSE: frozenset({Regime.SAR}),
+    LetterType.SAR_REFUSAL: frozenset({Regime.SAR}),
+    LetterType.REVIEW_OUTCOME: _FOI,
 }
 
 #: Short human titles, used in email subjects and ``letters list-types``.
@@ -51,6 +72,16 @@ TITLES: dict[LetterType, str] = {
     LetterType.INTERNAL_REVIEW_ACK: "Acknowledgement of your request for a review",
     LetterType.TRANSFER: "Your request: information held by another authority",
     LetterType.NOT_HELD: "Your request: information not held",
+    LetterType.ADVICE_AND_ASSISTANCE: "Your request: what we need before we can answer it",
+    LetterType.ROUTING_REPLY: "Your message has been passed to the right service",
+    LetterType.REFUSAL: "Your request: refusal notice",
+    LetterType.COST_LIMIT: "Your request: refusal notice (cost limit)",
+    LetterType.VEXATIOUS: "Your request: refusal notice (vexatious request)",
+    LetterType.REPEATED: "Your request: refusal notice (repeated request)",
+    LetterType.NCND: "Your request: we can neither confirm nor deny",
+    LetterType.SAR_RESPONSE: "Your subject access request: our response",
+    LetterType.SAR_REFUSAL: "Your subject access request: refusal",
+    LetterType.REVIEW_OUTCOME: "The outcome of your request for a review",
 }
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connector import odata
 from connector.errors import MappingError
-from connector.model import ClockEventKind, FoiCase, Stage
+from connector.model import INVALID_REASONS, ClockEventKind, FoiCase, Stage, TriageOutcome
 
 FieldType = Literal["string", "memo", "choice", "date", "datetime", "integer", "boolean", "lookup"]
 Owner = Literal["connector", "crm"]
@@ -61,6 +61,14 @@ CASE_FIELDS: dict[str, str] = {
     "source_id": "id of the case in that system",
     "wdtk_request_id": "WhatDoTheyKnow request number",
     "related_references": "related requests, 'REF (relation)' joined with '; '",
+    "triage": "request | invalid | business_as_usual (connector/intake/triage.py)",
+    "triage_status": "how the triage reads to an officer: 'invalid: no address for correspondence', 'rerouted', ...",
+    "triage_explanation": "why triage decided what it did, citing the law (FOIA s.8, EIR reg 5, ...)",
+    "triage_override": "the officer's override (as_request, as_foi, as_eir, as_sar, as_invalid, as_business_as_usual)",
+    "case_type": "information_request | service_request (business as usual is re-routed as a service request)",
+    "transfer_to": "the authority that holds the information (transfer notices)",
+    "transfer_contact": "how to reach that authority (transfer notices)",
+    "decision_reasons": "the officer's reasons for a refusal: exemptions and public interest (quoted in notices)",
     "due_date": "statutory due date (deadline engine)",
     "extended_due_date": "extended due date, when extended (deadline engine)",
     "effective_due_date": "the due date that applies today (extended if extended)",
@@ -472,7 +480,18 @@ def requester_ref(case: FoiCase) -> str:
     r = case.requester
     name = (r.name or "").strip().lower()
     basis = (r.email or "").strip().lower() or f"{name}|{(r.postcode or r.postal_address or '')}"
+    if basis == "|":  # no name, email or address (an invalid request): one contact per case, never shared
+        basis = f"case|{case.reference}"
     return "R-" + hashlib.sha256(("foi-sync-requester|" + basis).encode()).hexdigest()[:20].upper()
+
+
+def triage_status(case: FoiCase) -> str:
+    """``invalid: no address for correspondence``, ``rerouted``, ``request``: the triage as an officer reads it."""
+    if case.triage is TriageOutcome.INVALID:
+        return f"invalid: {INVALID_REASONS.get(case.triage_reason or '', case.triage_reason or 'see the explanation')}"
+    if case.triage is TriageOutcome.BUSINESS_AS_USUAL:
+        return "rerouted: business as usual"
+    return "request"
 
 
 def stable_hash(obj: Any) -> str:
@@ -506,6 +525,14 @@ def case_values(case: FoiCase) -> dict[str, Any]:
         "source_id": case.source_id,
         "wdtk_request_id": case.wdtk_request_id,
         "related_references": "; ".join(f"{r.reference} ({r.relation.value})" for r in case.related) or None,
+        "triage": case.triage.value,
+        "triage_status": triage_status(case),
+        "triage_explanation": case.triage_explanation,
+        "triage_override": case.triage_override.value if case.triage_override else None,
+        "case_type": "service_request" if case.triage is TriageOutcome.BUSINESS_AS_USUAL else "information_request",
+        "transfer_to": case.transfer_to,
+        "transfer_contact": case.transfer_contact,
+        "decision_reasons": case.decision_reasons,
     }
     v.update(clock_event_values(case))
     return v

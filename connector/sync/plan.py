@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any, Literal
 
 from connector import odata
-from connector.model import FoiCase
+from connector.model import NO_CLOCK_STAGES, FoiCase
 from connector.sync.mapping import (
     MappingValueError,
     TargetMapping,
@@ -104,6 +104,17 @@ def derived_values(case: FoiCase, engine: Any, today: date, grade: str | None = 
     when it graded the case, else a plain rule on the days remaining."""
     if engine is None:
         return {}
+    if case.stage in NO_CLOCK_STAGES:
+        # Triage found no valid request (invalid) or a service request (rerouted): there is no statutory clock,
+        # so no due date, RAG or days remaining is ever shown for it (connector/intake/triage.py).
+        return {
+            "due_date": None,
+            "extended_due_date": None,
+            "effective_due_date": None,
+            "rag_status": None,
+            "priority_grade": None,
+            "days_remaining": None,
+        }
     status = engine.status(case, today)
     r = status.result
     open_case = status.clock != "closed" and not case.is_closed
