@@ -102,12 +102,8 @@ _FOISA_ADVICE = "section 15 of the Act"
 
 #: (notice, regime) -> the law the notice quotes. One table for every template (shipped or overridden).
 NOTICE_LAW: dict[tuple[LetterType, Regime], NoticeLaw] = {
-    (LetterType.ADVICE_AND_ASSISTANCE, Regime.FOIA): NoticeLaw(
-        notice="section 8(1) of the Act (what makes a valid request)", advice=_FOIA_ADVICE
-    ),
-    (LetterType.ADVICE_AND_ASSISTANCE, Regime.FOISA): NoticeLaw(
-        notice="section 8(1) of the Act (what makes a valid request)", advice=_FOISA_ADVICE
-    ),
+    (LetterType.ADVICE_AND_ASSISTANCE, Regime.FOIA): NoticeLaw(notice="section 8(1) of the Act", advice=_FOIA_ADVICE),
+    (LetterType.ADVICE_AND_ASSISTANCE, Regime.FOISA): NoticeLaw(notice="section 8(1) of the Act", advice=_FOISA_ADVICE),
     (LetterType.ADVICE_AND_ASSISTANCE, Regime.SAR): NoticeLaw(
         notice="Article 12(6) of the UK GDPR (confirming the identity of the person asking)",
         advice="Article 12(2) of the UK GDPR",

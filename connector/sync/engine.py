@@ -336,8 +336,10 @@ def run_sync(
 
             def read() -> Any:
                 from connector.intake import run_intake
+                from connector.sync.triage_overrides import read_triage_overrides
 
-                return run_intake(settings)
+                # Officers' triage overrides in the CRM win over the rules (docs/triage.md).
+                return run_intake(settings, overrides=read_triage_overrides(client, run.mapping))
 
             plan, resolver, cases = run.check_read_and_plan(client, read, cases, engine, today, {"kind": "sync"})
             if dry_run:
