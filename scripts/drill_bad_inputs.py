@@ -69,12 +69,31 @@ class Item:
     has_fix: bool = False
 
 
+#: The shipped target mapping's choice value for stage 'invalid' (mappings/target-incident.toml).
+INVALID_STAGE = 100000012
+
+
 def row_items() -> list[Item]:
     long = "Exemption wording " * (TEN_KB // 18 + 1)
     return [
         Item("impossible date 31/02/2025", "row", "reject", {"Date Received": "31/02/2025"}),
         Item("date in words", "row", "reject", {"Date Received": "the Tuesday after Easter"}),
-        Item("missing requester name", "row", "reject", {"Requester Name": ""}),
+        # Not a reject since triage: a FOI request with no name is a case at stage 'invalid' (FOIA s.8(1)(b)) with an
+        # advice-and-assistance reply drafted (docs/triage.md); it must land, never be dropped.
+        Item(
+            "missing requester name",
+            "row",
+            "invalid",
+            {
+                "Ref No": "FOI/2025/NONAME",
+                "Request Type": "FOI",
+                "Requester Name": "",
+                "Status": "Open",
+                "Date Responded": "",
+                "Outcome": "",
+                "Exemptions Applied": "",
+            },
+        ),
         Item("missing reference", "row", "reject", {"Ref No": ""}),
         Item("unknown request type", "row", "reject", {"Request Type": "Misc"}),
         Item("email that is not an address", "row", "reject", {"Email": "o'brien at example dot org"}),
@@ -211,6 +230,11 @@ def drill_rows(work: Path, good: int, verbose: bool) -> tuple[list[Item], dict[s
                     ok = ok and any(c.get("emailaddress1") == item.override["Email"] for c in contacts)
             item.message = "exact" if ok else "differs from the source"
             item.passed = ok
+        elif item.expect == "invalid":
+            got = crm.get(ref)
+            item.outcome = f"landed, stage {got.get('foi_stage')}" if got else "NOT in the CRM"
+            item.message = "invalid request kept as a case (FOIA s.8(1)(b)): advice and assistance"
+            item.passed = got is not None and got.get("foi_stage") == INVALID_STAGE
         elif item.expect == "truncated":
             got = crm.get(ref)
             title = str((got or {}).get("title") or "")

@@ -113,6 +113,17 @@ def find_case(cases: list[FoiCase], reference: str) -> FoiCase:
 @click.option("--fee", "fee_amount", default=None, help="Fee amount for the fees notice, e.g. 45.50.")
 @click.option("--transfer-to", default=None, help="Authority that holds the information (transfer notice).")
 @click.option("--transfer-contact", default=None, help="That authority's FOI contact (transfer notice).")
+@click.option(
+    "--pdf/--no-pdf",
+    default=True,
+    help="Also print each letter to PDF with headless Chromium, for posting (default: on).",
+)
+@click.option(
+    "--browser",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Chromium to print the PDF with (default: chromium on the PATH).",
+)
 @click.pass_obj
 def preview(
     app: Any,
@@ -125,8 +136,12 @@ def preview(
     fee_amount: str | None,
     transfer_to: str | None,
     transfer_contact: str | None,
+    pdf: bool,
+    browser: Path | None,
 ) -> None:
-    """Write the rendered letter(s) for case REFERENCE as .html and .txt files; nothing is sent."""
+    """Write the rendered letter(s) for case REFERENCE as .html, .txt and .pdf files; nothing is sent."""
+    from connector.letters.pdf import PdfError, html_to_pdf
+
     settings = app.settings
     cases = _cases_from_json(case_json) if case_json else _cases_from_intake(settings)
     case = find_case(cases, reference)
@@ -153,3 +168,8 @@ def preview(
         click.echo(f"  template {rendered.template}")
         click.echo(f"  {html_path}")
         click.echo(f"  {text_path}")
+        if pdf:
+            try:
+                click.echo(f"  {html_to_pdf(html_path, stem.with_suffix('.pdf'), browser=browser)}")
+            except PdfError as exc:
+                raise click.ClickException(f"{exc} (the .html and .txt files are written)") from None

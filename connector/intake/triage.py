@@ -30,7 +30,7 @@ to the CRM) and each overridable by the officer in the CRM (``triage_override``,
 An invalid request is never dropped: it becomes a case at stage ``invalid`` (no clock) with the reason, and the
 advice-and-assistance reply (FOIA s.16, FOISA s.15) is drafted for the officer (connector/letters/notices.py).
 
-Only cases at the first stages (received, validated) are triaged: a historical register's answered cases are what
+Only cases nobody has acted on (received, validated, or "open" with no outcome, response or clock event) are triaged: a historical register's answered cases are what
 they are. An officer's override always wins, and the explanation says what triage would have done.
 """
 
@@ -52,8 +52,10 @@ from connector.model import INVALID_REASONS, Channel, FoiCase, Regime, Stage, Tr
 
 log = logging.getLogger(__name__)
 
-#: Stages triage looks at: a request nobody has started answering yet (plus its own earlier decisions).
-TRIAGE_STAGES = frozenset({Stage.RECEIVED, Stage.VALIDATED, Stage.INVALID, Stage.REROUTED})
+#: Stages triage looks at: a request nobody has started answering yet (plus its own earlier decisions). Registers
+#: often mark every new request "Open" (in_progress), so that counts too while the case has no outcome, response or
+#: clock event (no officer has acted on it).
+TRIAGE_STAGES = frozenset({Stage.RECEIVED, Stage.VALIDATED, Stage.IN_PROGRESS, Stage.INVALID, Stage.REROUTED})
 
 #: Reason codes (``triage_reason``) and their words: the one vocabulary in connector/model.py.
 REASONS = INVALID_REASONS
@@ -368,7 +370,8 @@ class Triage:
         out: list[TriageDecision | None] = []
         for case in cases:
             override = overrides.get(case.reference) or case.triage_override
-            if case.stage not in TRIAGE_STAGES:
+            untouched = case.outcome is None and case.responded_at is None and not case.clock_events
+            if case.stage not in TRIAGE_STAGES or not untouched:
                 out.append(None)
                 continue
             d = self.decide(case, override)

@@ -22,6 +22,7 @@ def test_preview_writes_html_and_text(tmp_path):
             "2025-07-07",
             "--out",
             str(out),
+            "--no-pdf",  # the PDF path is tested in tests/triage/test_notices_browser.py
         ],
     )
     assert res.exit_code == 0, res.output
@@ -34,6 +35,7 @@ def test_preview_writes_html_and_text(tmp_path):
 def test_preview_due_letters_and_explicit_type(tmp_path):
     out = tmp_path / "p"
     args = ["letters", "preview", "foisa-2025-0007", "--case-json", str(DATA / "cases.json"), "--out", str(out)]
+    args.append("--no-pdf")
     res = CliRunner().invoke(cli, [*args, "--today", "2025-07-08"])
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == [

@@ -113,7 +113,7 @@ def test_fixture_requests_land_at_their_triage_stage_with_drafted_replies_and_ov
         report = run_sync(sync_settings, client=dv_client)
         assert report.exit_code == 0, report.as_dict()
         for ref in ("T-034", "T-026"):
-            row = dv_client.retrieve("incidents", rows[ref]["incidentid"], select=cols + ["foi_triageoverride"])
+            row = dv_client.retrieve("incidents", rows[ref]["incidentid"], select=[*cols, "foi_triageoverride"])
             assert _choice(mapping, "stage", row["foi_stage"]) == "received", ref
             assert row["foi_duedate"] is not None  # the FOIA clock runs now
             assert "Officer override" in row["foi_triageexplanation"]
