@@ -494,7 +494,8 @@ class DeadlineEngine:
             return rolled
 
         due = month_end(limit_months)
-        exp.append(f"Due: {fmt(due)} ({rule.limit.words}, {rule.limit.source.split(';')[0]})")
+        calendar_months = months_words(limit_months).replace(" month", " calendar month")
+        exp.append(f"Due: {fmt(due)} ({calendar_months}, {rule.limit.source.split(';')[0]})")
         extended_due: date | None = None
         extension: str | None = None
         if ci.extension is not None:
@@ -507,10 +508,8 @@ class DeadlineEngine:
                 extension = rule.extension.kind
                 total = rule.extension.total.months or limit_months
                 extended_due = month_end(total)
-                exp.append(
-                    f"Extended due: {fmt(extended_due)} ({months_words(total - limit_months)} further, "
-                    f"{rule.extension_source})"
-                )
+                further = months_words(total - limit_months).replace(" month", " further month")
+                exp.append(f"Extended due: {fmt(extended_due)} ({further}, {rule.extension_source})")
                 if ci.extension_on is not None and ci.extension_on > due:
                     flags.append("extension_notified_late")
                     exp.append(
