@@ -72,7 +72,7 @@ class SandboxApp:
         self.slots = threading.BoundedSemaphore(self.profile.slots) if self.profile.slots else None
         self.stats: Counter[str] = Counter()
         # What the cost model charged (requests executed, records written, rows read, ms) since start.
-        self.charged: Counter[str] = Counter()
+        self.charged: dict[str, float] = dict.fromkeys(("requests", "writes", "reads", "cost_ms", "executed_ms"), 0.0)
         self._stats_lock = threading.Lock()
         self.org_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "foi-sync-sandbox/org"))
         self.bu_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "foi-sync-sandbox/bu"))
