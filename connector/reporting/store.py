@@ -83,6 +83,9 @@ LETTER_KINDS: list[tuple[str, str]] = [
     ("extension", r"extension|extended|extend"),
     ("not_held", r"not held"),
     ("transfer", r"another authority|transfer"),
+    ("advice_and_assistance", r"what we need before"),  # triage: an invalid request (docs/triage.md)
+    ("routing", r"passed to the right service"),  # triage: business as usual
+    ("refusal", r"\brefusal\b|neither confirm nor deny"),
     ("review_outcome", r"\breview\b"),
     ("response", r"\bresponse\b|\breply\b|\bdecision\b"),
 ]

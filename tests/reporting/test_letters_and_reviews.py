@@ -88,6 +88,16 @@ def test_letter_kinds_cover_every_foi_sync_letter_title() -> None:
         LetterType.SAR_EXTENSION: "extension",
         LetterType.NOT_HELD: "not_held",
         LetterType.TRANSFER: "transfer",
+        LetterType.ADVICE_AND_ASSISTANCE: "advice_and_assistance",
+        LetterType.ROUTING_REPLY: "routing",
+        LetterType.REFUSAL: "refusal",
+        LetterType.COST_LIMIT: "refusal",
+        LetterType.VEXATIOUS: "refusal",
+        LetterType.REPEATED: "refusal",
+        LetterType.NCND: "refusal",
+        LetterType.SAR_RESPONSE: "response",
+        LetterType.SAR_REFUSAL: "refusal",
+        LetterType.REVIEW_OUTCOME: "review_outcome",
     }
     for letter, title in TITLES.items():
         assert letter_kind(f"{title} - FOI ref FOI/2025/0001") == expected[letter], title
