@@ -19,10 +19,12 @@ from urllib.parse import parse_qsl, unquote
 
 from connector.sandbox import csdl, messages
 from connector.sandbox import errors as E
+from connector.sandbox import relationships as n2n
 from connector.sandbox.auth import AuthError, TokenService
 from connector.sandbox.batch import Response, error_response, parse_batch, run_batch
 from connector.sandbox.errors import DvError
 from connector.sandbox.faults import Faults, FaultSpec
+from connector.sandbox.files import FileColumns
 from connector.sandbox.limits import Limiter, LimitOptions
 from connector.sandbox.metadata_api import MetadataApi
 from connector.sandbox.query import (
@@ -36,7 +38,7 @@ from connector.sandbox.query import (
     split_top_level,
 )
 from connector.sandbox.records import GUID_RE, Records, annotation_wanted, etag, split_paren
-from connector.sandbox.schema import Table, build_navigation, seed_tables, table_from_json
+from connector.sandbox.schema import FILE, IMAGE, Table, build_navigation, seed_tables, table_from_json
 from connector.sandbox.store import Store
 
 log = logging.getLogger(__name__)
@@ -106,15 +108,22 @@ class SandboxApp:
         self.options = options
         self.store = Store(options.db_path)
         tables = seed_tables()
+        n2n_defs: dict[str, n2n.ManyToMany] = {}
         for saved in self.store.custom_tables():
+            if saved.get("kind") == "n2n":
+                n2n_defs = n2n.load(saved)
+                continue
             t = table_from_json(saved)
             tables[t.logical] = t
         build_navigation(tables)
+        n2n.add_navigation(tables, n2n_defs)
         self.base_ref = ["http://127.0.0.1/api/data/v9.2/"]
         self.records = Records(tables, self.store, self.base_ref)
+        self.records.n2n = n2n_defs
         self.ct_min_version = [0]
         self.reader = CollectionReader(self.records, options.change_token_expiry_seconds, self.ct_min_version)
         self.metadata = MetadataApi(self.records)
+        self.files = FileColumns(self.records)
         self.profile = Profile.named(options.profile)
         self.limiter = Limiter(options.limits)
         self.faults = Faults(FaultSpec.parse(options.faults))
@@ -403,7 +412,26 @@ class SandboxApp:
                 with self.store.transaction():
                     entity_id = self.metadata.post(segs, json.loads(body or b"{}"))
                 return Response(204, [("OData-EntityId", entity_id)]), 1, 0
+            if method == "DELETE":
+                with self.store.transaction():
+                    self.metadata.delete(segs)
+                return Response(204), 1, 0
+            if method == "PUT":
+                with self.store.transaction():
+                    self.metadata.put(segs, json.loads(body or b"{}"))
+                return Response(204), 1, 0
             raise DvError(405, "", f"{method} is not supported on metadata in the sandbox.")
+        if head == "CreateEntities" and method == "POST":
+            # Only the SDK's code shows this message (powerplatform-dataverse-client 1.1.0 creates tables with it).
+            with self.store.transaction():
+                ids = self.metadata.create_entities(json.loads(body or b"{}"))
+            ctx = self.records.api_base + "$metadata#Microsoft.Dynamics.CRM.CreateEntitiesResponse"
+            return _json(200, {"@odata.context": ctx, "EntityIds": ids}), len(ids), 0
+        if head.startswith("RetrieveMetadataChanges(") and method == "GET":
+            query_arg = _function_argument(head, "Query", parse_params(query))
+            changes = self.metadata.retrieve_metadata_changes(query_arg if isinstance(query_arg, dict) else {})
+            ctx = self.records.api_base + "$metadata#Microsoft.Dynamics.CRM.RetrieveMetadataChangesResponse"
+            return _json(200, {"@odata.context": ctx, **changes}), 0, 1
         table = self.records.by_set(name)
         if key is None:
             return self._collection(method, table, segs, query, pref, headers, body, user)
@@ -686,6 +714,8 @@ class SandboxApp:
             raise E.not_found_segment(seg)
         nav_name, child_key = split_paren(seg)
         nav = table.navs.get(nav_name)
+        if nav is not None and nav.kind == "n2n":
+            return self._n2n_sub(method, table, rid, nav_name, child_key, rest, params, pref, body)
         if nav is not None:
             is_ref = len(rest) > 1 and rest[1] == "$ref"
             with self.store.transaction():
@@ -750,6 +780,10 @@ class SandboxApp:
                             len(rows),
                         )
             raise DvError(405, "", f"{method} is not supported on '{nav_name}'.")
+        attr = table.attributes.get(seg)
+        if attr is not None and attr.type in (FILE, IMAGE):
+            resp = self.files.handle(method, table, rid, attr, rest, params, headers, body)
+            return resp, (1 if method != "GET" else 0), (1 if method == "GET" else 0)
         # A single property: GET, PUT {"value": ...}, DELETE (clears it).
         if not self.records.column_known(table, seg):
             raise E.unknown_property(table.logical, seg)
@@ -778,6 +812,49 @@ class SandboxApp:
                 self.records.update(table, rid, {seg: value}, user)
             return Response(204), 1, 0
         raise DvError(405, "", f"{method} is not supported on a property.")
+
+    def _n2n_sub(
+        self,
+        method: str,
+        table: Table,
+        rid: str,
+        nav_name: str,
+        child_key: str | None,
+        rest: list[str],
+        params: dict[str, str],
+        pref: Prefer,
+        body: bytes,
+    ) -> tuple[Response, int, int]:
+        """A many-to-many navigation property: read, associate ($ref POST), disassociate ($ref DELETE)."""
+        nav = table.navs[nav_name]
+        rel = self.records.n2n[nav.attribute]
+        other = self.records.tables[nav.target]
+        is_ref = rest[1:] == ["$ref"]
+        if method == "POST" and is_ref:
+            with self.store.transaction():
+                self.records.associate_collection(table, rid, nav_name, json.loads(body or b"{}").get("@odata.id", ""))
+            return Response(204), 1, 0
+        if method == "DELETE" and is_ref:
+            other_id: str | None = None
+            if child_key is not None:
+                found, _ = self.records.resolve_key(other, child_key)
+                other_id = str(found) if found else None
+            elif "$id" in params:
+                _, other_id = self.records.resolve_url(params["$id"])
+            if other_id is None:
+                raise DvError(400, "0x80060888", "Disassociate needs the related row: nav(id)/$ref or $ref?$id=.")
+            with self.store.transaction():
+                if not n2n.disassociate(self.store, rel, table.logical, rid, str(other_id)):
+                    raise E.record_not_found(other.logical, str(other_id))
+            return Response(204), 1, 0
+        if method == "GET" and not is_ref:
+            select = parse_select(self.records, other, params.get("$select"))
+            ids = n2n.related_ids(self.store, rel, table.logical, rid)
+            rows = [r for r in (self.store.get(other.logical, i) for i in ids) if r]
+            value = [self.records.represent(other, r, select, pref.annotations) for r in rows]
+            ctx = f"{self.records.api_base}$metadata#{other.entity_set}{context_columns(select)}"
+            return _json(200, {"@odata.context": ctx, "value": value}), 0, len(value)
+        raise DvError(405, "", f"{method} is not supported on '{nav_name}'.")
 
     def _close_incident(self, body: dict[str, Any], user: str) -> Response:
         """CloseIncident {"IncidentResolution": {..."incidentid@odata.bind": "/incidents(id)"}, "Status": 5} -> 204.

@@ -30,6 +30,7 @@ LOOKUP, CUSTOMER, OWNER, UNIQUEID, PARTYLIST, VIRTUAL = (
     "Virtual",
 )
 ENTITYNAME = "EntityName"
+FILE, IMAGE = "File", "Image"  # AttributeType Virtual, AttributeTypeName FileType / ImageType in Dataverse
 
 LOOKUP_TYPES = {LOOKUP, CUSTOMER, OWNER}
 CHOICE_TYPES = {PICKLIST, STATE, STATUS}
@@ -54,6 +55,8 @@ _METADATA_TYPE = {
     PARTYLIST: "LookupAttributeMetadata",
     VIRTUAL: "AttributeMetadata",
     ENTITYNAME: "EntityNameAttributeMetadata",
+    FILE: "FileAttributeMetadata",
+    IMAGE: "ImageAttributeMetadata",
 }
 TYPE_FROM_METADATA = {
     v: k for k, v in _METADATA_TYPE.items() if k not in (CUSTOMER, OWNER, PARTYLIST, UNIQUEID, VIRTUAL)
@@ -164,6 +167,8 @@ class Attribute:
     max_value: float | None = None
     read_only: bool = False
     custom: bool = False
+    relationship: str | None = None  # a custom lookup's 1:N relationship SchemaName
+    referenced_nav: str | None = None  # ... and its collection-valued navigation property on the referenced table
 
     @property
     def schema_name(self) -> str:
@@ -176,7 +181,9 @@ class Attribute:
             "LogicalName": self.logical,
             "SchemaName": self.schema_name,
             "EntityLogicalName": table,
-            "AttributeType": self.type,
+            # Learn "Use file column data" / "Use image column data": file and image columns are Virtual
+            # attributes whose AttributeTypeName is FileType / ImageType.
+            "AttributeType": "Virtual" if self.type in (FILE, IMAGE) else self.type,
             "AttributeTypeName": {"Value": self.type + "Type"},
             "DisplayName": label(self.display or self.logical),
             "RequiredLevel": {
@@ -265,6 +272,7 @@ class Table:
     ownership: str = "UserOwned"
     navs: dict[str, NavProperty] = field(default_factory=dict)
     schema: str | None = None  # a custom table's SchemaName as created (e.g. foi_Case)
+    description: str | None = None
 
     @property
     def metadata_id(self) -> str:
@@ -290,10 +298,17 @@ class Table:
             "IsActivity": self.is_activity,
             "IsCustomEntity": self.custom,
             "ChangeTrackingEnabled": True,
+            "IsPrivate": False,
+            "IsManaged": not self.custom,
+            "IsCustomizable": {"Value": True, "CanBeChanged": False},
+            "TableType": "Standard",
+            "HasActivities": False,
+            "HasNotes": self.logical in ("account", "contact", "incident", "lead", "opportunity") or self.custom,
             "IsOptimisticConcurrencyEnabled": True,
             "OwnershipType": self.ownership,
             "DisplayName": label(self.display or self.logical),
             "DisplayCollectionName": label(self.entity_set),
+            "Description": label(self.description or ""),
             "CanCreateAttributes": {"Value": True, "CanBeChanged": False},
         }
 
@@ -831,7 +846,7 @@ def single_nav_name(table: Table, attr: Attribute, target: str) -> str:
 def build_navigation(tables: dict[str, Table]) -> None:
     """Derive navigation properties from lookup columns (both sides), so custom lookups get them too."""
     for table in tables.values():
-        table.navs = {k: v for k, v in table.navs.items() if v.kind == "explicit"}
+        table.navs = {k: v for k, v in table.navs.items() if v.kind in ("explicit", "n2n")}
     for table in tables.values():
         for attr in table.attributes.values():
             if attr.type not in LOOKUP_TYPES:
@@ -839,14 +854,16 @@ def build_navigation(tables: dict[str, Table]) -> None:
             for target in attr.targets:
                 name = single_nav_name(table, attr, target)
                 rel = (
-                    _KNOWN_COLLECTIONS.get((table.logical, attr.logical, target))
+                    attr.relationship
+                    or _KNOWN_COLLECTIONS.get((table.logical, attr.logical, target))
                     or f"{target}_{table.logical}_{attr.logical}"
                 )
                 if name not in table.navs:
                     table.navs[name] = NavProperty(name, "single", attr.logical, target, rel)
                 if target in tables:
+                    coll = attr.referenced_nav or rel
                     tables[target].navs.setdefault(
-                        rel, NavProperty(rel, "collection", attr.logical, table.logical, rel)
+                        coll, NavProperty(coll, "collection", attr.logical, table.logical, rel)
                     )
 
 

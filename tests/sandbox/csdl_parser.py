@@ -196,9 +196,10 @@ def parse(xml: bytes | str) -> Model:
     operations: dict[str, list[Operation]] = {}
     container = Container()
     for schema in schemas:
-        ns = schema.get("Namespace")
-        if not ns:
+        declared = schema.get("Namespace")
+        if not declared:
             raise CsdlError("a Schema needs a Namespace")
+        ns = declared
         namespaces[ns] = ns
         if schema.get("Alias"):
             namespaces[schema.get("Alias") or ""] = ns
