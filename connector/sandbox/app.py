@@ -25,7 +25,7 @@ from connector.sandbox.batch import Response, error_response, parse_batch, run_b
 from connector.sandbox.errors import DvError
 from connector.sandbox.faults import Faults, FaultSpec
 from connector.sandbox.files import FileColumns
-from connector.sandbox.limits import Limiter, LimitOptions
+from connector.sandbox.limits import Charge, Limiter, LimitOptions, Profile
 from connector.sandbox.metadata_api import MetadataApi
 from connector.sandbox.query import (
     CollectionReader,
@@ -52,43 +52,6 @@ BULK = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
 
 class DropConnection(Exception):
     """Close the socket without answering (fault injection)."""
-
-
-@dataclass
-class Profile:
-    """Server cost model. ``realistic`` makes throughput work meet a real, stated ceiling."""
-
-    name: str = "fast"
-    latency_ms: float = 0.0
-    write_ms_per_record: float = 0.0
-    read_ms_per_record: float = 0.0
-    slots: int = 0  # requests the "server" works on at once; 0 = unlimited
-
-    @classmethod
-    def named(cls, name: str) -> Profile:
-        if name == "fast":
-            return cls()
-        if name == "realistic":
-            return cls("realistic", latency_ms=15.0, write_ms_per_record=1.5, read_ms_per_record=0.02, slots=4)
-        raise ValueError(f"unknown profile '{name}'; use fast or realistic")
-
-    def cost_ms(self, writes: int, reads: int) -> float:
-        return self.latency_ms + writes * self.write_ms_per_record + reads * self.read_ms_per_record
-
-    def ceiling(self, max_chunk: int = 1000) -> dict[str, float]:
-        """Records per second the server can absorb for each write method at most (all slots busy)."""
-        if self.name == "fast":
-            return {}
-        single = self.slots * 1000.0 / self.cost_ms(1, 0)
-        bulk = self.slots * 1000.0 * max_chunk / self.cost_ms(max_chunk, 0)
-        return {
-            "single": round(single, 1),
-            "CreateMultiple": round(bulk, 1),
-            "UpsertMultiple": round(bulk, 1),
-            "UpdateMultiple": round(bulk, 1),
-            "max_chunk": max_chunk,
-            "slots": self.slots,
-        }
 
 
 @dataclass
@@ -129,6 +92,8 @@ class SandboxApp:
         self.faults = Faults(FaultSpec.parse(options.faults))
         self.slots = threading.BoundedSemaphore(self.profile.slots) if self.profile.slots else None
         self.stats: Counter[str] = Counter()
+        # What the cost model charged (requests executed, records written, rows read, ms) since start.
+        self.charged: dict[str, float] = dict.fromkeys(("requests", "writes", "reads", "cost_ms", "executed_ms"), 0.0)
         self._stats_lock = threading.Lock()
         self.org_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "foi-sync-sandbox/org"))
         self.bu_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "foi-sync-sandbox/bu"))
@@ -258,12 +223,11 @@ class SandboxApp:
             resp.headers += [("REQ_ID", request_id), ("x-ms-dop-hint", str(self.options.limits.dop_hint))]
             self.count("429")
             return resp
-        started = time.perf_counter()
-        writes = reads = 0
         if self.slots:
             self.slots.acquire()
         # Cost is charged from the moment a server slot is held: time spent queueing for a slot is not work, so
-        # it must not shorten the modelled service time (else the stated ceiling would be exceeded).
+        # it must not shorten the modelled service time (else the stated ceiling would be exceeded). Up to the
+        # concurrency limit (52) requests may be in flight; only `slots` of them execute at once.
         served = time.perf_counter()
         try:
             if decision.kind == "slow":
@@ -277,7 +241,13 @@ class SandboxApp:
                     # Every URL written into the answer (context, nextLink, OData-EntityId) names the listener and
                     # API version this request came in on, as the service does.
                     self.base_ref[0] = f"{origin}/api/data/{parts[2]}/"
-                    resp, writes, reads = self.dispatch(method, api_path, query, headers, body, user)
+                    self.store.meter.reset()
+                    try:
+                        resp, _, _ = self.dispatch(method, api_path, query, headers, body, user)
+                    finally:
+                        # Every record the request made the service execute (nested ones and $batch parts too),
+                        # whether or not it then failed and rolled back.
+                        charge = self.store.meter.charge()
             except DvError as err:
                 resp = error_response(err)
             except json.JSONDecodeError as exc:
@@ -285,14 +255,16 @@ class SandboxApp:
             except Exception:  # a sandbox bug must look like a server error, not a dropped connection
                 log.exception("sandbox failed on %s %s", method, _kind(api_path))
                 resp = error_response(DvError(500, "0x80040216", "An unexpected error occurred."))
-            cost = self.profile.cost_ms(writes, reads)
+            cost = self.profile.cost_ms(charge)
             remaining = cost / 1000.0 - (time.perf_counter() - served)
             if remaining > 0:
                 time.sleep(remaining)
         finally:
             if self.slots:
                 self.slots.release()
-            self.limiter.leave(user, (time.perf_counter() - started) * 1000.0)
+            executed_ms = (time.perf_counter() - served) * 1000.0
+            self.limiter.leave(user, executed_ms)
+            self._account(charge, executed_ms)
         self.count(f"{method} {_kind(api_path)}")
         self.count("requests")
         if self.log_requests:
@@ -311,12 +283,22 @@ class SandboxApp:
         ]
         return resp
 
+    def _account(self, charge: Charge, executed_ms: float) -> None:
+        with self._stats_lock:
+            self.charged["requests"] += charge.requests
+            self.charged["writes"] += charge.writes
+            self.charged["reads"] += charge.reads
+            self.charged["cost_ms"] += self.profile.cost_ms(charge)
+            self.charged["executed_ms"] += executed_ms
+
     def info(self) -> dict[str, Any]:
         with self._stats_lock:
             stats = dict(self.stats)
+            charged = dict(self.charged)
         return {
             "profile": self.profile.name,
-            "ceiling_records_per_second": self.profile.ceiling(),
+            "ceiling_records_per_second": self.profile.ceiling(limits=self.options.limits),
+            "charged": charged,
             "limits": self.options.limits.__dict__,
             "stats": stats,
             "faults_injected": dict(self.faults.injected),
@@ -445,6 +427,7 @@ class SandboxApp:
         api_path, _, query = path.partition("?")
         if api_path.startswith("$batch"):
             raise DvError(400, "0x80048d19", "A batch request cannot contain another batch request.")  # [BATCH]
+        self.store.meter.part()  # each part is charged as the single request it is
         resp, _, _ = self.dispatch(method, unquote_path(api_path), query, headers, body, user)
         return resp
 

@@ -241,7 +241,7 @@ class SandboxServer:
         return self.app.faults
 
     def ceiling(self) -> dict[str, float]:
-        return self.app.profile.ceiling()
+        return self.app.profile.ceiling(limits=self.app.options.limits)
 
     def stats(self) -> dict[str, int]:
         return dict(self.app.stats)

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from connector.sandbox.limits import Meter
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows(seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, id TEXT NOT NULL,
                                 version INTEGER NOT NULL, data TEXT NOT NULL);
@@ -59,6 +61,7 @@ class Store:
         self.version = int(row[0] or 0)
         self._depth = 0
         self._indexed: set[str] = set()
+        self.meter = Meter()  # what the request being served executes, for the cost model
 
     # ------------------------------------------------------------------ transactions
     @contextmanager
@@ -90,6 +93,7 @@ class Store:
         row = self.db.execute("SELECT data, version FROM rows WHERE tbl=? AND id=?", (tbl, rid)).fetchone()
         if row is None:
             return None
+        self.meter.read()
         data = json.loads(row[0])
         data["versionnumber"] = row[1]
         return data
@@ -125,6 +129,7 @@ class Store:
             )
         except sqlite3.IntegrityError:
             raise DuplicateKey("primary", rid) from None
+        self.meter.wrote(tbl, rid)
         if keys:
             self._index_keys(tbl, rid, keys, fresh=True)
         return version
@@ -137,11 +142,13 @@ class Store:
             "UPDATE rows SET version=?, data=? WHERE tbl=? AND id=?",
             (version, json.dumps(data, separators=(",", ":")), tbl, rid),
         )
+        self.meter.wrote(tbl, rid)
         if keys is not None:
             self._index_keys(tbl, rid, keys)
         return version
 
     def delete(self, tbl: str, rid: str) -> None:
+        self.meter.wrote(tbl, rid)
         self.db.execute("DELETE FROM rows WHERE tbl=? AND id=?", (tbl, rid))
         self.db.execute("DELETE FROM keyidx WHERE tbl=? AND id=?", (tbl, rid))
         self.db.execute("INSERT INTO tombstones(tbl, id, version) VALUES (?,?,?)", (tbl, rid, self.next_version()))
@@ -151,6 +158,7 @@ class Store:
             "SELECT seq, data, version FROM rows WHERE tbl=? AND seq>? ORDER BY seq", (tbl, after_seq)
         )
         for seq, data, version in cur:
+            self.meter.read()
             rec = json.loads(data)
             rec["versionnumber"] = version
             yield seq, rec
@@ -170,6 +178,7 @@ class Store:
             (tbl, value, after_seq),
         )
         for seq, data, version in cur.fetchall():
+            self.meter.read()
             rec = json.loads(data)
             rec["versionnumber"] = version
             yield seq, rec
@@ -189,6 +198,7 @@ class Store:
             (tbl, *values, after_seq),
         )
         for seq, data, version in cur.fetchall():
+            self.meter.read()
             rec = json.loads(data)
             rec["versionnumber"] = version
             yield seq, rec
@@ -208,6 +218,7 @@ class Store:
         for data, v in self.db.execute(
             "SELECT data, version FROM rows WHERE tbl=? AND version>? ORDER BY version", (tbl, version)
         ):
+            self.meter.read()
             rec = json.loads(data)
             rec["versionnumber"] = v
             out.append(rec)
