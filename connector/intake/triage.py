@@ -38,16 +38,15 @@ from __future__ import annotations
 
 import logging
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from connector import tomlfile
 from connector.errors import MappingError
 from connector.intake.normalize import detect_regime
-from connector.intake.source_mapping import describe_mapping_error
 from connector.model import INVALID_REASONS, Channel, FoiCase, Regime, Stage, TriageOutcome, TriageOverride
 
 log = logging.getLogger(__name__)
@@ -70,7 +69,10 @@ def _check_patterns(value: list[str]) -> list[str]:
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise ValueError(f"pattern {pattern!r} is not a valid regular expression ({exc}); fix it") from None
+            raise ValueError(
+                f"pattern {pattern!r} is not a valid regular expression ({exc}); correct it, or escape characters "
+                "such as ( [ ? with a backslash"
+            ) from None
     return value
 
 
@@ -119,20 +121,14 @@ class TriageRules(BaseModel):
 
 
 def load_triage_rules(path: Path) -> TriageRules:
-    """Read and validate the triage rules; every problem names the file, the key and the fix."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise MappingError(
-            f"{path}: cannot read triage rules ({exc.strerror}); fix: set intake.triage_rules to the triage file "
-            "(the shipped one is mappings/triage-rules.toml)"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path}: (file): not valid TOML ({exc}); fix: correct the syntax at that line") from None
-    try:
-        return TriageRules.model_validate(data)
-    except ValidationError as exc:
-        raise MappingError(describe_mapping_error(exc, str(path))) from None
+    """Read and validate the triage rules through the one TOML loader: every problem names file, line, key and fix."""
+    data, text = tomlfile.read_toml(
+        Path(path),
+        what="the triage rules",
+        fix_path="set intake.triage_rules to the triage file (the shipped one is mappings/triage-rules.toml)",
+        error=MappingError,
+    )
+    return tomlfile.validate(TriageRules, data, path=path, text=text, error=MappingError)
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import expected
 
+from connector.errors import MappingError
 from connector.intake import run_intake
+from connector.intake.triage import load_triage_rules
 from connector.model import NO_CLOCK_STAGES, Stage
 
 STAGE_FOR = {"request": Stage.RECEIVED, "invalid": Stage.INVALID, "business_as_usual": Stage.REROUTED}
@@ -49,3 +53,17 @@ def test_no_clock_for_invalid_or_rerouted_and_rerouted_cases_go_to_the_service(t
     assert (cases["T-026"].service_area, cases["T-026"].assigned_team) == ("Waste and Recycling", "Waste Services")
     assert cases["T-028"].assigned_team == "Highways Maintenance"
     assert cases["T-044"].assigned_team == "Complaints and Correspondence"
+
+
+def test_a_broken_triage_rules_file_names_the_file_the_key_and_the_fix(tmp_path: Path) -> None:
+    bad = tmp_path / "triage-rules.toml"
+    bad.write_text(
+        'sar_as_foi = "maybe"\n\n[[business_as_usual]]\nname = "bins"\nservice_area = "Waste"\nreply = "Passed on."\n'
+        "patterns = ['(unclosed']\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(MappingError) as info:
+        load_triage_rules(bad)
+    message = str(info.value)
+    assert str(bad) in message and "sar_as_foi" in message and "true or false" in message
+    assert "business_as_usual" in message and "not a valid regular expression" in message and "fix" in message
