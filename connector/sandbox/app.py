@@ -406,7 +406,7 @@ class SandboxApp:
         if len(segs) > 1:
             raise E.not_found_segment(segs[1])
         if method == "GET":
-            result, applied = self.reader.read(table, params, pref, "/api/data/v9.2/" + table.entity_set)
+            result, applied = self.reader.read(table, params, pref, "/api/data/v9.2/" + table.entity_set, user)
             hdrs = [("Content-Type", JSON_TYPE)] + [("Preference-Applied", a) for a in applied]
             return Response(200, hdrs, _dumps(result)), 0, len(result.get("value", []))
         if method == "POST":
