@@ -67,8 +67,19 @@ class Stage(StrEnum):
     ICO_COMPLAINT = "ico_complaint"  # or a Scottish Information Commissioner appeal
 
 
-#: Stages in which the case is finished for timeliness purposes.
+#: Stages in which the case is closed: answered, closed, or withdrawn / lapsed (no answer is owed).
 CLOSED_STAGES = frozenset({Stage.RESPONSE_SENT, Stage.CLOSED, Stage.WITHDRAWN_OR_LAPSED})
+#: Stages after which the first-response clock is over: closed, or moved on to a review or a complaint.
+#: The one definition the engine, the reports and cross-referencing use.
+FINISHED_STAGES = CLOSED_STAGES | {Stage.INTERNAL_REVIEW, Stage.ICO_COMPLAINT}
+#: Finished with an answer (what an earlier request can have "answered before"): not withdrawn or lapsed.
+ANSWERED_STAGES = FINISHED_STAGES - {Stage.WITHDRAWN_OR_LAPSED}
+#: Stages waiting on the requester (clarification, fee): the clock is stopped or paused.
+PAUSED_STAGES = frozenset({Stage.CLARIFICATION_REQUESTED, Stage.FEE_REQUESTED})
+#: Paused, or ended without an answer (withdrawn / lapsed): not counted as late in the timeliness measures.
+ON_HOLD_STAGES = PAUSED_STAGES | {Stage.WITHDRAWN_OR_LAPSED}
+#: Regimes whose reviews and complaints go to the Scottish Information Commissioner.
+SCOTTISH_REGIMES = frozenset({Regime.FOISA, Regime.EISR})
 
 
 class Outcome(StrEnum):
@@ -288,7 +299,88 @@ class FoiCase(BaseModel):
 
     @property
     def scottish(self) -> bool:
-        return self.regime in (Regime.FOISA, Regime.EISR)
+        return self.regime in SCOTTISH_REGIMES
+
+
+# ---------------------------------------------------------------------------------------- derived vocabularies
+
+#: Requester fields as flat case columns (``requester_<x>``) -> the Requester field they fill.
+REQUESTER_COLUMNS: dict[str, str] = {
+    "requester_name": "name",
+    "requester_email": "email",
+    "requester_address": "postal_address",
+    "requester_postcode": "postcode",
+    "requester_organisation": "organisation",
+    "requester_type": "type",
+}
+
+#: The flat case columns intake produces (one row per case), in FoiCase order with the requester flattened.
+CASE_COLUMNS: tuple[str, ...] = (
+    "reference",
+    "regime",
+    "received_at",
+    "channel",
+    *REQUESTER_COLUMNS,
+    "subject",
+    "request_text",
+    "service_area",
+    "assigned_team",
+    "assigned_officer",
+    "stage",
+    "outcome",
+    "responded_at",
+    "exemptions",
+    "wdtk_request_id",
+    "source_system",
+    "source_id",
+)
+
+#: Case columns a source register's column can feed: everything but ``source_system`` (the connector sets it
+#: from the source's name), plus ``received_time`` for registers that keep the time in its own column.
+SOURCE_FIELDS: tuple[str, ...] = tuple(
+    name
+    for col in CASE_COLUMNS
+    if col != "source_system"
+    for name in ((col, "received_time") if col == "received_at" else (col,))
+)
+
+#: Enumerated case columns and their vocabularies (source values are mapped onto these).
+ENUM_COLUMNS: dict[str, type[StrEnum]] = {
+    "regime": Regime,
+    "channel": Channel,
+    "requester_type": RequesterType,
+    "stage": Stage,
+    "outcome": Outcome,
+}
+
+#: Clock-event kind -> the dated case field it fills (the latest event of the kind wins) in the CRM and the
+#: reporting store.
+EVENT_DATE_FIELDS: dict[ClockEventKind, str] = {
+    ClockEventKind.INTERNAL_REVIEW_REQUESTED: "review_requested_date",
+    ClockEventKind.INTERNAL_REVIEW_COMPLETED: "review_completed_date",
+    ClockEventKind.COMPLAINT_LODGED: "complaint_date",
+    ClockEventKind.CLARIFICATION_REQUESTED: "clarification_requested_date",
+    ClockEventKind.CLARIFICATION_RECEIVED: "clarification_received_date",
+    ClockEventKind.FEE_NOTICE_ISSUED: "fee_notice_date",
+    ClockEventKind.FEE_PAID: "fee_paid_date",
+}
+#: Extension clock events -> the extension kind the rules table names (connector.rules.Extension.kind).
+EXTENSION_EVENTS: dict[ClockEventKind, str] = {
+    ClockEventKind.EXTENSION_PIT: "pit",
+    ClockEventKind.EXTENSION_EIR: "eir",
+    ClockEventKind.EXTENSION_SAR: "sar",
+}
+
+
+def _check_vocabularies() -> None:
+    """The flat columns name real FoiCase / Requester fields (so a rename fails at import, not in a report)."""
+    case_fields = set(FoiCase.model_fields)
+    for col in CASE_COLUMNS:
+        if col not in case_fields and REQUESTER_COLUMNS.get(col) not in Requester.model_fields:
+            raise RuntimeError(f"model.CASE_COLUMNS: '{col}' is not a FoiCase or Requester field")
+
+
+_check_vocabularies()
 
 
 #: Plain-English fixes for pydantic error types, used by :func:`case_errors`.

@@ -7,8 +7,8 @@ property tests in tests/deadlines check they agree exactly.
 
 from __future__ import annotations
 
-import calendar as _calendar
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -26,8 +26,18 @@ from connector.deadlines.calendar import (
     scotland_calendar,
     uk_calendar,
 )
-from connector.deadlines.rules import EXTENSION_LABEL, RegimeRule, rule_for
-from connector.model import CLOSED_STAGES, LONDON, ClockEventKind, FoiCase, Regime, Stage
+from connector.model import EXTENSION_EVENTS, FINISHED_STAGES, LONDON, ClockEventKind, FoiCase, Regime
+from connector.rules import (
+    EXTENSION_LABEL,
+    LONG_OVERDUE_WORKING_DAYS,
+    RULES,
+    Basis,
+    RegimeRule,
+    add_months,
+    months_beginning_with,
+    months_words,
+    rule_for,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,25 +47,19 @@ if TYPE_CHECKING:
 ReceiptRule = Literal["arrival", "next-working-day"]
 ClockState = Literal["running", "stopped", "paused", "closed"]
 
-#: Stages after the original response: the first-response clock is over.
-_ANSWERED_STAGES = CLOSED_STAGES | {Stage.INTERNAL_REVIEW, Stage.ICO_COMPLAINT}
+__all__ = ["CaseStatus", "ClockInput", "DeadlineEngine", "DeadlineResult", "add_months", "fee_last_day"]
 
 
-def add_months(d: date, months: int) -> date:
-    """The corresponding date ``months`` later; the last day of that month when there is none (ICO SAR rule)."""
-    idx = d.year * 12 + (d.month - 1) + months
-    year, month = divmod(idx, 12)
-    month += 1
-    return date(year, month, min(d.day, _calendar.monthrange(year, month)[1]))
+def fee_last_day(notice: date, regime: Regime = Regime.FOIA) -> date:
+    """Last day to pay under a month-based fee lapse (FOIA s.9(2), FOISA s.9(4)): three months *beginning with*
+    the day of the notice, so notice 6 Jan -> 5 Apr and 1 May -> 31 Jul (see :func:`months_beginning_with`).
 
-
-def fee_last_day(notice: date) -> date:
-    """Last day to pay: the period of three months *beginning with* the day of the notice (FOIA s.9(2), FOISA s.9(4)).
-
-    A period "beginning with" a day includes it, so it ends the day before the corresponding date: notice 6 Jan ->
-    last day 5 Apr.
+    EIR/EISR count working days, which needs a calendar: use :meth:`DeadlineEngine.fee_last_day`.
     """
-    return add_months(notice - timedelta(days=1), 3)
+    lapse = rule_for(regime).fee_lapse
+    if lapse is None or lapse.months is None:
+        raise ValueError(f"{regime}: the fee lapse is not counted in months; use DeadlineEngine.fee_last_day")
+    return months_beginning_with(notice, lapse.months)
 
 
 @dataclass(frozen=True)
@@ -89,14 +93,10 @@ class ClockInput:
         # The payment that answers the latest notice; a payment dated before it is kept so the engine flags it.
         paid_after = [p for p in paid if notice is not None and p >= notice]
         fee_paid = paid_after[0] if paid_after else (paid[-1] if paid else None)
-        ext_kinds = {
-            ClockEventKind.EXTENSION_PIT: "pit",
-            ClockEventKind.EXTENSION_EIR: "eir",
-            ClockEventKind.EXTENSION_SAR: "sar",
-        }
+        ext_kinds = EXTENSION_EVENTS
         exts = sorted((e for e in case.clock_events if e.kind in ext_kinds), key=lambda e: e.on)
         # Prefer the extension this regime allows; an extension it does not allow is passed on to be flagged.
-        allowed = rule_for(case.regime).extension
+        allowed = rule_for(case.regime).extension_kind
         fitting = [e for e in exts if ext_kinds[e.kind] == allowed]
         chosen = fitting or exts
         first = chosen[0] if chosen else None
@@ -139,8 +139,14 @@ class DeadlineResult:
     #: Working days counted for the first response (None for subject access, which counts a month).
     working_days: int | None = 20
     fee_last_day: date | None = None
+    #: Internal review: the normal target and the most allowed, each with its basis ("statutory" where the Act
+    #: or Regulations set it, e.g. EIR reg 11(4)'s 40 working days; "guidance" for the FOIA s.45 Code's 20/40).
     review_due: date | None = None
+    review_due_basis: Basis | None = None
     review_latest: date | None = None
+    review_latest_basis: Basis | None = None
+    #: Subject access from 5 Feb 2026 (UK GDPR Art 12A): calendar days that did not count while clarifying.
+    paused_days: int = 0
     as_of: date | None = None
 
     @property
@@ -170,7 +176,10 @@ class DeadlineResult:
                 "lapsed": self.lapsed,
                 "fee_last_day": self.fee_last_day.isoformat() if self.fee_last_day else None,
                 "review_due": self.review_due.isoformat() if self.review_due else None,
+                "review_due_basis": self.review_due_basis.value if self.review_due_basis else None,
                 "review_latest": self.review_latest.isoformat() if self.review_latest else None,
+                "review_latest_basis": self.review_latest_basis.value if self.review_latest_basis else None,
+                "paused_days": self.paused_days,
                 "flags": self.flags,
                 "explanation": self.explanation,
             }
@@ -279,6 +288,7 @@ class DeadlineEngine:
         exp.append(self._receipt_line(ci, rule, cal))
 
         start = ci.received
+        clar_rule = rule.clarification_for(ci.received)
         if ci.clarification_received is not None:
             if ci.clarification_received < ci.received:
                 flags.append("clarification_before_receipt")
@@ -286,15 +296,15 @@ class DeadlineEngine:
                     f"Clarification received {fmt(ci.clarification_received)} is before the request arrived; "
                     "ignored (check the clock events)"
                 )
-            else:
+            elif clar_rule.effect == "restart":
                 start = ci.clarification_received
-                exp.append(
-                    f"Clarification received {fmt(start)}: the clock restarts from zero ({rule.clarification_source})"
-                )
+                exp.append(f"Clarification received {fmt(start)}: the clock restarts from zero ({clar_rule.source})")
         clock: ClockState = "running"
-        if ci.clarification_requested is not None and (
+        awaiting = ci.clarification_requested is not None and (
             ci.clarification_received is None or ci.clarification_requested > ci.clarification_received
-        ):
+        )
+        if awaiting and clar_rule.effect == "restart":
+            assert ci.clarification_requested is not None
             clock = "stopped"
             flags.append("awaiting_clarification")
             exp.append(
@@ -303,7 +313,7 @@ class DeadlineEngine:
             )
 
         if rule.months:
-            return self._compute_sar(ci, rule, cal, start, exp, flags, clock, as_of)
+            return self._compute_months(ci, rule, cal, start, exp, flags, clock, as_of)
 
         day0 = start
         if not cal.is_working_day(start):
@@ -324,12 +334,8 @@ class DeadlineEngine:
         lapsed = False
         last_day: date | None = None
         if ci.fee_notice is not None:
-            if rule.fee_lapse == "60 working days":
-                last_day = cal.add_working_days(ci.fee_notice, 60)
-                lapse_source = "EIR/EISR reg 8(5): 60 working days after the notice"
-            else:
-                last_day = fee_last_day(ci.fee_notice)
-                lapse_source = "three months beginning with the day of the notice: FOIA s.9(2), FOISA s.9(4)"
+            last_day = self.fee_last_day(ci.regime, ci.fee_notice)
+            lapse_source = rule.fee_lapse.source if rule.fee_lapse else "no fee lapse"
             if ci.fee_paid is not None and ci.fee_paid < ci.fee_notice:
                 flags.append("fee_paid_before_notice")
                 exp.append(f"Fee paid {fmt(ci.fee_paid)} before the fees notice {fmt(ci.fee_notice)}; pause ignored")
@@ -339,22 +345,22 @@ class DeadlineEngine:
                 if end >= pstart:
                     paused = cal.working_days_between(pstart - timedelta(days=1), end)
                 if ci.fee_paid is None:
-                    lapsed = as_of > last_day
+                    lapsed = last_day is not None and as_of > last_day
                     if as_of >= ci.fee_notice:
                         clock = "paused" if clock == "running" else clock
                     exp.append(
                         f"Fees notice {fmt(ci.fee_notice)} not yet paid: clock paused "
                         f"{paused} working days so far (to {fmt(as_of)}); the request lapses unless paid by "
-                        f"{fmt(last_day)} ({rule.fee_source}; {lapse_source})"
+                        f"{fmt(last_day)} ({rule.fee_pause_source}; {lapse_source})"
                     )
                     flags.append("fee_unpaid")
                 else:
-                    lapsed = ci.fee_paid > last_day
+                    lapsed = last_day is not None and ci.fee_paid > last_day
                     exp.append(
                         f"Clock paused {paused} working days for the fees notice ({_d(ci.fee_notice)} to "
-                        f"{_d(ci.fee_paid)}) ({rule.fee_source})"
+                        f"{_d(ci.fee_paid)}) ({rule.fee_pause_source})"
                     )
-                if lapsed:
+                if lapsed and last_day is not None:
                     flags.append("fee_lapsed")
                     exp.append(
                         f"Fee not paid in time (last day {fmt(last_day)}; {lapse_source}): the authority "
@@ -367,7 +373,7 @@ class DeadlineEngine:
                 return cal.add_working_days(day0, n + paused)
             return plain
 
-        limit = rule.limit_working_days or 20
+        limit = rule.limit.days
         due = nth(limit)
         effective_pause = paused if pstart is not None and paused and pstart <= cal.add_working_days(day0, limit) else 0
         if paused and not effective_pause:
@@ -403,7 +409,20 @@ class DeadlineEngine:
         self._review(ci, rule, cal, result)
         return result
 
-    def _compute_sar(
+    def fee_last_day(self, regime: Regime | str, notice: date) -> date | None:
+        """Last day to pay a fee before the request lapses: the one rule the engine and the letters both use.
+
+        FOIA s.9(2) / FOISA s.9(4): three months beginning with the day of the notice; EIR/EISR reg 8: 60
+        working days after it. None where the regime has no fee lapse (subject access).
+        """
+        lapse = rule_for(regime).fee_lapse
+        if lapse is None:
+            return None
+        if lapse.working_days is not None:
+            return self.calendar(regime).add_working_days(notice, lapse.working_days)
+        return months_beginning_with(notice, lapse.months or 0)
+
+    def _compute_months(
         self,
         ci: ClockInput,
         rule: RegimeRule,
@@ -414,6 +433,7 @@ class DeadlineEngine:
         clock: ClockState,
         as_of: date,
     ) -> DeadlineResult:
+        """Month-based limits (subject access): the ICO's corresponding-date counting, rolled to a working day."""
         if ci.fee_paid is not None and ci.fee_paid > start:
             start = ci.fee_paid
             exp.append(f"Fee received {fmt(start)}: the month runs from then (UK GDPR Art 12A)")
@@ -423,38 +443,79 @@ class DeadlineEngine:
             )
         if start != ci.received:
             exp.append(f"Day 0 is {fmt(start)}, whether or not it is a working day (ICO)")
+        limit_months = rule.limit.months or 1
+        paused = 0
+        clar_rule = rule.clarification_for(ci.received)
+        if clar_rule.effect == "pause" and ci.clarification_requested is not None:
+            asked = ci.clarification_requested
+            answered = ci.clarification_received
+            if answered is not None and answered < asked:
+                answered = None  # an older reply answers an older question: this one is still awaited
+            end = answered if answered is not None else as_of
+            if asked > add_months(start, limit_months):
+                exp.append(f"Clarification requested {fmt(asked)}, after the time limit had run; no pause")
+            elif end >= asked:
+                paused = (end - asked).days + 1
+            if answered is None:
+                clock = "paused"
+                flags.append("awaiting_clarification")
+                exp.append(
+                    f"Clarification requested {fmt(asked)} and not yet received: {paused} days so far do not count "
+                    f"(to {fmt(as_of)}; {clar_rule.source})"
+                )
+            elif paused:
+                exp.append(
+                    f"Clarification requested {fmt(asked)}, received {fmt(answered)}: {paused} days do not count "
+                    f"({clar_rule.source})"
+                )
+        elif clar_rule.effect == "pause" and ci.clarification_received is not None:
+            flags.append("clarification_request_date_missing")
+            exp.append(
+                "A clarification was received but the date it was asked for is unknown, so no days are left out; "
+                "add the clarification_requested event"
+            )
 
         def month_end(months: int) -> date:
             raw = add_months(start, months)
+            if paused:
+                raw += timedelta(days=paused)
             rolled = cal.roll_forward(raw)
             what = "one month" if months == 1 else f"{months} months"
-            if raw.day != start.day:
+            if raw.day != start.day and not paused:
                 exp.append(
                     f"{what.capitalize()} on: there is no {start.day} {raw:%b %Y}, so the last day of that month, "
                     f"{fmt(raw)}"
                 )
+            if paused:
+                exp.append(f"{what.capitalize()} on, plus {paused} days that do not count: {fmt(raw)}")
             if rolled != raw:
                 name = cal.holiday_name(raw) or raw.strftime("%A")
                 exp.append(f"{fmt(raw)} is not a working day ({name}): moved to the next working day, {fmt(rolled)}")
             return rolled
 
-        due = month_end(1)
-        exp.append(f"Due: {fmt(due)} (one calendar month, {rule.limit_source.split(';')[0]})")
+        due = month_end(limit_months)
+        calendar_months = months_words(limit_months).replace(" month", " calendar month")
+        exp.append(f"Due: {fmt(due)} ({calendar_months}, {rule.limit.source.split(';')[0]})")
         extended_due: date | None = None
         extension: str | None = None
         if ci.extension is not None:
-            if ci.extension != "sar":
+            if rule.extension is None or ci.extension != rule.extension.kind:
                 flags.append(f"extension_{ci.extension}_not_available")
                 exp.append(
-                    f"A {EXTENSION_LABEL.get(ci.extension, ci.extension)} does not apply to subject access; ignored"
+                    f"A {EXTENSION_LABEL.get(ci.extension, ci.extension)} does not apply to {rule.label}; ignored"
                 )
             else:
-                extension = "sar"
-                extended_due = month_end(3)
-                exp.append(f"Extended due: {fmt(extended_due)} (two further months, {rule.extension_source})")
+                extension = rule.extension.kind
+                total = rule.extension.total.months or limit_months
+                extended_due = month_end(total)
+                further = months_words(total - limit_months).replace(" month", " further month")
+                exp.append(f"Extended due: {fmt(extended_due)} ({further}, {rule.extension_source})")
                 if ci.extension_on is not None and ci.extension_on > due:
                     flags.append("extension_notified_late")
-                    exp.append("The extension was notified after the first month; the requester must be told within it")
+                    exp.append(
+                        f"The extension was notified after the first {rule.limit.words}; the requester must be told "
+                        "within it"
+                    )
         return DeadlineResult(
             regime=ci.regime,
             day0=start,
@@ -466,60 +527,64 @@ class DeadlineEngine:
             calendar=cal.name,
             clock=clock,
             working_days=None,
+            paused_days=paused,
             as_of=as_of,
         )
 
     def _extension(
-        self, ci: ClockInput, rule: RegimeRule, due: date, nth: Any, exp: list[str], flags: list[str]
+        self, ci: ClockInput, rule: RegimeRule, due: date, nth: Callable[[int], date], exp: list[str], flags: list[str]
     ) -> tuple[date | None, str | None]:
         if ci.extension is None:
             return None, None
-        if ci.extension != rule.extension:
+        ext = rule.extension
+        if ext is None or ci.extension != ext.kind:
             flags.append(f"extension_{ci.extension}_not_available")
             exp.append(
                 f"A {EXTENSION_LABEL.get(ci.extension, ci.extension)} is not available under {rule.label} "
                 f"({rule.extension_source}); ignored"
             )
             return None, None
-        d40 = nth(rule.extension_working_days or 40)
-        extended = d40
-        if ci.extension == "pit":
-            if ci.extension_until is not None:
-                extended = ci.extension_until
-                exp.append(f"Extended due: {fmt(extended)}, the estimated decision date given (FOIA s.17(2))")
-                if ci.extension_until > d40:
-                    flags.append("pit_beyond_40")
-                    exp.append(
-                        f"Beyond the ICO's expectation of 20 further working days (day 40 is {fmt(d40)}): "
-                        "only exceptional cases justify it"
-                    )
-            else:
-                exp.append(f"Extended due: day 40 is {fmt(d40)} ({rule.extension_source})")
+        total = ext.total.days
+        d_total = nth(total)
+        extended = d_total
+        if ext.expected_extra is not None and ci.extension_until is not None:
+            # A "reasonable" extension (FOIA s.10(3)): the estimated date given to the requester (s.17(2)).
+            extended = ci.extension_until
+            exp.append(f"Extended due: {fmt(extended)}, the estimated decision date given (FOIA s.17(2))")
+            if ci.extension_until > d_total:
+                flags.append("pit_beyond_40")
+                exp.append(
+                    f"Beyond the ICO's expectation of {ext.expected_extra.words} further (day {total} is "
+                    f"{fmt(d_total)}): only exceptional cases justify it"
+                )
         else:
-            exp.append(f"Extended due: day 40 is {fmt(d40)} ({rule.extension_source})")
-            if ci.extension_count > 1:
+            exp.append(f"Extended due: day {total} is {fmt(d_total)} ({ext.source})")
+            if ext.expected_extra is None and ci.extension_count > 1:
                 flags.append("eir_extended_more_than_once")
                 exp.append("The regulation 7 extension can be taken once; later extensions are ignored")
         if ci.extension_on is not None and ci.extension_on > due:
             flags.append("extension_notified_late")
             exp.append(
-                f"The extension was notified on {fmt(ci.extension_on)}, after the 20-working-day due date; "
-                "it must be notified within the 20 working days"
+                f"The extension was notified on {fmt(ci.extension_on)}, after the {rule.limit.words} due date; "
+                f"it must be notified within the {rule.limit.words}"
             )
         return extended, ci.extension
 
     def _review(self, ci: ClockInput, rule: RegimeRule, cal: WorkingCalendar, result: DeadlineResult) -> None:
-        if ci.review_requested is None or rule.review_target_working_days is None:
+        review = rule.review
+        if ci.review_requested is None or review is None:
             return
         rday0 = ci.review_requested
         if self.receipt_rule == "next-working-day" and not cal.is_working_day(rday0):
             rday0 = cal.next_working_day(rday0)
-        result.review_due = cal.add_working_days(rday0, rule.review_target_working_days)
-        result.review_latest = cal.add_working_days(rday0, rule.review_limit_working_days or 40)
+        result.review_due = cal.add_working_days(rday0, review.target.days)
+        result.review_due_basis = review.target.basis
+        result.review_latest = cal.add_working_days(rday0, review.limit.days)
+        result.review_latest_basis = review.limit.basis
         result.explanation.append(
-            f"Internal review requested {fmt(ci.review_requested)}: due {fmt(result.review_due)} "
-            f"({rule.review_target_working_days} working days), at the latest {fmt(result.review_latest)} "
-            f"({rule.review_source})"
+            f"{review.name.capitalize()} requested {fmt(ci.review_requested)}: due {fmt(result.review_due)} "
+            f"({review.target.words}, {review.target.basis.value}: {review.target.source}), at the latest "
+            f"{fmt(result.review_latest)} ({review.limit.words}, {review.limit.basis.value}: {review.limit.source})"
         )
         if ci.review_completed is not None and ci.review_completed > result.review_latest:
             result.flags.append("review_late")
@@ -552,7 +617,7 @@ class DeadlineEngine:
         today = today or london_today()
         ci = ClockInput.from_case(case)
         r = self.compute_clock(ci, as_of=today)
-        closed = case.is_closed or case.responded_at is not None or case.stage in _ANSWERED_STAGES
+        closed = case.is_closed or case.responded_at is not None or case.stage in FINISHED_STAGES
         return self.status_for(r, ci, today, closed=closed, responded=case.responded_date)
 
     def status_for(
@@ -569,7 +634,7 @@ class DeadlineEngine:
             if rule.months:
                 remaining = cal.working_days_between(t, cal.roll_forward(add_months(t, 1)))
             else:
-                remaining = rule.limit_working_days or 20
+                remaining = rule.limit.days
             overdue = False
         else:
             elapsed = cal.working_days_between(r.day0, t) if t > r.day0 else 0
@@ -582,7 +647,7 @@ class DeadlineEngine:
             remaining = cal.working_days_between(t, effective)
             overdue = t > effective and not (closed and responded is None)
         due_soon = clock in ("running", "paused") and not overdue and 0 <= remaining <= self.due_soon_working_days
-        beyond = overdue and elapsed > 40
+        beyond = overdue and elapsed > LONG_OVERDUE_WORKING_DAYS
         rag: Literal["green", "amber", "red"] = "red" if overdue else ("amber" if due_soon else "green")
         return CaseStatus(
             as_of=today,
@@ -603,7 +668,8 @@ class DeadlineEngine:
         """Vectorized :meth:`compute` for a DataFrame of cases; same answers, numpy business-day functions.
 
         Input columns: ``regime``; ``received_at`` (tz-aware datetimes or ISO strings with an offset; a bare date
-        is a London date); optional ``clarification_received``, ``fee_notice``, ``fee_paid``, ``extension``
+        is a London date); optional ``clarification_received``, ``clarification_requested`` (needed for subject
+        access received from 5 Feb 2026, when a clarification pauses the month), ``fee_notice``, ``fee_paid``, ``extension``
         (pit|eir|sar), ``extension_until``. Output (same index): ``day0``, ``due``, ``extended_due``
         (datetime64[ns], NaT when none), ``paused_working_days``, ``lapsed`` and ``error`` (None when the row is
         fine; rows with an error get NaT dates and never stop the others).
@@ -620,15 +686,22 @@ class DeadlineEngine:
         out_of_range = ~np.isnat(received) & ((received < lo) | (received >= hi))
         errors[out_of_range] = f"received_at is outside {SUPPORTED_YEARS.start}-{SUPPORTED_YEARS.stop - 1}"
         known = np.isin(regime, [r.value for r in Regime])
-        errors[~known & ~bad & ~out_of_range] = "regime is not one of foia, eir, foisa, eisr, sar"
+        errors[~known & ~bad & ~out_of_range] = f"regime is not one of {', '.join(r.value for r in Regime)}"
         ok = known & ~bad & ~out_of_range
 
         clar = _opt_days(df, "clarification_received", n)
+        clar_req = _opt_days(df, "clarification_requested", n)
         notice = _opt_days(df, "fee_notice", n)
         paid = _opt_days(df, "fee_paid", n)
         until = _opt_days(df, "extension_until", n)
         cal_lo, cal_hi = np.datetime64(f"{BUILT_YEARS.start}-01-01"), np.datetime64(f"{BUILT_YEARS.stop - 1}-07-01")
-        for name, col in (("clarification_received", clar), ("fee_notice", notice), ("fee_paid", paid)):
+        dated = (
+            ("clarification_received", clar),
+            ("clarification_requested", clar_req),
+            ("fee_notice", notice),
+            ("fee_paid", paid),
+        )
+        for name, col in dated:
             wild = ok & ~np.isnat(col) & ((col < cal_lo) | (col > cal_hi))
             errors[wild] = f"{name} is outside the years the calendars cover; check the date"
             ok &= ~wild
@@ -643,27 +716,43 @@ class DeadlineEngine:
         extended = np.full(n, nat)
         paused_out = np.zeros(n, dtype=np.int64)
         lapsed = np.zeros(n, dtype=bool)
-
-        start = received.copy()
-        use_clar = ~np.isnat(clar) & (clar >= received)
-        start[use_clar] = clar[use_clar]
         fill = np.datetime64("2000-01-03", "D")
 
-        for kind, regimes in (("uk", ("foia", "eir")), ("scotland", ("foisa", "eisr")), ("nation", ("sar",))):
-            rows = np.nonzero(ok & np.isin(regime, regimes))[0]
+        for reg, rule in RULES.items():
+            rows = np.nonzero(ok & (regime == reg.value))[0]
             if rows.size == 0:
                 continue
-            bdc = self._calendars[kind].busdaycal
-            s = start[rows]
+            bdc = self._calendars[rule.calendar].busdaycal
+            r0 = received[rows]
+            # Which clarification rule applies depends on the date of receipt (UK GDPR Art 12A from 5 Feb 2026).
+            pause = np.zeros(rows.size, dtype=bool)
+            for c in rule.clarifications:
+                applies = r0 >= np.datetime64(c.applies_from, "D") if c.applies_from else np.ones(rows.size, bool)
+                pause = np.where(applies, c.effect == "pause", pause)
+            cl = clar[rows]
+            restart = ~pause & ~np.isnat(cl) & (cl >= r0)
+            s = np.where(restart, cl, r0)
             e = ext[rows]
-            g = regime[rows]
-            if kind == "nation":
+            ext_rule = rule.extension
+            if rule.months:
+                months = rule.limit.months or 1
                 fp = paid[rows]
                 later = ~np.isnat(fp) & (fp > s)
                 s = np.where(later, fp, s)
                 d0 = s
-                due_g = np.busday_offset(_add_months(s, 1), 0, roll="forward", busdaycal=bdc)
-                ext_g = np.where(e == "sar", np.busday_offset(_add_months(s, 3), 0, roll="forward", busdaycal=bdc), nat)
+                asked = clar_req[rows]
+                answered = ~np.isnat(cl) & (cl >= asked)
+                end = np.where(answered, cl, as_of_d)
+                counted = pause & ~np.isnat(asked) & (asked <= _add_months(s, months)) & (end >= asked)
+                gap = np.where(counted, (np.where(counted, end, fill) - np.where(counted, asked, fill)), 0)
+                extra = np.where(counted, gap.astype(np.int64) + 1, 0).astype("timedelta64[D]")
+                due_g = np.busday_offset(_add_months(s, months) + extra, 0, roll="forward", busdaycal=bdc)
+                if ext_rule is not None:
+                    total = ext_rule.total.months or months
+                    ext_due = np.busday_offset(_add_months(s, total) + extra, 0, roll="forward", busdaycal=bdc)
+                    ext_g = np.where(e == ext_rule.kind, ext_due, nat)
+                else:
+                    ext_g = np.full(rows.size, nat)
                 p_g = np.zeros(rows.size, dtype=np.int64)
                 lapsed_g = np.zeros(rows.size, dtype=bool)
             else:
@@ -673,8 +762,8 @@ class DeadlineEngine:
                     )
                 else:
                     d0 = s
-                d20 = np.busday_offset(d0, 20, roll="backward", busdaycal=bdc)
-                d40 = np.busday_offset(d0, 40, roll="backward", busdaycal=bdc)
+                limit = rule.limit.days
+                d_lim = np.busday_offset(d0, limit, roll="backward", busdaycal=bdc)
                 f = notice[rows]
                 fp = paid[rows]
                 has_fee = ~np.isnat(f) & ~(~np.isnat(fp) & (fp < f))
@@ -689,20 +778,34 @@ class DeadlineEngine:
                     ),
                     0,
                 ).astype(np.int64)
-                applies20 = (p_all > 0) & (pstart <= d20)
-                applies40 = (p_all > 0) & (pstart <= d40)
-                due_g = np.where(applies20, np.busday_offset(d0, 20 + p_all, roll="backward", busdaycal=bdc), d20)
-                e40 = np.where(applies40, np.busday_offset(d0, 40 + p_all, roll="backward", busdaycal=bdc), d40)
-                p_g = np.where(applies20, p_all, 0)
-                u = until[rows]
-                pit = (g == "foia") & (e == "pit")
-                reg7 = np.isin(g, ("eir", "eisr")) & (e == "eir")
-                ext_g = np.where(pit, np.where(np.isnat(u), e40, u), np.where(reg7, e40, nat))
+                applies_lim = (p_all > 0) & (pstart <= d_lim)
+                due_g = np.where(
+                    applies_lim, np.busday_offset(d0, limit + p_all, roll="backward", busdaycal=bdc), d_lim
+                )
+                p_g = np.where(applies_lim, p_all, 0)
+                if ext_rule is not None:
+                    total = ext_rule.total.days
+                    d_tot = np.busday_offset(d0, total, roll="backward", busdaycal=bdc)
+                    applies_tot = (p_all > 0) & (pstart <= d_tot)
+                    e_tot = np.where(
+                        applies_tot, np.busday_offset(d0, total + p_all, roll="backward", busdaycal=bdc), d_tot
+                    )
+                    if ext_rule.expected_extra is not None:  # "reasonable" time: the date given, if any
+                        u = until[rows]
+                        e_tot = np.where(np.isnat(u), e_tot, u)
+                    ext_g = np.where(e == ext_rule.kind, e_tot, nat)
+                else:
+                    ext_g = np.full(rows.size, nat)
                 f_fill = np.where(has_fee, f, fill)
-                last_3m = _add_months(f_fill - 1, 3)
-                last_60 = np.busday_offset(f_fill, 60, roll="backward", busdaycal=bdc)
-                last = np.where(np.isin(g, ("eir", "eisr")), last_60, last_3m)
-                lapsed_g = has_fee & np.where(np.isnat(fp), as_of_d > last, fp > last)
+                lapse = rule.fee_lapse
+                if lapse is None:
+                    lapsed_g = np.zeros(rows.size, dtype=bool)
+                else:
+                    if lapse.working_days is not None:
+                        last = np.busday_offset(f_fill, lapse.working_days, roll="backward", busdaycal=bdc)
+                    else:
+                        last = _months_beginning_with(f_fill, lapse.months or 0)
+                    lapsed_g = has_fee & np.where(np.isnat(fp), as_of_d > last, fp > last)
             day0[rows] = d0
             due[rows] = due_g
             extended[rows] = ext_g
@@ -792,3 +895,14 @@ def _add_months(d: np.ndarray, months: int) -> np.ndarray:
     target = month_start + months
     length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(np.int64)
     return target.astype("datetime64[D]") + np.minimum(day, length - 1)
+
+
+def _months_beginning_with(d: np.ndarray, months: int) -> np.ndarray:
+    """Vectorized :func:`connector.rules.months_beginning_with`: the day before the corresponding date, or the
+    last day of the month when it has no corresponding date."""
+    month_start = d.astype("datetime64[M]")
+    day = (d - month_start.astype("datetime64[D]")).astype(np.int64)
+    target = month_start + months
+    first = target.astype("datetime64[D]")
+    length = ((target + 1).astype("datetime64[D]") - first).astype(np.int64)
+    return np.where(day < length, first + day - 1, first + length - 1)

@@ -25,12 +25,14 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz
 
+from connector.model import ANSWERED_STAGES as _ANSWERED
 from connector.model import CLOSED_STAGES, RelatedRequest, RelationKind
 
 log = logging.getLogger(__name__)
 
 CLOSED_STAGE_VALUES = [s.value for s in CLOSED_STAGES]
-ANSWERED_STAGES = {"response_sent", "closed", "internal_review", "ico_complaint"}
+#: Finished with an answer (withdrawn / lapsed requests answered nothing), from the model.
+ANSWERED_STAGES = [s.value for s in _ANSWERED]
 ANSWERED_OUTCOMES = {"granted_in_full", "partially_withheld"}
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from connector import model
 from connector.intake.rejects import Reject
 from connector.intake.source_mapping import ENUM_FIELDS, SourceMapping, fold
 from connector.intake.sources import FILE, ROW, WDTK_ADDRESS, RawSource
@@ -29,31 +30,8 @@ from connector.model import EXEMPTION_PATTERN, FoiCase, Regime
 
 log = logging.getLogger(__name__)
 
-#: Normalised frame columns, in FoiCase field order (requester fields flattened).
-CASE_COLUMNS = (
-    "reference",
-    "regime",
-    "received_at",
-    "channel",
-    "requester_name",
-    "requester_email",
-    "requester_address",
-    "requester_postcode",
-    "requester_organisation",
-    "requester_type",
-    "subject",
-    "request_text",
-    "service_area",
-    "assigned_team",
-    "assigned_officer",
-    "stage",
-    "outcome",
-    "responded_at",
-    "exemptions",
-    "wdtk_request_id",
-    "source_system",
-    "source_id",
-)
+#: Normalised frame columns (the model's vocabulary).
+CASE_COLUMNS = model.CASE_COLUMNS
 SOURCE = "_source"
 AUTHORITIES = "_authorities"
 DEADLINE_COLUMNS = ("day0", "due", "extended_due")

@@ -8,53 +8,25 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connector.errors import MappingError
-from connector.model import Channel, Outcome, Regime, RequesterType, Stage
+from connector.model import ENUM_COLUMNS, SOURCE_FIELDS, Channel, Outcome, Regime, RequesterType, Stage
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-#: Case fields a source column can feed, in the order the docs list them.
-CASE_FIELDS = (
-    "reference",
-    "received_at",
-    "received_time",
-    "regime",
-    "channel",
-    "requester_name",
-    "requester_email",
-    "requester_address",
-    "requester_postcode",
-    "requester_organisation",
-    "requester_type",
-    "subject",
-    "request_text",
-    "service_area",
-    "assigned_team",
-    "assigned_officer",
-    "stage",
-    "outcome",
-    "responded_at",
-    "exemptions",
-    "wdtk_request_id",
-    "source_id",
-)
+#: Case fields a source column can feed (the vocabulary is the model's).
+CASE_FIELDS = SOURCE_FIELDS
 
 #: Fields whose values are translated through ``[values.<field>]`` and, for enums, checked against the choices.
-ENUM_FIELDS: dict[str, type] = {
-    "regime": Regime,
-    "channel": Channel,
-    "requester_type": RequesterType,
-    "stage": Stage,
-    "outcome": Outcome,
-}
+ENUM_FIELDS: dict[str, type[StrEnum]] = ENUM_COLUMNS
 VALUE_MAP_FIELDS = (*ENUM_FIELDS, "service_area", "assigned_team")
 
 Column = str | list[str]

@@ -8,7 +8,6 @@ HTML variant. The plain-text variant is not HTML-escaped (it is plain text) but 
 from __future__ import annotations
 
 import base64
-import calendar
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from connector.deadlines import DeadlineEngine, DeadlineResult
 from connector.errors import ConfigError, FoiSyncError
 from connector.letters.types import REGIMES, TITLES, LetterType, applies
-from connector.model import LONDON, ClockEventKind, FoiCase, Regime
+from connector.model import LONDON, ClockEvent, ClockEventKind, FoiCase, Regime
 from connector.paths import TEMPLATES_DIR
+from connector.rules import RegimeRule
 
 if TYPE_CHECKING:
     from connector.config import Settings
@@ -85,19 +86,6 @@ def money(value: Any) -> str:
     return f"£{amount:,.2f}"
 
 
-def add_months_period_end(start: date, months: int) -> date:
-    """Last day of a period of ``months`` months *beginning with* ``start`` (corresponding-date rule).
-
-    4 July + 3 months ends 3 October; 30 November + 3 months has no 30 February, so it ends on 28/29 February.
-    """
-    month0 = start.month - 1 + months
-    year, month = start.year + month0 // 12, month0 % 12 + 1
-    last = calendar.monthrange(year, month)[1]
-    if start.day > last:
-        return date(year, month, last)
-    return date.fromordinal(date(year, month, start.day).toordinal() - 1)
-
-
 def _logo_data_uri(path: Path | None) -> str | None:
     if path is None:
         return None
@@ -151,24 +139,35 @@ def template_names(letter_type: LetterType, regime: Regime, fmt: str) -> list[st
     return names
 
 
+def rule_context(rule: RegimeRule) -> dict[str, Any]:
+    """The numbers a template may quote (``regime.*``), read from the rules table: never written in a template."""
+    review = rule.review
+    ext = rule.extension
+    return {
+        "time_limit_words": rule.limit.words,
+        "limit_days": rule.limit.working_days,
+        "extension_words": ext.total.words if ext else None,
+        "extension_extra_words": ext.expected_extra.words if ext and ext.expected_extra else None,
+        "fee_lapse_words": rule.fee_lapse.words if rule.fee_lapse else None,
+        "review_days": review.quoted.working_days if review else None,
+        "review_basis": review.quoted.basis.value if review else None,
+        "review_request_words": review.request_within.words if review else None,
+        "transfer_reply_words": rule.transfer_reply.words,
+    }
+
+
 class LetterRenderer:
     """Holds one Jinja2 environment and the council's logo, so a run renders many letters cheaply."""
 
-    def __init__(self, settings: Settings, engine: Any = None) -> None:
+    def __init__(self, settings: Settings, engine: DeadlineEngine | None = None) -> None:
         self.settings = settings
         self.env = make_environment(settings.letters.template_dir)
         self.logo = _logo_data_uri(settings.council.logo_path)
         self._engine = engine
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> DeadlineEngine:
         if self._engine is None:
-            try:
-                from connector.deadlines import DeadlineEngine
-            except ImportError as exc:  # the deadlines package is part of the product; this is a broken install
-                raise LetterError(
-                    "the deadline engine (connector.deadlines) is not available, so letters cannot state due dates"
-                ) from exc
             self._engine = DeadlineEngine.from_settings(self.settings)
         return self._engine
 
@@ -177,13 +176,14 @@ class LetterRenderer:
         self,
         letter_type: LetterType,
         case: FoiCase,
-        deadline: Any,
+        deadline: DeadlineResult,
         today: date,
         extra: dict[str, Any] | None,
     ) -> dict[str, Any]:
         info = REGIMES[case.regime]
+        rule = info.rule
         council = self.settings.council
-        cal = self.engine.calendar(case.regime) if self._needs_calendar(letter_type) else None
+        cal = self.engine.calendar(case.regime)
         dates: dict[str, Any] = {
             "letter": today,
             "received": case.received_date,
@@ -194,7 +194,7 @@ class LetterRenderer:
 
         clarification_note: str | None = None
 
-        def latest(kind: ClockEventKind) -> Any:
+        def latest(kind: ClockEventKind) -> ClockEvent | None:
             events = [e for e in case.clock_events if e.kind == kind]
             return max(events, key=lambda e: e.on) if events else None
 
@@ -203,20 +203,15 @@ class LetterRenderer:
             dates["clarification_requested"] = ev.on if ev else today
             clarification_note = ev.note if ev else None
             # Illustration of the restarted clock: a reply arriving on the letter date.
-            dates["restart_example_due"] = (
-                cal.add_working_days(today, 20) if cal is not None and case.regime is not Regime.SAR else None
-            )
+            limit_days = rule.limit.working_days
+            dates["restart_example_due"] = cal.add_working_days(today, limit_days) if limit_days else None
         elif letter_type is LetterType.FEES:
             ev = latest(ClockEventKind.FEE_NOTICE_ISSUED)
             notice = ev.on if ev else today
             dates["fee_notice"] = notice
-            engine_last = getattr(deadline, "fee_last_day", None) if ev else None
-            if info.family == "eir":  # EIR/EISR reg 8: advance payment within 60 working days
-                dates["fee_lapse"] = cal.add_working_days(notice, 60)
-            elif engine_last is not None:
-                dates["fee_lapse"] = engine_last
-            else:
-                dates["fee_lapse"] = add_months_period_end(notice, 3)
+            # The engine's own rule (FOIA s.9(2) three months beginning with the notice; EIR reg 8 60 working
+            # days), so the letter and the CRM's due dates can never disagree.
+            dates["fee_lapse"] = self.engine.fee_last_day(case.regime, notice)
         elif letter_type in (LetterType.PIT_EXTENSION, LetterType.EIR_EXTENSION, LetterType.SAR_EXTENSION):
             kind = {
                 LetterType.PIT_EXTENSION: ClockEventKind.EXTENSION_PIT,
@@ -226,8 +221,8 @@ class LetterRenderer:
             ev = latest(kind)
             given = extra.get("until") if extra else None
             new_due = given or (ev.until if ev and ev.until else None) or deadline.extended_due
-            if new_due is None and letter_type is LetterType.EIR_EXTENSION:
-                new_due = cal.add_working_days(deadline.day0, 40)
+            if new_due is None and letter_type is LetterType.EIR_EXTENSION and rule.extension is not None:
+                new_due = cal.add_working_days(deadline.day0, rule.extension.total.days)
             if new_due is None:
                 raise LetterError(
                     f"case {case.reference}: the {letter_type.value} letter needs the new decision date; set 'until' "
@@ -239,8 +234,9 @@ class LetterRenderer:
             ev = latest(ClockEventKind.INTERNAL_REVIEW_REQUESTED)
             received = ev.on if ev else today
             dates["review_received"] = received
-            # The statutory (EIR reg 11: 40) or Code (20) period the letter quotes, so date and words agree.
-            dates["review_due"] = cal.add_working_days(received, info.review_days)
+            # The statutory (EIR reg 11(4): 40) or Code (20) period the letter quotes, so date and words agree.
+            review_days = info.review_days
+            dates["review_due"] = cal.add_working_days(received, review_days) if review_days else None
 
         text = case.request_text
         quoted = text if len(text) <= QUOTE_LIMIT else text[:QUOTE_LIMIT].rstrip() + " …"
@@ -275,15 +271,16 @@ class LetterRenderer:
                 "fees_provision": info.fees_provision,
                 "review_name": info.review_name,
                 "review_provision": info.review_provision,
-                "review_days": info.review_days,
                 "scottish": info.scottish,
+                **rule_context(rule),
             },
             "regulator": {
-                "name": info.regulator.name,
-                "short": info.regulator.short,
-                "address": info.regulator.address,
-                "phone": info.regulator.phone,
-                "website": info.regulator.website,
+                "name": rule.regulator.name,
+                "short": rule.regulator.short,
+                "address": rule.regulator.address,
+                "phone": rule.regulator.phone,
+                "website": rule.regulator.website,
+                "apply_within_words": rule.regulator.apply_within.words if rule.regulator.apply_within else None,
             },
             "case": {
                 "reference": case.reference,
@@ -309,21 +306,12 @@ class LetterRenderer:
             "extra": extra,
         }
 
-    @staticmethod
-    def _needs_calendar(letter_type: LetterType) -> bool:
-        return letter_type in (
-            LetterType.CLARIFICATION,
-            LetterType.FEES,
-            LetterType.EIR_EXTENSION,
-            LetterType.INTERNAL_REVIEW_ACK,
-        )
-
     # ------------------------------------------------------------------ render
     def render(
         self,
         letter_type: LetterType | str,
         case: FoiCase,
-        deadline: Any = None,
+        deadline: DeadlineResult | None = None,
         *,
         today: date | None = None,
         extra: dict[str, Any] | None = None,
@@ -380,11 +368,11 @@ def render_letter(
     letter_type: LetterType | str,
     case: FoiCase,
     settings: Settings,
-    deadline: Any = None,
+    deadline: DeadlineResult | None = None,
     *,
     today: date | None = None,
     extra: dict[str, Any] | None = None,
-    engine: Any = None,
+    engine: DeadlineEngine | None = None,
 ) -> RenderedLetter:
     """Render one letter (subject, HTML, plain text) for a case; ``deadline`` defaults to the engine's answer."""
     return LetterRenderer(settings, engine).render(letter_type, case, deadline, today=today, extra=extra)

@@ -1,7 +1,7 @@
 """Letter types, which regimes each applies to, and the statutory facts the templates quote.
 
-The facts live here (not in the templates) so that every template, shipped or overridden, quotes the same law,
-the same regulator and the same review periods.
+The wording lives here (not in the templates) so that every template, shipped or overridden, quotes the same
+law; the numbers and the regulator come from :mod:`connector.rules`, the table the deadline engine reads.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from connector.model import Regime
+from connector.rules import RULES, RegimeRule, Regulator
 
 
 class LetterType(StrEnum):
@@ -59,33 +60,6 @@ def applies(letter_type: LetterType, regime: Regime) -> bool:
 
 
 @dataclass(frozen=True)
-class Regulator:
-    """Who a requester complains or appeals to."""
-
-    name: str
-    short: str
-    address: str
-    phone: str
-    website: str
-
-
-ICO = Regulator(
-    name="the Information Commissioner's Office",
-    short="ICO",
-    address="Wycliffe House, Water Lane, Wilmslow, Cheshire SK9 5AF",
-    phone="0303 123 1113",
-    website="https://ico.org.uk/make-a-complaint/",
-)
-SIC = Regulator(
-    name="the Scottish Information Commissioner",
-    short="the Commissioner",
-    address="Kinburn Castle, Doubledykes Road, St Andrews, Fife KY16 9DS",
-    phone="01334 464610",
-    website="https://www.foi.scot",
-)
-
-
-@dataclass(frozen=True)
 class RegimeInfo:
     """The statutory wording for one regime, quoted by the templates as ``regime.*``."""
 
@@ -95,15 +69,31 @@ class RegimeInfo:
     request_name: str  # "request for information", "subject access request"
     duty: str  # the provision that gives the right
     time_limit: str  # the provision that sets the time limit
-    time_limit_words: str  # "20 working days", "one month"
     clarification_provision: str
     fees_provision: str
     review_name: str  # "internal review", "review", "reconsideration"
     review_provision: str
-    review_days: int  # working days the authority has to decide a review
-    regulator: Regulator
     scottish: bool
     family: str  # template variant family: foia, eir, foisa, sar
+
+    @property
+    def rule(self) -> RegimeRule:
+        """The statutory numbers (time limit, review periods, regulator) come from the one rules table."""
+        return RULES[Regime(self.code)]
+
+    @property
+    def time_limit_words(self) -> str:
+        return self.rule.limit.words
+
+    @property
+    def review_days(self) -> int | None:
+        """Working days a letter promises for a review: the statutory limit where there is one, else the target."""
+        review = self.rule.review
+        return review.quoted.working_days if review else None
+
+    @property
+    def regulator(self) -> Regulator:
+        return self.rule.regulator
 
 
 REGIMES: dict[Regime, RegimeInfo] = {
@@ -114,13 +104,10 @@ REGIMES: dict[Regime, RegimeInfo] = {
         request_name="request for information",
         duty="section 1 of the Freedom of Information Act 2000",
         time_limit="section 10 of the Act",
-        time_limit_words="20 working days",
         clarification_provision="section 1(3) of the Act",
         fees_provision="section 9 of the Act",
         review_name="internal review",
         review_provision="the Code of Practice issued under section 45 of the Act",
-        review_days=20,
-        regulator=ICO,
         scottish=False,
         family="foia",
     ),
@@ -131,13 +118,10 @@ REGIMES: dict[Regime, RegimeInfo] = {
         request_name="request for environmental information",
         duty="regulation 5 of the Environmental Information Regulations 2004",
         time_limit="regulation 5(2) of the Regulations",
-        time_limit_words="20 working days",
         clarification_provision="regulation 9 of the Regulations",
         fees_provision="regulation 8 of the Regulations",
         review_name="reconsideration",
         review_provision="regulation 11 of the Regulations",
-        review_days=40,
-        regulator=ICO,
         scottish=False,
         family="eir",
     ),
@@ -148,13 +132,10 @@ REGIMES: dict[Regime, RegimeInfo] = {
         request_name="request for information",
         duty="section 1 of the Freedom of Information (Scotland) Act 2002",
         time_limit="section 10 of the Act",
-        time_limit_words="20 working days",
         clarification_provision="section 1(3) of the Act",
         fees_provision="section 9 of the Act",
         review_name="review",
         review_provision="section 20 and section 21 of the Act",
-        review_days=20,
-        regulator=SIC,
         scottish=True,
         family="foisa",
     ),
@@ -165,13 +146,10 @@ REGIMES: dict[Regime, RegimeInfo] = {
         request_name="request for environmental information",
         duty="regulation 5 of the Environmental Information (Scotland) Regulations 2004",
         time_limit="regulation 5(2) of the Regulations",
-        time_limit_words="20 working days",
         clarification_provision="regulation 9 of the Regulations",
         fees_provision="regulation 8 of the Regulations",
         review_name="review",
         review_provision="regulation 16 of the Regulations",
-        review_days=20,
-        regulator=SIC,
         scottish=True,
         family="eir",
     ),
@@ -182,13 +160,10 @@ REGIMES: dict[Regime, RegimeInfo] = {
         request_name="subject access request",
         duty="Article 15 of the UK General Data Protection Regulation",
         time_limit="Article 12(3) of the UK GDPR",
-        time_limit_words="one month",
         clarification_provision="Article 12 of the UK GDPR",
         fees_provision="Article 12(5) of the UK GDPR",
         review_name="complaint",
         review_provision="our data protection complaints procedure",
-        review_days=20,
-        regulator=ICO,
         scottish=False,
         family="sar",
     ),

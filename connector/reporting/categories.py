@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from connector import rules
+
 # -- volumes / status (Cabinet Office) ------------------------------------------------------------
 TOTAL = "Total requests received"
 PROCESSED = "Requests Processed"
@@ -217,7 +219,8 @@ RESPONSE_BANDS = [
 ]
 
 REGIME_LABELS = {"foia": "FOIA", "eir": "EIR", "foisa": "FOISA", "eisr": "EISR", "sar": "SAR"}
-INFO_REGIMES = ("foia", "eir", "foisa", "eisr")
+#: The freedom-of-information regimes (not subject access), from the rules table.
+INFO_REGIMES = tuple(r.value for r in rules.INFO_REGIMES)
 ALL_INFO = "All FOI and EIR"
 NOT_RECORDED = "Not recorded"
 UNASSIGNED = "Unassigned"

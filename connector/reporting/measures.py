@@ -23,14 +23,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from connector import model
+from connector.model import Stage
 from connector.reporting import categories as C
 from connector.reporting.periods import Period, make_period
 
 log = logging.getLogger(__name__)
 
-ON_HOLD_STAGES = ("clarification_requested", "fee_requested", "withdrawn_or_lapsed")
-PAUSED_STAGES = ("clarification_requested", "fee_requested")
-FINISHED_STAGES = ("response_sent", "closed", "withdrawn_or_lapsed", "internal_review", "ico_complaint")
+# Stage vocabularies from the model, as plain strings (pandas matches str values, not enum members).
+ON_HOLD_STAGES = sorted(s.value for s in model.ON_HOLD_STAGES)
+PAUSED_STAGES = sorted(s.value for s in model.PAUSED_STAGES)
+FINISHED_STAGES = sorted(s.value for s in model.FINISHED_STAGES)
 
 # Timeliness status codes per case.
 T_MET, T_EXT, T_LATE, T_NOT_DUE, T_ON_HOLD, T_UNKNOWN = "met", "ext", "late", "not_yet_due", "on_hold", "unknown"
@@ -549,7 +552,7 @@ def sic_statistics(p: pd.DataFrame) -> pd.DataFrame:
         if regime == "foisa":
             names = [
                 ("FOISA requests", len(s)),
-                ("FOISA closed - withdrawn", (s["stage"] == "withdrawn_or_lapsed").sum()),
+                ("FOISA closed - withdrawn", (s["stage"] == Stage.WITHDRAWN_OR_LAPSED.value).sum()),
                 ("FOISA response on time", t.isin([T_MET, T_EXT]).sum()),
                 ("FOISA response late", (t.eq(T_LATE) & s["processed"]).sum()),
                 ("FOISA - faliure to respond", (t.eq(T_LATE) & ~s["processed"]).sum()),
@@ -565,7 +568,7 @@ def sic_statistics(p: pd.DataFrame) -> pd.DataFrame:
         else:
             names = [
                 ("EIR requests", len(s)),
-                ("EIR closed - withdrawn", (s["stage"] == "withdrawn_or_lapsed").sum()),
+                ("EIR closed - withdrawn", (s["stage"] == Stage.WITHDRAWN_OR_LAPSED.value).sum()),
                 ("EIRs response on time", t.isin([T_MET, T_EXT]).sum()),
                 ("EIRs response late", (t.eq(T_LATE) & s["processed"]).sum()),
                 ("EIRs - failure to respond", (t.eq(T_LATE) & ~s["processed"]).sum()),

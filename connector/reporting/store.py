@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from connector import model
 from connector.model import LONDON
 
 log = logging.getLogger(__name__)
@@ -54,16 +55,8 @@ DATE_COLUMNS = [
 CASE_COLUMNS = ["crm_id", *TEXT_COLUMNS, *DATE_COLUMNS, "modifiedon"]
 
 #: Clock-event kinds (connector.model.ClockEventKind values) -> store date column; the latest event wins.
-_EVENT_COLUMNS = {
-    "clarification_requested": "clarification_requested_date",
-    "clarification_received": "clarification_received_date",
-    "fee_notice_issued": "fee_notice_date",
-    "fee_paid": "fee_paid_date",
-    "internal_review_requested": "review_requested_date",
-    "internal_review_completed": "review_completed_date",
-    "complaint_lodged": "complaint_date",
-}
-_EXTENSION_EVENTS = {"extension_pit": "pit", "extension_eir": "eir", "extension_sar": "sar"}
+_EVENT_COLUMNS = {kind.value: column for kind, column in model.EVENT_DATE_FIELDS.items()}
+_EXTENSION_EVENTS = {kind.value: ext for kind, ext in model.EXTENSION_EVENTS.items()}
 
 #: The entity set the letters are pulled from (its delta link is kept under this name).
 ACTIVITY_SET = "emails"

@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from connector import odata
+from connector import model, odata
 from connector.errors import MappingError
-from connector.model import ClockEventKind, FoiCase, Stage
+from connector.model import FoiCase, Stage
 
 FieldType = Literal["string", "memo", "choice", "date", "datetime", "integer", "boolean", "lookup"]
 Owner = Literal["connector", "crm"]
@@ -511,20 +511,8 @@ def case_values(case: FoiCase) -> dict[str, Any]:
 
 
 #: Clock-event kind -> the date field it fills (the latest event of the kind wins, as in the reporting store).
-EVENT_DATE_FIELDS: dict[ClockEventKind, str] = {
-    ClockEventKind.INTERNAL_REVIEW_REQUESTED: "review_requested_date",
-    ClockEventKind.INTERNAL_REVIEW_COMPLETED: "review_completed_date",
-    ClockEventKind.COMPLAINT_LODGED: "complaint_date",
-    ClockEventKind.CLARIFICATION_REQUESTED: "clarification_requested_date",
-    ClockEventKind.CLARIFICATION_RECEIVED: "clarification_received_date",
-    ClockEventKind.FEE_NOTICE_ISSUED: "fee_notice_date",
-    ClockEventKind.FEE_PAID: "fee_paid_date",
-}
-_EXTENSION_KINDS = {
-    ClockEventKind.EXTENSION_PIT: "pit",
-    ClockEventKind.EXTENSION_EIR: "eir",
-    ClockEventKind.EXTENSION_SAR: "sar",
-}
+EVENT_DATE_FIELDS = model.EVENT_DATE_FIELDS
+_EXTENSION_KINDS = model.EXTENSION_EVENTS
 
 
 def clock_event_values(case: FoiCase) -> dict[str, Any]:

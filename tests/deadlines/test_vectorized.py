@@ -31,6 +31,7 @@ def clock_rows(draw: st.DrawFn) -> dict:
         return draw(st.one_of(st.none(), st.integers(lo, hi).map(lambda n: base + timedelta(days=n))))
 
     clar = maybe_after(received, -5, 60)  # occasionally before receipt: must be ignored the same way
+    asked = maybe_after(received, -2, 50)  # SAR from 5 Feb 2026: the days from asking to the answer do not count
     notice = maybe_after(received, -3, 45)
     paid = maybe_after(notice, -2, 120) if notice else None
     ext = draw(st.sampled_from([None, None, "pit", "eir", "sar"]))
@@ -40,6 +41,7 @@ def clock_rows(draw: st.DrawFn) -> dict:
         "received_at": received_at,
         "received": received,
         "clarification_received": clar,
+        "clarification_requested": asked,
         "fee_notice": notice,
         "fee_paid": paid,
         "extension": ext,
@@ -59,6 +61,7 @@ def _single(engine: DeadlineEngine, row: dict, as_of: date):
         received=row["received"],
         received_at=row["received_at"],
         clarification_received=row["clarification_received"],
+        clarification_requested=row["clarification_requested"],
         fee_notice=row["fee_notice"],
         fee_paid=row["fee_paid"],
         extension=row["extension"],

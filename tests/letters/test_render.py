@@ -13,9 +13,9 @@ from screenshots import write_png
 from connector.config import load_settings
 from connector.deadlines import DeadlineEngine
 from connector.letters import LetterError, LetterRenderer, LetterType, applies, render_letter, uk_date
-from connector.letters.render import add_months_period_end
 from connector.letters.types import REGIMES
-from connector.model import Regime
+from connector.model import ClockEvent, Regime
+from connector.rules import months_beginning_with
 
 #: Clock events that make each letter meaningful (extensions need their date).
 EVENTS = {
@@ -166,7 +166,7 @@ def test_uk_date(given, expected):
     ],
 )
 def test_three_months_beginning_with(start, end):
-    assert add_months_period_end(start, 3) == end
+    assert months_beginning_with(start, 3) == end
 
 
 def test_long_request_is_shortened_in_the_quote(settings, make_case):
@@ -180,3 +180,33 @@ def test_shipped_templates_all_have_both_formats():
     html = {p.name[: -len(".html.j2")] for p in Path(TEMPLATES_DIR).glob("*.html.j2")}
     txt = {p.name[: -len(".txt.j2")] for p in Path(TEMPLATES_DIR).glob("*.txt.j2")}
     assert html == txt
+
+
+@pytest.mark.parametrize(
+    ("regime", "notice"),
+    [
+        ("foia", "2025-08-01"),  # three months beginning with 1 Aug: 31 October
+        ("foia", "2025-08-31"),  # no 31 November: 30 November
+        ("foisa", "2025-11-30"),  # no 30 February 2026: 28 February
+        ("foia", "2025-12-01"),
+        ("eir", "2025-08-29"),  # 60 working days
+        ("eisr", "2025-11-28"),
+    ],
+)
+def test_fees_letter_and_engine_give_the_same_last_day(settings, make_case, regime, notice):
+    case = make_case(regime, events=[{"kind": "fee_notice_issued", "on": notice}])
+    engine = DeadlineEngine.from_settings(settings)
+    last = engine.compute(case).fee_last_day
+    assert last is not None and last == engine.fee_last_day(regime, date.fromisoformat(notice))
+    out = render_letter(LetterType.FEES, case, settings, today=TODAY, engine=engine)
+    assert uk_date(last) in out.text and uk_date(last) in out.html
+
+
+def test_fees_letter_for_a_notice_on_1_may_says_31_july(settings, make_case):
+    # The case: FOIA s.9(2), notice given 1 May 2025 -> last day Thu 31 July 2025 (was 30 July in the engine).
+    base = make_case("foia")
+    event = ClockEvent(kind="fee_notice_issued", on=date(2025, 5, 1))
+    case = base.model_copy(update={"received_at": base.received_at.replace(month=4, day=28), "clock_events": [event]})
+    out = render_letter(LetterType.FEES, case, settings, today=TODAY)
+    assert "31 July 2025" in out.text
+    assert DeadlineEngine.from_settings(settings).compute(case).fee_last_day == date(2025, 7, 31)
