@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from connector import tomlfile
 from connector.errors import ConfigError
 from connector.paths import REPO_ROOT
 
@@ -246,32 +247,30 @@ def _reject_secrets_in_file(data: dict[str, Any], path: Path, prefix: str = "") 
 def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
     """Read and validate the configuration; raise :class:`ConfigError` with one actionable message."""
     path = find_config_file(config_path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax at the position shown") from exc
+    data, text = tomlfile.read_toml(
+        path, what="the configuration", fix_path="pass a readable file to --config", error=ConfigError
+    )
     _reject_secrets_in_file(data, path)
     data.update(overrides)
     data.setdefault("base_dir", path.parent.resolve())
     try:
-        return Settings(**data)
+        return Settings(**data)  # not model_validate: BaseSettings reads the environment in __init__
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, str(path))) from None
+        raise ConfigError(tomlfile.describe_errors(exc, path, text, describe=_config_problem)) from None
+
+
+def _config_problem(err: ErrorDetails) -> tuple[str, str]:
+    """The shared (problem, fix), plus the environment variable that can set the key instead."""
+    problem, fix = tomlfile.default_problem(err)
+    if err["type"] == "extra_forbidden":
+        fix = "check the spelling against config.example.toml or remove it"
+    env = "FOI_SYNC_" + ".".join(str(p) for p in err["loc"]).upper().replace(".", "__")
+    return problem, f"{fix} (or set {env})"
 
 
 def describe_validation_error(exc: ValidationError, origin: str) -> str:
-    """One line per problem: where, what, and how to fix it. Input values are not echoed (may be secret)."""
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key; check the spelling against config.example.toml or remove it"
-        elif err["type"] == "missing":
-            msg = "required key is missing; add it"
-        env = "FOI_SYNC_" + key.upper().replace(".", "__")
-        lines.append(f"{origin}: '{key}': {msg} (or set {env})")
-    return "\n".join(lines)
+    """One line per problem, in the shared format (file, key, problem, fix). Input values are not echoed."""
+    return tomlfile.describe_errors(exc, origin, describe=_config_problem)
 
 
 def environment_has(name: str) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from connector import odata
+from connector import odata, tomlfile
 from connector.config import Settings, load_settings
 
 #: Environment variable the connector reads the client secret from (never from the TOML file).
@@ -111,10 +111,8 @@ def run_demo(
 
 def seed_teams(client: Any, settings: Settings) -> int:
     """Create the teams the routing rules name, so the owner lookups resolve as they would in a real tenant."""
-    import tomllib
-
     path = settings.resolve(settings.intake.rules)
-    rules = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    rules = tomlfile.read_toml(path, what="the routing rules", fix_path="set intake.rules")[0] if path.is_file() else {}
     names = sorted({r["team"] for r in rules.get("rule", []) if isinstance(r, dict) and r.get("team")})
     created = 0
     for name in names:

@@ -10,10 +10,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     ValidationError,
     ValidationInfo,
@@ -132,6 +132,28 @@ class ReviewOutcome(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+def normalise_email(value: str) -> str:
+    """The one email policy, used by the model and by intake: an address as RFC 5322 writes it or, per RFC 6531,
+    internationalised (``jö@example.org``, ``j@exämple.org``): requests from such addresses are valid requests and
+    Dataverse stores them as text. Refused: quoted local parts, a domain without a dot, special-use domains
+    (``.test``, ``.invalid``, ``localhost``). No DNS lookup. Returns the normalised form (domain lower-cased).
+    """
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        # email-validator's messages describe the fault without repeating the address.
+        raise ValueError(f"not a valid email address ({exc}); fix the address or leave it empty") from None
+
+
+def is_valid_email(value: str) -> bool:
+    """:func:`normalise_email` as a yes/no (intake's vectorised check falls back to it)."""
+    try:
+        normalise_email(value)
+    except ValueError:
+        return False
+    return True
+
+
 _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
 
 
@@ -141,11 +163,16 @@ class Requester(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=160)
-    email: EmailStr | None = None
+    email: str | None = None
     postal_address: str | None = Field(default=None, max_length=500)
     postcode: str | None = None
     organisation: str | None = Field(default=None, max_length=160)
     type: RequesterType = RequesterType.MEMBER_OF_PUBLIC
+
+    @field_validator("email")
+    @classmethod
+    def _email_policy(cls, value: str | None) -> str | None:
+        return normalise_email(value) if value else None
 
     @field_validator("postcode")
     @classmethod

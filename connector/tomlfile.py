@@ -1,6 +1,6 @@
 """The one TOML loader: read a file, validate it with a pydantic model, and say what is wrong the same way everywhere.
 
-Every message has the same shape, ``FILE:LINE: KEY: PROBLEM; fix: FIX`` (``FILE: KEY: ...`` when the line cannot be
+Every message has the same shape, ``FILE:LINE: 'KEY': PROBLEM; fix: FIX`` (``FILE: KEY: ...`` when the line cannot be
 found), one line per problem, and never echoes a value (a config file may hold a name or a secret by mistake).
 Used by the configuration, the source and target mappings, the routing rules, the team calendars, the holiday
 overrides and the demo's rules.
@@ -35,9 +35,9 @@ TYPE_FIXES = {
     "float_parsing": "write a number without quotes",
     "list_type": 'write a list in square brackets, e.g. ["a", "b"]',
     "dict_type": "write a [table] of keys and values",
-    "date_from_datetime_parsing": "write a date like 2031-01-15 (no quotes)",
-    "date_parsing": "write a date like 2031-01-15 (no quotes)",
-    "date_type": "write a date like 2031-01-15 (no quotes)",
+    "date_from_datetime_parsing": "write a TOML date without quotes, e.g. date = 2026-06-15",
+    "date_parsing": "write a TOML date without quotes, e.g. date = 2026-06-15",
+    "date_type": "write a TOML date without quotes, e.g. date = 2026-06-15",
 }
 
 _AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
@@ -104,12 +104,12 @@ def describe_errors(
     describe: Describer | None = None,
     locate: Callable[[list[str]], str] | None = None,
 ) -> str:
-    """One ``FILE:LINE: KEY: PROBLEM; fix: FIX`` line per problem. ``locate`` may name the key its own way
+    """One ``FILE:LINE: 'KEY': PROBLEM; fix: FIX`` line per problem. ``locate`` may name the key its own way
     (``[[add]] entry 1: reason``)."""
     lines = []
     for err in exc.errors(include_input=False, include_url=False):
         loc = [str(p) for p in err["loc"]]
-        key = (locate(loc) if locate else ".".join(loc)) or "(top level)"
+        key = locate(loc) if locate else (f"'{'.'.join(loc)}'" if loc else "(top level)")
         problem, fix = (describe or default_problem)(err)
         line = line_of(text, loc) if text is not None else None
         where = f"{path}:{line}" if line else str(path)

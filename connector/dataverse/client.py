@@ -172,7 +172,14 @@ class DataverseClient:
             headers["If-None-Match"] = "*"
         body = _strip_keys(record, key)
         resp = self.transport.request("PATCH", odata.record_path(entity_set, key), json=body, headers=headers)
-        return _id_from(resp.headers) or (key.lower() if isinstance(key, str) else None)
+        found = _id_from(resp.headers)
+        if found is None and not isinstance(key, str):
+            # Dataverse answers an upsert by alternate key with the key form of OData-EntityId (Learn "Use Upsert to
+            # Create or Update a record"), so the id takes one read by that key.
+            pid = self._primary_id(entity_set)
+            row = self.retrieve(entity_set, key, select=[pid] if pid else None)
+            found = str(row.get(pid) or "") if pid else None
+        return found or (key.lower() if isinstance(key, str) else None)
 
     def delete(self, entity_set: str, key: Key, etag: str | None = None) -> None:
         headers = {"If-Match": etag} if etag else None

@@ -7,13 +7,14 @@ learns such days in a new release, so ``mappings/holiday-overrides.toml`` bridge
 
 from __future__ import annotations
 
-import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import ErrorDetails
 
+from connector import tomlfile
 from connector.errors import MappingError
 
 OverrideNation = Literal["england", "wales", "scotland", "northern-ireland"]
@@ -61,32 +62,12 @@ def load_overrides(path: Path | None) -> HolidayOverrides:
     if path is None or not Path(path).is_file():
         return HolidayOverrides()
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path}: not valid TOML ({exc}); fix the syntax at the position shown") from exc
-    try:
-        overrides = HolidayOverrides.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = list(err["loc"])
-            where = "top level"
-            if len(loc) >= 2 and loc[0] in ("add", "remove") and isinstance(loc[1], int):
-                where = f"[[{loc[0]}]] entry {loc[1] + 1}"
-                loc = loc[2:]
-            field = ".".join(str(p) for p in loc) or "(entry)"
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key; allowed keys are date, applies_to, name, reason"
-            elif err["type"] == "missing":
-                msg = "required key is missing; add it"
-            elif field.startswith("applies_to"):
-                msg += " (use england, wales, scotland, northern-ireland or all)"
-            elif field == "date":
-                msg += " (write a TOML date without quotes, e.g. date = 2026-06-15)"
-            lines.append(f"{path}: {where}: '{field}': {msg}")
-        raise MappingError("\n".join(lines)) from None
+    data, text = tomlfile.read_toml(
+        path, what="the holiday overrides", fix_path="fix deadlines.holiday_overrides in the config"
+    )
+    overrides = tomlfile.validate(
+        HolidayOverrides, data, path=path, text=text, describe=_override_problem, locate=_override_entry
+    )
     for entry in overrides.remove:
         if entry.date.month == 12 and entry.date.day == 25:
             raise MappingError(
@@ -94,3 +75,24 @@ def load_overrides(path: Path | None) -> HolidayOverrides:
                 "themselves, so no proclamation can make it a working day; delete this entry"
             )
     return overrides
+
+
+def _override_entry(loc: list[str]) -> str:
+    """``[[add]] entry 1: 'reason'``: the entry people count in the file, then the key."""
+    if len(loc) >= 2 and loc[0] in ("add", "remove") and loc[1].isdigit():
+        field = ".".join(loc[2:]) or "(entry)"
+        return f"[[{loc[0]}]] entry {int(loc[1]) + 1}: '{field}'"
+    return f"'{'.'.join(loc)}'" if loc else "(top level)"
+
+
+def _override_problem(err: ErrorDetails) -> tuple[str, str]:
+    problem, fix = tomlfile.default_problem(err)
+    loc = [str(p) for p in err["loc"]]
+    field = ".".join(loc[2:]) if len(loc) > 2 else ""
+    if err["type"] == "extra_forbidden":
+        fix = "allowed keys are date, applies_to, name, reason"
+    elif field.startswith("applies_to"):
+        fix = "use england, wales, scotland, northern-ireland or all"
+    elif field == "date" and err["type"] != "missing":
+        fix = "write a TOML date without quotes, e.g. date = 2026-06-15"
+    return problem, fix

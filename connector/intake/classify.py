@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tomllib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from connector import tomlfile
 from connector.errors import MappingError
-from connector.intake.source_mapping import describe_mapping_error
 from connector.model import Regime
 
 log = logging.getLogger(__name__)
@@ -63,18 +62,10 @@ class RoutingRules(BaseModel):
 
 
 def load_rules(path: Path) -> RoutingRules:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise MappingError(
-            f"{path}: cannot read routing rules ({exc.strerror}); fix: set intake.rules to the routing file"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path}: (file): not valid TOML ({exc}); fix: correct the syntax at that line") from None
-    try:
-        return RoutingRules.model_validate(data)
-    except ValidationError as exc:
-        raise MappingError(describe_mapping_error(exc, str(path))) from None
+    data, text = tomlfile.read_toml(
+        path, what="the routing rules", fix_path="set intake.rules to the routing file", error=MappingError
+    )
+    return tomlfile.validate(RoutingRules, data, path=path, text=text, error=MappingError)
 
 
 @dataclass(frozen=True)

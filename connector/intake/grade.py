@@ -8,17 +8,17 @@ must answer is closed or short-staffed before the due date (``mappings/team-cale
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from connector import tomlfile
 from connector.errors import MappingError
-from connector.intake.source_mapping import describe_mapping_error, fold
+from connector.intake.source_mapping import fold
 from connector.model import CLOSED_STAGES, RelatedRequest, RelationKind
 
 GRADES = ((60, "P1 urgent"), (35, "P2 high"), (15, "P3 normal"), (-1000, "P4 routine"))
@@ -77,14 +77,10 @@ class TeamCalendars(_Strict):
 def load_team_calendars(path: Path) -> TeamCalendars:
     if not path.is_file():
         return TeamCalendars()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path}: (file): not valid TOML ({exc}); fix: correct the syntax at that line") from None
-    try:
-        return TeamCalendars.model_validate(data)
-    except ValidationError as exc:
-        raise MappingError(describe_mapping_error(exc, str(path))) from None
+    data, text = tomlfile.read_toml(
+        path, what="the team calendars", fix_path="fix intake.team_calendars in the config", error=MappingError
+    )
+    return tomlfile.validate(TeamCalendars, data, path=path, text=text, error=MappingError)
 
 
 #: Wording that suggests an exemption (FOIA section, EIR regulation) will need to be considered.

@@ -7,13 +7,14 @@ refused (a typo such as ``requester_mail`` must not silently leave a field empty
 from __future__ import annotations
 
 import difflib
-import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
+from connector import tomlfile
 from connector.errors import MappingError
 from connector.model import ENUM_COLUMNS, SOURCE_FIELDS, Channel, Outcome, Regime, RequesterType, Stage
 
@@ -185,7 +186,7 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 
-def _fix_for(err: dict[str, Any]) -> tuple[str, str]:
+def _fix_for(err: ErrorDetails) -> tuple[str, str]:
     """(problem, fix) for one pydantic error, without echoing values (a mapping may hold names)."""
     loc = [str(p) for p in err["loc"]]
     kind = err["type"]
@@ -207,37 +208,23 @@ def _fix_for(err: dict[str, Any]) -> tuple[str, str]:
     return msg, "correct the value (see docs/intake.md for the format)"
 
 
-def describe_mapping_error(exc: ValidationError, origin: str) -> str:
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        problem, fix = _fix_for(err)
-        lines.append(f"{origin}: {key}: {problem}; fix: {fix}")
-    return "\n".join(lines)
+def describe_mapping_error(exc: ValidationError, origin: str, text: str | None = None) -> str:
+    """The shared format (file:line, key, problem, fix) with intake's fixes (did you mean, allowed keys)."""
+    return tomlfile.describe_errors(exc, origin, text, describe=_fix_for)
 
 
-def parse_mapping(data: dict[str, Any], origin: str) -> SourceMapping:
-    try:
-        mapping = SourceMapping.model_validate(data)
-    except ValidationError as exc:
-        raise MappingError(describe_mapping_error(exc, origin)) from None
+def parse_mapping(data: dict[str, Any], origin: str, text: str | None = None) -> SourceMapping:
+    mapping = tomlfile.validate(SourceMapping, data, path=origin, text=text, error=MappingError, describe=_fix_for)
     mapping.origin = origin
     return mapping
 
 
 def load_source_mapping(path: Path) -> SourceMapping:
     """Read and validate a source mapping file; raise :class:`MappingError` naming file, key and fix."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise MappingError(
-            f"{path}: cannot read the source mapping ({exc.strerror}); fix the 'mapping' path of the source"
-        ) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path}: (file): not valid TOML ({exc}); fix: correct the syntax at that line") from None
-    return parse_mapping(data, str(path))
+    data, text = tomlfile.read_toml(
+        path, what="the source mapping", fix_path="fix the 'mapping' path of the source", error=MappingError
+    )
+    return parse_mapping(data, str(path), text)
 
 
 def builtin_mapping(kind: str, source_name: str) -> SourceMapping:

@@ -17,22 +17,36 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from connector.sandbox import csdl, messages
 from connector.sandbox import errors as E
+from connector.sandbox import relationships as n2n
 from connector.sandbox.auth import AuthError, TokenService
 from connector.sandbox.batch import Response, error_response, parse_batch, run_batch
 from connector.sandbox.errors import DvError
 from connector.sandbox.faults import Faults, FaultSpec
+from connector.sandbox.files import FileColumns
 from connector.sandbox.limits import Charge, Limiter, LimitOptions, Profile
 from connector.sandbox.metadata_api import MetadataApi
-from connector.sandbox.query import CollectionReader, Prefer, parse_expand, parse_params, parse_prefer, parse_select
-from connector.sandbox.records import GUID_RE, Records, etag, split_paren
-from connector.sandbox.schema import Table, build_navigation, seed_tables, table_from_json
+from connector.sandbox.query import (
+    CollectionReader,
+    Prefer,
+    context_columns,
+    parse_expand,
+    parse_params,
+    parse_prefer,
+    parse_select,
+    split_top_level,
+)
+from connector.sandbox.records import GUID_RE, Records, annotation_wanted, etag, split_paren
+from connector.sandbox.schema import FILE, IMAGE, Table, build_navigation, seed_tables, table_from_json
 from connector.sandbox.store import Store
 
 log = logging.getLogger(__name__)
 
 API_VERSIONS = ("v9.0", "v9.1", "v9.2")
-JSON_TYPE = "application/json; odata.metadata=minimal"
+# As the service writes it (Learn "Compose HTTP requests and handle errors": response Content-Type); clients such as
+# dynamics-web-api look for odata.streaming before parsing.
+JSON_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
 BULK = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
 
 
@@ -57,15 +71,22 @@ class SandboxApp:
         self.options = options
         self.store = Store(options.db_path)
         tables = seed_tables()
+        n2n_defs: dict[str, n2n.ManyToMany] = {}
         for saved in self.store.custom_tables():
+            if saved.get("kind") == "n2n":
+                n2n_defs = n2n.load(saved)
+                continue
             t = table_from_json(saved)
             tables[t.logical] = t
         build_navigation(tables)
+        n2n.add_navigation(tables, n2n_defs)
         self.base_ref = ["http://127.0.0.1/api/data/v9.2/"]
         self.records = Records(tables, self.store, self.base_ref)
+        self.records.n2n = n2n_defs
         self.ct_min_version = [0]
         self.reader = CollectionReader(self.records, options.change_token_expiry_seconds, self.ct_min_version)
         self.metadata = MetadataApi(self.records)
+        self.files = FileColumns(self.records)
         self.profile = Profile.named(options.profile)
         self.limiter = Limiter(options.limits)
         self.faults = Faults(FaultSpec.parse(options.faults))
@@ -168,7 +189,7 @@ class SandboxApp:
         try:
             claims = self.tokens.validate(headers.get("authorization"))
         except AuthError as exc:
-            tenant_hint = self.base_ref[0].split("/api/")[0]
+            tenant_hint = origin
             # Like Dataverse's challenge: authorization_uri names the token authority (the https listener),
             # resource_id the environment URL.
             authority = self.authority_root or tenant_hint
@@ -217,6 +238,9 @@ class SandboxApp:
                 # change set or bulk call (Dataverse reads committed data). Modelled latency and slow faults
                 # happen outside the lock, so concurrency limits and the realistic profile still see parallelism.
                 with self.store.lock:
+                    # Every URL written into the answer (context, nextLink, OData-EntityId) names the listener and
+                    # API version this request came in on, as the service does.
+                    self.base_ref[0] = f"{origin}/api/data/{parts[2]}/"
                     self.store.meter.reset()
                     try:
                         resp, _, _ = self.dispatch(method, api_path, query, headers, body, user)
@@ -309,7 +333,9 @@ class SandboxApp:
             return _json(200, {"@odata.context": self.records.api_base + "$metadata", "value": sets}), 0, 0
         head = segs[0]
         if head == "$metadata":
-            return Response(200, [("Content-Type", "application/xml")], self._csdl().encode()), 0, 0
+            wanted = parse_params(query).get("annotations") == "true" or annotation_wanted(pref.annotations, "*")
+            doc = csdl.render(self.records.tables, annotations=wanted)
+            return Response(200, [("Content-Type", "application/xml")], doc.encode()), 0, 0
         if head == "$batch":
             if method != "POST":
                 raise DvError(405, "", "Only POST is allowed on $batch.")
@@ -331,6 +357,17 @@ class SandboxApp:
                     f"No HTTP resource was found that matches the request URI '{self.records.api_base}CloseIncident'.",
                 )
             return self._close_incident(json.loads(body or b"{}"), user), 2, 0
+        if head == "BulkDelete" and method == "POST":
+            job_id, deleted = messages.bulk_delete(self.records, json.loads(body or b"{}"))
+            ctx = self.records.api_base + "$metadata#Microsoft.Dynamics.CRM.BulkDeleteResponse"
+            return _json(200, {"@odata.context": ctx, "JobId": job_id}), deleted, 0
+        if head.startswith("RetrieveTotalRecordCount(") and method == "GET":
+            names = _function_argument(head, "EntityNames", parse_params(query))
+            if not isinstance(names, list):
+                raise DvError(400, "0x80060888", "RetrieveTotalRecordCount needs EntityNames, a list of table names.")
+            ctx = self.records.api_base + "$metadata#Microsoft.Dynamics.CRM.RetrieveTotalRecordCountResponse"
+            counts = messages.total_record_count(self.records, [str(n) for n in names])
+            return _json(200, {"@odata.context": ctx, "EntityRecordCountCollection": counts}), 0, 1
         if head in ("WhoAmI", "WhoAmI()"):
             if method != "GET":
                 raise DvError(
@@ -357,7 +394,26 @@ class SandboxApp:
                 with self.store.transaction():
                     entity_id = self.metadata.post(segs, json.loads(body or b"{}"))
                 return Response(204, [("OData-EntityId", entity_id)]), 1, 0
+            if method == "DELETE":
+                with self.store.transaction():
+                    self.metadata.delete(segs)
+                return Response(204), 1, 0
+            if method == "PUT":
+                with self.store.transaction():
+                    self.metadata.put(segs, json.loads(body or b"{}"))
+                return Response(204), 1, 0
             raise DvError(405, "", f"{method} is not supported on metadata in the sandbox.")
+        if head == "CreateEntities" and method == "POST":
+            # Only the SDK's code shows this message (powerplatform-dataverse-client 1.1.0 creates tables with it).
+            with self.store.transaction():
+                ids = self.metadata.create_entities(json.loads(body or b"{}"))
+            ctx = self.records.api_base + "$metadata#Microsoft.Dynamics.CRM.CreateEntitiesResponse"
+            return _json(200, {"@odata.context": ctx, "EntityIds": ids}), len(ids), 0
+        if head.startswith("RetrieveMetadataChanges(") and method == "GET":
+            query_arg = _function_argument(head, "Query", parse_params(query))
+            changes = self.metadata.retrieve_metadata_changes(query_arg if isinstance(query_arg, dict) else {})
+            ctx = self.records.api_base + "$metadata#Microsoft.Dynamics.CRM.RetrieveMetadataChangesResponse"
+            return _json(200, {"@odata.context": ctx, **changes}), 0, 1
         table = self.records.by_set(name)
         if key is None:
             return self._collection(method, table, segs, query, pref, headers, body, user)
@@ -406,7 +462,8 @@ class SandboxApp:
         if len(segs) > 1:
             raise E.not_found_segment(segs[1])
         if method == "GET":
-            result, applied = self.reader.read(table, params, pref, "/api/data/v9.2/" + table.entity_set, user)
+            url_path = "/" + self.records.api_base.split("/", 3)[3] + table.entity_set
+            result, applied = self.reader.read(table, params, pref, url_path, user)
             hdrs = [("Content-Type", JSON_TYPE)] + [("Preference-Applied", a) for a in applied]
             return Response(200, hdrs, _dumps(result)), 0, len(result.get("value", []))
         if method == "POST":
@@ -426,7 +483,11 @@ class SandboxApp:
             select = parse_select(self.records, table, params.get("$select"))
             expand = parse_expand(self.records, table, params.get("$expand"))
             out = self.records.represent(table, rec, select, pref.annotations, expand)
-            out = {"@odata.context": f"{self.records.api_base}$metadata#{table.entity_set}/$entity", **out}
+            # Learn "Create a table row using the Web API": with $expand the context lists the selection
+            # (`accounts(name,primarycontactid(fullname),Account_Tasks(subject))/$entity`); with $select alone it is
+            # `accounts/$entity`.
+            cols = context_columns(select, expand) if expand else ""
+            out = {"@odata.context": f"{self.records.api_base}$metadata#{table.entity_set}{cols}/$entity", **out}
             return Response(
                 201,
                 [
@@ -546,7 +607,7 @@ class SandboxApp:
             if inm and inm != "null" and inm == tag and not expand and not pref.annotations:
                 return Response(304, [("ETag", tag)]), 0, 1
             out = self.records.represent(table, existing, select, pref.annotations, expand)
-            cols = f"({','.join(select)})" if select else ""
+            cols = context_columns(select, expand)
             out = {"@odata.context": f"{self.records.api_base}$metadata#{table.entity_set}{cols}/$entity", **out}
             hdrs = [("Content-Type", JSON_TYPE), ("ETag", tag)]
             if pref.annotations:
@@ -574,11 +635,14 @@ class SandboxApp:
                         )
                 new_id, created = self._upsert(table, rid, alt, payload, user)
                 rec = self.store.get(table.logical, new_id) or {}
-            entity_id = f"{self.records.api_base}{table.entity_set}({new_id})"
+            # Upsert by alternate key answers with the key form the request used, not the GUID (only the SDK's
+            # code and the service show this: clients such as dynamics-web-api parse either form).
+            entity_id = f"{self.records.api_base}{table.entity_set}({key if alt else new_id})"
             if pref.return_representation:
                 select = parse_select(self.records, table, params.get("$select"))
                 out = self.records.represent(table, rec, select, pref.annotations)
-                out = {"@odata.context": f"{self.records.api_base}$metadata#{table.entity_set}/$entity", **out}
+                cols = context_columns(select)
+                out = {"@odata.context": f"{self.records.api_base}$metadata#{table.entity_set}{cols}/$entity", **out}
                 return (
                     Response(
                         201 if created else 200,
@@ -633,6 +697,8 @@ class SandboxApp:
             raise E.not_found_segment(seg)
         nav_name, child_key = split_paren(seg)
         nav = table.navs.get(nav_name)
+        if nav is not None and nav.kind == "n2n":
+            return self._n2n_sub(method, table, rid, nav_name, child_key, rest, params, pref, body)
         if nav is not None:
             is_ref = len(rest) > 1 and rest[1] == "$ref"
             with self.store.transaction():
@@ -697,6 +763,10 @@ class SandboxApp:
                             len(rows),
                         )
             raise DvError(405, "", f"{method} is not supported on '{nav_name}'.")
+        attr = table.attributes.get(seg)
+        if attr is not None and attr.type in (FILE, IMAGE):
+            resp = self.files.handle(method, table, rid, attr, rest, params, headers, body)
+            return resp, (1 if method != "GET" else 0), (1 if method == "GET" else 0)
         # A single property: GET, PUT {"value": ...}, DELETE (clears it).
         if not self.records.column_known(table, seg):
             raise E.unknown_property(table.logical, seg)
@@ -725,6 +795,49 @@ class SandboxApp:
                 self.records.update(table, rid, {seg: value}, user)
             return Response(204), 1, 0
         raise DvError(405, "", f"{method} is not supported on a property.")
+
+    def _n2n_sub(
+        self,
+        method: str,
+        table: Table,
+        rid: str,
+        nav_name: str,
+        child_key: str | None,
+        rest: list[str],
+        params: dict[str, str],
+        pref: Prefer,
+        body: bytes,
+    ) -> tuple[Response, int, int]:
+        """A many-to-many navigation property: read, associate ($ref POST), disassociate ($ref DELETE)."""
+        nav = table.navs[nav_name]
+        rel = self.records.n2n[nav.attribute]
+        other = self.records.tables[nav.target]
+        is_ref = rest[1:] == ["$ref"]
+        if method == "POST" and is_ref:
+            with self.store.transaction():
+                self.records.associate_collection(table, rid, nav_name, json.loads(body or b"{}").get("@odata.id", ""))
+            return Response(204), 1, 0
+        if method == "DELETE" and is_ref:
+            other_id: str | None = None
+            if child_key is not None:
+                found, _ = self.records.resolve_key(other, child_key)
+                other_id = str(found) if found else None
+            elif "$id" in params:
+                _, other_id = self.records.resolve_url(params["$id"])
+            if other_id is None:
+                raise DvError(400, "0x80060888", "Disassociate needs the related row: nav(id)/$ref or $ref?$id=.")
+            with self.store.transaction():
+                if not n2n.disassociate(self.store, rel, table.logical, rid, str(other_id)):
+                    raise E.record_not_found(other.logical, str(other_id))
+            return Response(204), 1, 0
+        if method == "GET" and not is_ref:
+            select = parse_select(self.records, other, params.get("$select"))
+            ids = n2n.related_ids(self.store, rel, table.logical, rid)
+            rows = [r for r in (self.store.get(other.logical, i) for i in ids) if r]
+            value = [self.records.represent(other, r, select, pref.annotations) for r in rows]
+            ctx = f"{self.records.api_base}$metadata#{other.entity_set}{context_columns(select)}"
+            return _json(200, {"@odata.context": ctx, "value": value}), 0, len(value)
+        raise DvError(405, "", f"{method} is not supported on '{nav_name}'.")
 
     def _close_incident(self, body: dict[str, Any], user: str) -> Response:
         """CloseIncident {"IncidentResolution": {..."incidentid@odata.bind": "/incidents(id)"}, "Status": 5} -> 204.
@@ -782,46 +895,6 @@ class SandboxApp:
             },
         )
 
-    def _csdl(self) -> str:
-        """A minimal CSDL document: entity types, keys, properties, navigation properties and entity sets."""
-        edm = {
-            "String": "Edm.String",
-            "Memo": "Edm.String",
-            "Integer": "Edm.Int32",
-            "BigInt": "Edm.Int64",
-            "Decimal": "Edm.Decimal",
-            "Double": "Edm.Double",
-            "Money": "Edm.Decimal",
-            "Boolean": "Edm.Boolean",
-            "DateTime": "Edm.DateTimeOffset",
-            "Picklist": "Edm.Int32",
-            "State": "Edm.Int32",
-            "Status": "Edm.Int32",
-            "Uniqueidentifier": "Edm.Guid",
-            "EntityName": "Edm.String",
-        }
-        out = [
-            '<?xml version="1.0" encoding="utf-8"?>',
-            '<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices>',
-            '<Schema Namespace="Microsoft.Dynamics.CRM" Alias="mscrm" xmlns="http://docs.oasis-open.org/odata/ns/edm">',
-        ]
-        for t in self.records.tables.values():
-            out.append(f'<EntityType Name="{t.logical}"><Key><PropertyRef Name="{t.primary_id}"/></Key>')
-            for a in t.attributes.values():
-                name = f"_{a.logical}_value" if a.type in ("Lookup", "Customer", "Owner") else a.logical
-                if a.type == "PartyList":
-                    continue
-                out.append(f'<Property Name="{name}" Type="{edm.get(a.type, "Edm.Guid")}"/>')
-            for n in t.navs.values():
-                typ = f"mscrm.{n.target}" if n.kind == "single" else f"Collection(mscrm.{n.target})"
-                out.append(f'<NavigationProperty Name="{n.name}" Type="{typ}"/>')
-            out.append("</EntityType>")
-        out.append('<EntityContainer Name="System">')
-        for t in self.records.tables.values():
-            out.append(f'<EntitySet Name="{t.entity_set}" EntityType="Microsoft.Dynamics.CRM.{t.logical}"/>')
-        out.append("</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>")
-        return "\n".join(out)
-
 
 # ---------------------------------------------------------------------------------------------------- helpers
 
@@ -843,6 +916,23 @@ def _kind(api_path: str) -> str:
     if "Microsoft.Dynamics.CRM." in api_path:
         return head + ":" + api_path.rsplit(".", 1)[-1]
     return head + ("(key)" if "(" in api_path.split("/")[0] else "")
+
+
+def _function_argument(segment: str, name: str, params: dict[str, str]) -> Any:
+    """`Fn(Name=@p1)?@p1=<json>` or `Fn(Name=<json>)` -> the argument's value (OData JSON literal syntax)."""
+    inner = segment[segment.index("(") + 1 : segment.rindex(")")]
+    for part in split_top_level(inner):
+        key, _, raw = part.partition("=")
+        if key.strip() != name:
+            continue
+        raw = raw.strip()
+        if raw.startswith("@"):
+            raw = params.get(raw, "")
+        try:
+            return json.loads(raw.replace("'", '"')) if raw.startswith(("[", "'")) else json.loads(raw)
+        except json.JSONDecodeError:
+            raise DvError(400, "0x80060888", f"The value of parameter '{name}' is not valid JSON.") from None
+    return None
 
 
 def _segments(api_path: str) -> list[str]:

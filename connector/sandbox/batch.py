@@ -120,6 +120,8 @@ def _render(resp: Response, content_id: str | None) -> bytes:
         out += f"Content-ID: {content_id}\r\n"
     out += f"\r\nHTTP/1.1 {resp.status} {reason}\r\n"
     headers = list(resp.headers)
+    if resp.header("OData-Version") is None:
+        headers.append(("OData-Version", "4.0"))  # BATCH: each part answers like a top-level response
     entity_id = resp.header("OData-EntityId")
     if entity_id and resp.header("Location") is None:
         headers.insert(0, ("Location", entity_id))  # BATCH: create parts answer with Location and OData-EntityId
@@ -181,7 +183,10 @@ def _resolve_refs(node: object, ids: dict[str, str]) -> object:
 def error_response(err: DvError) -> Response:
     return Response(
         err.status,
-        [("Content-Type", "application/json; odata.metadata=minimal"), *err.headers.items()],
+        [
+            ("Content-Type", "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"),
+            *err.headers.items(),
+        ],
         json.dumps({"error": {"code": err.code, "message": err.message}}).encode(),
     )
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from connector.sandbox import relationships as n2n
 from connector.sandbox.errors import DvError
 from connector.sandbox.odata_filter import FilterError, compile_filter
 from connector.sandbox.query import parse_params, split_top_level
 from connector.sandbox.records import Records, split_paren
 from connector.sandbox.schema import (
+    FILE,
     LOOKUP,
     PICKLIST,
     STRING,
@@ -65,6 +67,8 @@ class MetadataApi:
         params = parse_params(raw_query)
         base = self.records.api_base
         _head, key = split_paren(segments[0])
+        if _head == "RelationshipDefinitions":
+            return self._get_relationships(key, segments[1:], params)
         if key is None:
             items = [self._entity(t, params.get("$expand")) for t in self.tables.values()]
             items = self._filter(items, params.get("$filter"), params)
@@ -108,13 +112,22 @@ class MetadataApi:
             keys = [k.to_metadata(table.logical) for k in table.keys]
             if sub_key is not None:
                 m = re.fullmatch(r"LogicalName='([^']*)'", sub_key)
-                keys = [k for k in keys if m and k["LogicalName"] == m.group(1).lower()]
+                keys = [
+                    k
+                    for k in keys
+                    if (m and k["LogicalName"] == m.group(1).lower()) or k["MetadataId"] == sub_key.lower()
+                ]
                 if not keys:
                     raise DvError(404, "0x80040217", f"Could not find key {sub_key}.")
                 return keys[0]
             return {"@odata.context": f"{base}$metadata#EntityDefinitions('{table.logical}')/Keys", "value": keys}
-        if sub in ("ManyToOneRelationships", "OneToManyRelationships"):
-            return {"value": self._relationships(table, sub)}
+        if sub in ("ManyToOneRelationships", "OneToManyRelationships", "ManyToManyRelationships"):
+            items = self._filter(self._relationships(table, sub), params.get("$filter"), params)
+            ctx = f"{base}$metadata#EntityDefinitions({table.metadata_id})/{sub}"
+            return {
+                "@odata.context": ctx,
+                "value": [self._select(i, params.get("$select"), ("MetadataId",)) for i in items],
+            }
         raise DvError(404, "0x8006088a", f"Resource not found for the segment '{sub}'.")
 
     def _entity(self, table: Table, expand: str | None) -> dict[str, Any]:
@@ -133,7 +146,7 @@ class MetadataApi:
                     self._select(k.to_metadata(table.logical), sub_params.get("$select"), ("MetadataId",))
                     for k in table.keys
                 ]
-            elif name in ("ManyToOneRelationships", "OneToManyRelationships"):
+            elif name in ("ManyToOneRelationships", "OneToManyRelationships", "ManyToManyRelationships"):
                 md[name] = self._relationships(table, name)
             else:
                 raise DvError(400, "0x0", f"Could not find a property named '{name}' on type 'EntityMetadata'.")
@@ -154,7 +167,11 @@ class MetadataApi:
 
     def _relationships(self, table: Table, kind: str) -> list[dict[str, Any]]:
         """OneToManyRelationshipMetadata from either side, with both navigation property names."""
-        out = []
+        out: list[dict[str, Any]] = []
+        if kind == "ManyToManyRelationships":
+            return [
+                d.to_metadata(self.tables) for d in self.records.n2n.values() if table.logical in (d.entity1, d.entity2)
+            ]
         for nav in table.navs.values():
             if kind == "ManyToOneRelationships" and nav.kind == "single":
                 referenced = self.tables.get(nav.target)
@@ -200,6 +217,7 @@ class MetadataApi:
             "GlobalOptionSet",
             "ManyToOneRelationships",
             "OneToManyRelationships",
+            "ManyToManyRelationships",
         ):
             if k in item:
                 keep[k] = item[k]
@@ -222,6 +240,8 @@ class MetadataApi:
         base = self.records.api_base
         head, key = split_paren(segments[0])
         if head == "RelationshipDefinitions":
+            if "ManyToMany" in str(body.get("@odata.type", "")):
+                return self._create_many_to_many(body)
             return self._create_relationship(body)
         if key is None:
             table = self._create_table(body)
@@ -235,8 +255,14 @@ class MetadataApi:
                     400, "0x80044363", f"An attribute with the name {attr.logical} already exists on {table.logical}."
                 )
             table.attributes[attr.logical] = attr
+            if attr.type == FILE:  # Dataverse adds the file name column beside a file column
+                table.attributes[f"{attr.logical}_name"] = Attribute(
+                    f"{attr.logical}_name", STRING, read_only=True, custom=True
+                )
             self._persist(table)
-            return f"{base}EntityDefinitions({table.metadata_id})/Attributes({_attr_mid(table, attr)})"
+            # The created item's URL keeps the table segment as the request wrote it (clients such as the SDK take
+            # the first parenthesised GUID as the new item's id).
+            return f"{base}{segments[0]}/Attributes({_attr_mid(table, attr)})"
         if sub == "Keys":
             attrs = body.get("KeyAttributes") or []
             schema = body.get("SchemaName")
@@ -251,9 +277,7 @@ class MetadataApi:
             self._check_existing_unique(table, new_key)
             table.keys.append(new_key)
             self._persist(table)
-            return (
-                f"{base}EntityDefinitions({table.metadata_id})/Keys({new_key.to_metadata(table.logical)['MetadataId']})"
-            )
+            return f"{base}{segments[0]}/Keys({new_key.to_metadata(table.logical)['MetadataId']})"
         raise DvError(405, "0x80060888", f"POST is not supported on '{sub}'.")
 
     def _check_existing_unique(self, table: Table, key: Key) -> None:
@@ -281,6 +305,8 @@ class MetadataApi:
         if not schema:
             raise DvError(400, "0x80040203", "An attribute needs a SchemaName.")
         odata_type = str(body.get("@odata.type", "")).split(".")[-1]
+        if odata_type.startswith("Complex"):  # CreateEntities (the SDK) sends ComplexStringAttributeMetadata etc.
+            odata_type = odata_type[len("Complex") :]
         atype = body.get("AttributeType") or TYPE_FROM_METADATA.get(odata_type)
         if atype is None:
             raise DvError(400, "0x80040203", f"Unknown attribute type '{odata_type}'.")
@@ -302,6 +328,7 @@ class MetadataApi:
             min_value=body.get("MinValue"),
             max_value=body.get("MaxValue"),
             custom=True,
+            read_only=atype == FILE,  # file content goes through the file column requests, not JSON
         )
 
     def _create_table(self, body: dict[str, Any]) -> Table:
@@ -345,6 +372,8 @@ class MetadataApi:
             object_type_code=otc,
             display=_label_text(body.get("DisplayName")),
             ownership=body.get("OwnershipType") or "UserOwned",
+            schema=schema,
+            description=_label_text(body.get("Description")),
         )
         self.tables[logical] = table
         build_navigation(self.tables)
@@ -371,22 +400,214 @@ class MetadataApi:
             required=(lookup.get("RequiredLevel") or {}).get("Value", "None"),
             custom=True,
         )
+        rel = body.get("SchemaName") or f"{referenced}_{referencing}_{attr.logical}"
+        attr.relationship = rel
+        attr.referenced_nav = body.get("ReferencedEntityNavigationPropertyName") or None
+        if any(r["SchemaName"] == rel for r in self.all_relationships()):
+            raise DvError(400, "0x80044363", f"A relationship with the name {rel} already exists.")
         table.attributes[attr.logical] = attr
         build_navigation(self.tables)
-        rel = body.get("SchemaName") or f"{referenced}_{referencing}_{attr.logical}"
-        nav = table.navs.get(attr.schema_name)
-        if nav is not None:
-            nav.relationship = rel
-        coll_name = body.get("ReferencedEntityNavigationPropertyName")
-        if coll_name:
-            target = self.tables[referenced]
-            generic = f"{referenced}_{referencing}_{attr.logical}"
-            if generic in target.navs:
-                n = target.navs.pop(generic)
-                n.name = coll_name
-                target.navs[coll_name] = n
         self._persist(table)
         return f"{self.records.api_base}RelationshipDefinitions({_mid_rel(rel)})"
+
+    # ------------------------------------------------------------------ relationship definitions
+    def all_relationships(self) -> list[dict[str, Any]]:
+        """Every 1:N (each once, from its referenced side) and every N:N relationship definition."""
+        out: dict[str, dict[str, Any]] = {}
+        for t in self.tables.values():
+            for r in self._relationships(t, "OneToManyRelationships"):
+                out.setdefault(r["SchemaName"], r)
+        for d in self.records.n2n.values():
+            out.setdefault(d.schema, d.to_metadata(self.tables))
+        return list(out.values())
+
+    def _find_relationship(self, key: str) -> dict[str, Any]:
+        m = re.fullmatch(r"SchemaName='([^']*)'", key)
+        for r in self.all_relationships():
+            if (m and r["SchemaName"].lower() == m.group(1).lower()) or r["MetadataId"] == key.lower():
+                return r
+        raise DvError(404, "0x80040217", f"Could not find a relationship with key {key}.")
+
+    def _get_relationships(self, key: str | None, rest: list[str], params: dict[str, str]) -> dict[str, Any]:
+        """GET RelationshipDefinitions[(id | SchemaName='x')][/Microsoft.Dynamics.CRM.<type cast>]."""
+        base = self.records.api_base
+        cast = rest[0].split(".")[-1] if rest else None
+        if key is not None:
+            item = self._find_relationship(key)
+            if cast and not item["@odata.type"].endswith("." + cast):
+                raise DvError(404, "0x80040217", f"Relationship {key} is not a {cast}.")
+            body = self._select(item, params.get("$select"), ("MetadataId",))
+            return {"@odata.context": f"{base}$metadata#RelationshipDefinitions/$entity", **body}
+        items = self.all_relationships()
+        if cast:
+            items = [i for i in items if i["@odata.type"].endswith("." + cast)]
+        items = self._filter(items, params.get("$filter"), params)
+        return {
+            "@odata.context": f"{base}$metadata#RelationshipDefinitions",
+            "value": [self._select(i, params.get("$select"), ("MetadataId",)) for i in items],
+        }
+
+    def _create_many_to_many(self, body: dict[str, Any]) -> str:
+        d = n2n.ManyToMany.from_body(body)
+        if not d.schema or d.entity1 not in self.tables or d.entity2 not in self.tables:
+            raise DvError(
+                400,
+                "0x80040203",
+                "A many-to-many relationship needs a SchemaName and existing Entity1LogicalName and Entity2LogicalName.",
+            )
+        if d.entity1 == d.entity2:
+            raise DvError(400, "0x80040203", "The sandbox does not model self-referential many-to-many relationships.")
+        if d.schema in self.records.n2n or any(r["SchemaName"] == d.schema for r in self.all_relationships()):
+            raise DvError(400, "0x80044363", f"A relationship with the name {d.schema} already exists.")
+        for table, nav in ((d.entity1, d.nav1), (d.entity2, d.nav2)):
+            if nav in self.tables[table].navs:
+                raise DvError(400, "0x80044363", f"A navigation property named {nav} already exists on {table}.")
+        self.records.n2n[d.schema] = d
+        n2n.add_navigation(self.tables, {d.schema: d})
+        n2n.save(self.records.store, self.records.n2n)
+        return f"{self.records.api_base}RelationshipDefinitions({d.metadata_id})"
+
+    # ------------------------------------------------------------------ delete and update
+    def delete(self, segments: list[str]) -> None:
+        """DELETE EntityDefinitions(id) | .../Attributes(id) | .../Keys(id) | RelationshipDefinitions(id)."""
+        head, key = split_paren(segments[0])
+        if key is None:
+            raise DvError(405, "", f"DELETE needs a single {head} item.")
+        if head == "RelationshipDefinitions":
+            self._delete_relationship(self._find_relationship(key))
+            return
+        table = self._table(key)
+        if len(segments) == 1:
+            if not table.custom:
+                raise DvError(400, "0x80040203", f"The standard table {table.logical} cannot be deleted.")
+            for d in [d for d in self.records.n2n.values() if table.logical in (d.entity1, d.entity2)]:
+                self._delete_relationship(d.to_metadata(self.tables))
+            for _, rec in list(self.records.store.scan(table.logical)):
+                self.records.store.delete(table.logical, rec[table.primary_id])
+            del self.tables[table.logical]
+            for other in self.tables.values():  # lookups to the deleted table go with it
+                for name in [n for n, a in other.attributes.items() if a.targets == [table.logical]]:
+                    del other.attributes[name]
+                    self._persist(other)
+            build_navigation(self.tables)
+            self.records.store.drop_custom_table(table.logical)
+            return
+        sub, sub_key = split_paren(segments[1])
+        if sub_key is None:
+            raise DvError(405, "", f"DELETE needs a single {sub} item.")
+        if sub == "Attributes":
+            attr = self._attribute_by_key(table, sub_key)
+            if not attr.custom:
+                raise DvError(400, "0x80040203", f"The standard column {attr.logical} cannot be deleted.")
+            del table.attributes[attr.logical]
+            table.keys = [k for k in table.keys if attr.logical not in k.attributes]
+            build_navigation(self.tables)
+            self._persist(table)
+            return
+        if sub == "Keys":
+            m = re.fullmatch(r"LogicalName='([^']*)'", sub_key)
+            keep = [
+                k
+                for k in table.keys
+                if not (
+                    (m and k.schema.lower() == m.group(1).lower())
+                    or k.to_metadata(table.logical)["MetadataId"] == sub_key.lower()
+                )
+            ]
+            if len(keep) == len(table.keys):
+                raise DvError(404, "0x80040217", f"Could not find key {sub_key}.")
+            for gone in [k for k in table.keys if k not in keep]:
+                self.records.store.drop_key_index(table.logical, gone.schema)
+            table.keys = keep
+            self._persist(table)
+            return
+        raise DvError(405, "", f"DELETE is not supported on '{sub}'.")
+
+    def _attribute_by_key(self, table: Table, key: str) -> Attribute:
+        m = re.fullmatch(r"LogicalName='([^']*)'", key)
+        for a in table.attributes.values():
+            if (m and a.logical == m.group(1).lower()) or _attr_mid(table, a) == key.lower():
+                return a
+        raise DvError(404, "0x80040217", f"Could not find attribute {key} on {table.logical}.")
+
+    def _delete_relationship(self, rel: dict[str, Any]) -> None:
+        if rel["RelationshipType"] == "ManyToManyRelationship":
+            d = self.records.n2n.pop(rel["SchemaName"])
+            for t, nav in ((d.entity1, d.nav1), (d.entity2, d.nav2)):
+                if t in self.tables:
+                    self.tables[t].navs.pop(nav, None)
+            for _, r in list(self.records.store.scan(d.intersect)):
+                self.records.store.delete(d.intersect, f"{r['entity1id']}|{r['entity2id']}")
+            n2n.save(self.records.store, self.records.n2n)
+            return
+        if not rel["IsCustomRelationship"]:
+            raise DvError(400, "0x80040203", f"The standard relationship {rel['SchemaName']} cannot be deleted.")
+        table = self.tables[rel["ReferencingEntity"]]
+        table.attributes.pop(rel["ReferencingAttribute"], None)
+        build_navigation(self.tables)
+        self._persist(table)
+
+    def put(self, segments: list[str], body: dict[str, Any]) -> None:
+        """PUT EntityDefinitions(id) or .../Attributes(id): replace the definition's updatable properties.
+
+        Learn "Create and update table definitions using the Web API" / "column definitions": PUT the whole
+        definition (`MSCRM.MergeLabels: true` keeps other languages' labels; the sandbox has one language).
+        """
+        head, key = split_paren(segments[0])
+        if head != "EntityDefinitions" or key is None:
+            raise DvError(405, "", f"PUT is not supported on '{head}'.")
+        table = self._table(key)
+        if len(segments) == 1:
+            table.display = _label_text(body.get("DisplayName")) or table.display
+            table.description = _label_text(body.get("Description")) or table.description
+            self._persist(table)
+            return
+        sub, sub_key = split_paren(segments[1])
+        if sub != "Attributes" or sub_key is None:
+            raise DvError(405, "", f"PUT is not supported on '{segments[1]}'.")
+        attr = self._attribute_by_key(table, sub_key)
+        attr.display = _label_text(body.get("DisplayName")) or attr.display
+        if "RequiredLevel" in body and attr.required != "SystemRequired":
+            attr.required = (body.get("RequiredLevel") or {}).get("Value", attr.required)
+        if attr.type in (STRING, "Memo") and isinstance(body.get("MaxLength"), int):
+            attr.max_length = body["MaxLength"]
+        for field_name, prop in (("min_value", "MinValue"), ("max_value", "MaxValue")):
+            if isinstance(body.get(prop), int | float) and not isinstance(body.get(prop), bool):
+                setattr(attr, field_name, body[prop])
+        self._persist(table)
+
+    def create_entities(self, body: dict[str, Any]) -> list[str]:
+        """CreateEntities {"Entities": [ComplexEntityMetadata...]} (the SDK's table create) -> MetadataIds."""
+        entities = body.get("Entities")
+        if not isinstance(entities, list) or not entities:
+            raise DvError(400, "0x80040203", "CreateEntities needs a non-empty Entities collection.")
+        return [self._create_table(e).metadata_id for e in entities]
+
+    def retrieve_metadata_changes(self, query: dict[str, Any]) -> dict[str, Any]:
+        """RetrieveMetadataChanges(Query=@p1): an EntityQueryExpression -> {"EntityMetadata": [...], ...}.
+
+        Learn "Query schema definitions" (Retrieve metadata changes): Criteria (MetadataConditionExpression:
+        PropertyName, ConditionOperator Equals/NotEquals/In/NotIn, Value) and Properties.PropertyNames select tables
+        and their properties; AttributeQuery does the same for their columns.
+        """
+        entities = [self._entity(t, None) for t in self.tables.values()]
+        entities = [e for e in entities if _metadata_match(e, query.get("Criteria"))]
+        aq = query.get("AttributeQuery")
+        out = []
+        for e in entities:
+            table = self.tables[e["LogicalName"]]
+            item = _pick(e, (query.get("Properties") or {}).get("PropertyNames"))
+            wanted = (query.get("Properties") or {}).get("PropertyNames")
+            if aq is not None and (not wanted or "Attributes" in wanted):
+                attrs = [self._attribute(table, a, None) for a in table.attributes.values()]
+                attrs = [a for a in attrs if _metadata_match(a, aq.get("Criteria"))]
+                item["Attributes"] = [_pick(a, (aq.get("Properties") or {}).get("PropertyNames")) for a in attrs]
+            out.append(item)
+        return {
+            "EntityMetadata": out,
+            "ServerVersionStamp": f"{self.records.store.version}!sandbox",
+            "DeletedMetadata": None,
+        }
 
     def _persist(self, table: Table) -> None:
         self.records.store.save_custom_table(table.logical, table_to_json(table))
@@ -426,3 +647,39 @@ def _mid_rel(name: str) -> str:
     import uuid
 
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "foi-sync-sandbox/rel/" + name))
+
+
+def _pick(item: dict[str, Any], names: list[str] | None) -> dict[str, Any]:
+    if not names:
+        return dict(item)
+    keep = set(names) | {"MetadataId", "@odata.type"}
+    return {k: v for k, v in item.items() if k in keep}
+
+
+def _metadata_match(item: dict[str, Any], criteria: dict[str, Any] | None) -> bool:
+    """A MetadataFilterExpression (FilterOperator And/Or, Conditions) against one metadata item."""
+    if not criteria:
+        return True
+    results = []
+    for c in criteria.get("Conditions") or []:
+        actual = item.get(str(c.get("PropertyName") or ""))
+        raw = c.get("Value")
+        value = raw.get("Value") if isinstance(raw, dict) else raw
+        op = str(c.get("ConditionOperator") or "Equals")
+        norm = actual.lower() if isinstance(actual, str) else actual
+        values = value if isinstance(value, list) else [value]
+        values = [v.lower() if isinstance(v, str) else v for v in values]
+        if op == "Equals":
+            results.append(norm == values[0])
+        elif op == "NotEquals":
+            results.append(norm != values[0])
+        elif op == "In":
+            results.append(norm in values)
+        elif op == "NotIn":
+            results.append(norm not in values)
+        else:
+            raise DvError(400, "0x80040203", f"The metadata condition operator '{op}' is not supported by the sandbox.")
+    results += [_metadata_match(item, f) for f in criteria.get("Filters") or []]
+    if str(criteria.get("FilterOperator") or "And") == "Or":
+        return any(results) if results else True
+    return all(results)

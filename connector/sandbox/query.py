@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 from connector.sandbox import errors as E
 from connector.sandbox.errors import DvError
 from connector.sandbox.odata_filter import CompiledFilter, Context, FilterError, compile_query
-from connector.sandbox.records import Records
+from connector.sandbox.records import Records, annotation_wanted
 from connector.sandbox.schema import (
     BIGINT,
     BOOLEAN,
@@ -123,6 +123,16 @@ def parse_expand(records: Records, table: Table, text: str | None) -> list[tuple
             sub = parse_select(records, records.tables[nav.target], sm.group(1))
         out.append((nav_name, sub))
     return out
+
+
+def context_columns(select: list[str] | None, expand: list[tuple[str, list[str] | None]] | None = None) -> str:
+    """The select list of a context URL as the service writes it: `(name,primarycontactid(fullname),Account_Tasks())`.
+
+    Learn "Join tables using OData": `$metadata#accounts(name,primarycontactid(fullname),Account_Tasks(subject))`.
+    """
+    items = list(select or [])
+    items += [f"{nav}({','.join(sub or [])})" for nav, sub in expand or []]
+    return f"({','.join(items)})" if items else ""
 
 
 def make_getter(records: Records, table: Table):  # type: ignore[no-untyped-def]
@@ -286,16 +296,18 @@ class CollectionReader:
             next_offset = 0
         if top is not None and pref.maxpagesize is None:
             more = False
-        ctx = self._context(table, select)
+        ctx = self._context(table, select, expand=expand)
         body: dict[str, Any] = {"@odata.context": ctx}
+        total = -1
         if params.get("$count") == "true":
             total = sum(1 for _, r in source() if predicate is None or predicate(r))
             body["@odata.count"] = min(total, MAX_PAGE)
-        if annotations and "totalrecordcount" in annotations:
-            body["@Microsoft.Dynamics.CRM.totalrecordcount"] = (
-                body.get("@odata.count", -1) if params.get("$count") == "true" else -1
-            )
-            body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = False
+        # Learn "Count rows using OData": with these annotations asked for, over 5,000 matching rows read
+        # totalrecordcount 5000 and totalrecordcountlimitexceeded true; without $count, -1 and false.
+        if annotation_wanted(annotations, "Microsoft.Dynamics.CRM.totalrecordcount"):
+            body["@Microsoft.Dynamics.CRM.totalrecordcount"] = min(total, MAX_PAGE)
+        if annotation_wanted(annotations, "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"):
+            body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = total > MAX_PAGE
         body["value"] = [records.represent(table, r, select, annotations, expand) for r in rows]
         if more:
             next_params = {k: v for k, v in params.items() if k != "$skiptoken"}
@@ -343,9 +355,14 @@ class CollectionReader:
             out.append((col, len(bits) > 1 and bits[1].lower() == "desc"))
         return out
 
-    def _context(self, table: Table, select: list[str] | None, suffix: str = "") -> str:
-        cols = f"({','.join(select)})" if select else ""
-        return f"{self.records.api_base}$metadata#{table.entity_set}{cols}{suffix}"
+    def _context(
+        self,
+        table: Table,
+        select: list[str] | None,
+        suffix: str = "",
+        expand: list[tuple[str, list[str] | None]] | None = None,
+    ) -> str:
+        return f"{self.records.api_base}$metadata#{table.entity_set}{context_columns(select, expand)}{suffix}"
 
     def _link(self, url_path: str, params: dict[str, str]) -> str:
         root = self.records.api_base.split("/api/data/")[0]

@@ -5,6 +5,7 @@ This is where the sandbox earns its keep: each rule here mirrors a documented Da
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from datetime import UTC, datetime
@@ -12,8 +13,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from connector.sandbox import errors as E
+from connector.sandbox import relationships as n2n
 from connector.sandbox.errors import DvError
 from connector.sandbox.odata_filter import normalize_datetime
+from connector.sandbox.relationships import ManyToMany
 from connector.sandbox.schema import (
     BIGINT,
     BOOLEAN,
@@ -22,6 +25,7 @@ from connector.sandbox.schema import (
     DECIMAL,
     DOUBLE,
     ENTITYNAME,
+    IMAGE,
     INTEGER,
     LOOKUP_TYPES,
     MEMO,
@@ -118,6 +122,7 @@ class Records:
         self.tables = tables
         self.store = store
         self._base = base_url_ref  # [api base URL], kept in a list so the server can set it after binding
+        self.n2n: dict[str, ManyToMany] = {}  # many-to-many relationships by SchemaName
         self._seed_processes()
 
     def _seed_processes(self) -> None:
@@ -315,6 +320,14 @@ class Records:
             if not isinstance(value, str) or not GUID_RE.match(value):
                 raise bad("Edm.Guid")
             return value.lower()
+        if t == IMAGE:  # Learn "Use image column data": set an image column with base64 bytes in JSON
+            if not isinstance(value, str):
+                raise bad("Edm.Binary")
+            try:
+                base64.b64decode(value, validate=True)
+            except ValueError:
+                raise bad("Edm.Binary") from None
+            return value
         raise E.payload_error(table.entity_set, f"The property '{attr.logical}' cannot be set directly.")
 
     def _range(self, table: Table, attr: Attribute, value: float) -> None:
@@ -348,7 +361,7 @@ class Records:
                         "no property value was found in the payload. In OData, only declared navigation properties "
                         "and declared named streams can be represented as properties without values.",
                     )
-                if nav.kind == "collection":
+                if nav.kind in ("collection", "n2n"):
                     if not isinstance(value, list):
                         raise E.payload_error(table.entity_set, f"A collection was expected for '{nav_name}'.")
                     coll_binds.append((nav_name, value))
@@ -521,7 +534,13 @@ class Records:
         for nav_name, payload in deep:
             nav = table.navs[nav_name]
             child_table = self.tables[nav.target]
-            if nav.kind == "collection":
+            if nav.kind == "n2n":
+                for item in payload if isinstance(payload, list) else [payload]:
+                    if not isinstance(item, dict):
+                        raise E.payload_error(table.entity_set, "An object was expected in the collection.")
+                    child_id, _ = self.create(child_table, item, caller)
+                    n2n.associate(self.store, self.n2n[nav.attribute], table.logical, rid, child_id)
+            elif nav.kind == "collection":
                 items = payload if isinstance(payload, list) else [payload]
                 for item in items:
                     _, _child = self._child_with_parent(child_table, nav.attribute, table, rid, item, caller)
@@ -552,6 +571,9 @@ class Records:
         child_table, child_id = self.resolve_url(url)
         if child_table.logical != nav.target:
             raise E.payload_error(table.entity_set, f"'{url}' is not a {nav.target} record.")
+        if nav.kind == "n2n":
+            n2n.associate(self.store, self.n2n[nav.attribute], table.logical, rid, child_id)
+            return
         rec = self.store.get(child_table.logical, child_id) or {}
         self.apply_values(rec, {nav.attribute: (table.logical, rid)})
         rec["modifiedon"] = now_iso()
@@ -671,6 +693,10 @@ class Records:
                 tgt_name = rec.get(LOOKUP_TARGET + nav.attribute) or nav.target
                 child = self.store.get(tgt_name, rid) if rid and tgt_name == nav.target else None
                 out[nav_name] = self.represent(target, child, sub_select, annotations) if child else None
+            elif nav.kind == "n2n":
+                ids = n2n.related_ids(self.store, self.n2n[nav.attribute], table.logical, rec[table.primary_id])
+                rows = [self.store.get(target.logical, i) for i in ids]
+                out[nav_name] = [self.represent(target, r, sub_select, annotations) for r in rows if r]
             else:
                 col = f"_{nav.attribute}_value"
                 rid = rec.get(table.primary_id)

@@ -30,6 +30,7 @@ LOOKUP, CUSTOMER, OWNER, UNIQUEID, PARTYLIST, VIRTUAL = (
     "Virtual",
 )
 ENTITYNAME = "EntityName"
+FILE, IMAGE = "File", "Image"  # AttributeType Virtual, AttributeTypeName FileType / ImageType in Dataverse
 
 LOOKUP_TYPES = {LOOKUP, CUSTOMER, OWNER}
 CHOICE_TYPES = {PICKLIST, STATE, STATUS}
@@ -54,10 +55,89 @@ _METADATA_TYPE = {
     PARTYLIST: "LookupAttributeMetadata",
     VIRTUAL: "AttributeMetadata",
     ENTITYNAME: "EntityNameAttributeMetadata",
+    FILE: "FileAttributeMetadata",
+    IMAGE: "ImageAttributeMetadata",
 }
 TYPE_FROM_METADATA = {
     v: k for k, v in _METADATA_TYPE.items() if k not in (CUSTOMER, OWNER, PARTYLIST, UNIQUEID, VIRTUAL)
 }
+
+
+# SchemaNames as the table/column reference pages on Learn spell them ("account table/entity reference": Account,
+# AccountNumber, EMailAddress1 ...). A custom table or column keeps the SchemaName it was created with.
+TABLE_SCHEMA_NAMES = {
+    "account": "Account",
+    "contact": "Contact",
+    "incident": "Incident",
+    "incidentresolution": "IncidentResolution",
+    "task": "Task",
+    "email": "Email",
+    "phonecall": "PhoneCall",
+    "activityparty": "ActivityParty",
+    "activitypointer": "ActivityPointer",
+    "annotation": "Annotation",
+    "systemuser": "SystemUser",
+    "team": "Team",
+    "queue": "Queue",
+    "workflow": "Workflow",
+    "processstage": "ProcessStage",
+    "lead": "Lead",
+    "opportunity": "Opportunity",
+    "transactioncurrency": "TransactionCurrency",
+    "duplicaterule": "DuplicateRule",
+    "duplicaterulecondition": "DuplicateRuleCondition",
+    "bulkdeleteoperation": "BulkDeleteOperation",
+    "asyncoperation": "AsyncOperation",
+}
+_WORDS = sorted(
+    """account accounts activity address address1 address2 actual active applied application base birth body
+    business by case category cc city code company completed composite contact contacts control country created
+    credit currency customer date description direction disabled document domain donot duplicate email emails
+    employees end entity escalated estimated exchange external fax file first flow follow from full hold id identifier
+    import incident industry internal is job last latitude line1 line2 longitude mask message method mime modified
+    name note number object of on opportunity origin overridden owner parent participation party path percent
+    postal postalcode preferred primary priority process queue rate received regarding resolve response revenue
+    scheduled sender sequence severity stage started state status subject symbol system team telephone1 telephone2
+    text ticket time title to topic traversed type unique url user value version view web website workflow instance
+    transaction up close probability phone call lead source quality rating budget amount purchase timeframe decision
+    maker fax base rule condition operation async matching precision iso exchange""".split(),  # noqa: SIM905
+    key=len,
+    reverse=True,
+)
+_SPECIAL = {
+    "emailaddress1": "EMailAddress1",
+    "emailaddress2": "EMailAddress2",
+    "emailaddress": "EMailAddress",
+    "donotemail": "DoNotEMail",
+    "fax": "Fax",
+    "websiteurl": "WebSiteURL",
+    "address1_postalcode": "Address1_PostalCode",
+    "address1_composite": "Address1_Composite",
+    "numberofemployees": "NumberOfEmployees",
+    "isocurrencycode": "ISOCurrencyCode",
+    "objectid": "ObjectId",
+    "from": "from",
+    "to": "to",
+    "cc": "cc",
+}
+
+
+def documented_schema_name(logical: str) -> str:
+    """accountnumber -> AccountNumber, address1_city -> Address1_City: the casing Learn's column references use."""
+    if logical in _SPECIAL:
+        return _SPECIAL[logical]
+    out = []
+    for part in logical.split("_"):
+        rest, words = part, []
+        while rest:
+            word = next((w for w in _WORDS if rest.startswith(w)), None)
+            if word is None:
+                words.append(rest)
+                break
+            words.append(word)
+            rest = rest[len(word) :]
+        out.append("".join(w[:1].upper() + w[1:] for w in words))
+    return "_".join(out)
 
 
 def _mid(*parts: str) -> str:
@@ -87,10 +167,12 @@ class Attribute:
     max_value: float | None = None
     read_only: bool = False
     custom: bool = False
+    relationship: str | None = None  # a custom lookup's 1:N relationship SchemaName
+    referenced_nav: str | None = None  # ... and its collection-valued navigation property on the referenced table
 
     @property
     def schema_name(self) -> str:
-        return self.schema or self.logical.title().replace("_", "")
+        return self.schema or documented_schema_name(self.logical)
 
     def to_metadata(self, table: str) -> dict[str, Any]:
         md: dict[str, Any] = {
@@ -99,7 +181,9 @@ class Attribute:
             "LogicalName": self.logical,
             "SchemaName": self.schema_name,
             "EntityLogicalName": table,
-            "AttributeType": self.type,
+            # Learn "Use file column data" / "Use image column data": file and image columns are Virtual
+            # attributes whose AttributeTypeName is FileType / ImageType.
+            "AttributeType": "Virtual" if self.type in (FILE, IMAGE) else self.type,
             "AttributeTypeName": {"Value": self.type + "Type"},
             "DisplayName": label(self.display or self.logical),
             "RequiredLevel": {
@@ -187,6 +271,8 @@ class Table:
     display: str | None = None
     ownership: str = "UserOwned"
     navs: dict[str, NavProperty] = field(default_factory=dict)
+    schema: str | None = None  # a custom table's SchemaName as created (e.g. foi_Case)
+    description: str | None = None
 
     @property
     def metadata_id(self) -> str:
@@ -194,7 +280,7 @@ class Table:
 
     @property
     def schema_name(self) -> str:
-        return self.logical
+        return self.schema or TABLE_SCHEMA_NAMES.get(self.logical, self.logical)
 
     def to_metadata(self) -> dict[str, Any]:
         # No "@odata.type": EntityDefinitions holds EntityMetadata only, so the service sends no type annotation
@@ -205,17 +291,24 @@ class Table:
             "SchemaName": self.schema_name,
             "EntitySetName": self.entity_set,
             "LogicalCollectionName": self.entity_set,
-            "CollectionSchemaName": self.entity_set,
+            "CollectionSchemaName": self.schema_name + ("es" if self.schema_name.endswith("s") else "s"),
             "PrimaryIdAttribute": self.primary_id,
             "PrimaryNameAttribute": self.primary_name,
             "ObjectTypeCode": self.object_type_code,
             "IsActivity": self.is_activity,
             "IsCustomEntity": self.custom,
             "ChangeTrackingEnabled": True,
+            "IsPrivate": False,
+            "IsManaged": not self.custom,
+            "IsCustomizable": {"Value": True, "CanBeChanged": False},
+            "TableType": "Standard",
+            "HasActivities": False,
+            "HasNotes": self.logical in ("account", "contact", "incident", "lead", "opportunity") or self.custom,
             "IsOptimisticConcurrencyEnabled": True,
             "OwnershipType": self.ownership,
             "DisplayName": label(self.display or self.logical),
             "DisplayCollectionName": label(self.entity_set),
+            "Description": label(self.description or ""),
             "CanCreateAttributes": {"Value": True, "CanBeChanged": False},
         }
 
@@ -753,7 +846,7 @@ def single_nav_name(table: Table, attr: Attribute, target: str) -> str:
 def build_navigation(tables: dict[str, Table]) -> None:
     """Derive navigation properties from lookup columns (both sides), so custom lookups get them too."""
     for table in tables.values():
-        table.navs = {k: v for k, v in table.navs.items() if v.kind == "explicit"}
+        table.navs = {k: v for k, v in table.navs.items() if v.kind in ("explicit", "n2n")}
     for table in tables.values():
         for attr in table.attributes.values():
             if attr.type not in LOOKUP_TYPES:
@@ -761,14 +854,16 @@ def build_navigation(tables: dict[str, Table]) -> None:
             for target in attr.targets:
                 name = single_nav_name(table, attr, target)
                 rel = (
-                    _KNOWN_COLLECTIONS.get((table.logical, attr.logical, target))
+                    attr.relationship
+                    or _KNOWN_COLLECTIONS.get((table.logical, attr.logical, target))
                     or f"{target}_{table.logical}_{attr.logical}"
                 )
                 if name not in table.navs:
                     table.navs[name] = NavProperty(name, "single", attr.logical, target, rel)
                 if target in tables:
+                    coll = attr.referenced_nav or rel
                     tables[target].navs.setdefault(
-                        rel, NavProperty(rel, "collection", attr.logical, table.logical, rel)
+                        coll, NavProperty(coll, "collection", attr.logical, table.logical, rel)
                     )
 
 

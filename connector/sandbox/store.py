@@ -262,6 +262,12 @@ class Store:
             (logical, json.dumps(payload)),
         )
 
+    def drop_custom_table(self, logical: str) -> None:
+        self.db.execute("DELETE FROM custom_schema WHERE logical=?", (logical,))
+
+    def drop_key_index(self, tbl: str, keyname: str) -> None:
+        self.db.execute("DELETE FROM keyidx WHERE tbl=? AND keyname=?", (tbl, keyname))
+
     def custom_tables(self) -> list[dict[str, Any]]:
         return [json.loads(r[0]) for r in self.db.execute("SELECT json FROM custom_schema ORDER BY rowid")]
 

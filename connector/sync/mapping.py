@@ -10,15 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
-from connector import model, odata
+from connector import model, odata, tomlfile
 from connector.errors import MappingError
 from connector.model import FoiCase, Stage
 
@@ -623,20 +623,12 @@ def _from_column(name: str, spec: FieldMap, value: Any) -> Any:
 def load_target_mapping(path: Path | str) -> TargetMapping:
     """Read and validate a target mapping file; raise MappingError with one line per problem (file, key, fix)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MappingError(
-            f"{path}: cannot read the target mapping ({exc.strerror}); fix sync.target_mapping in the config"
-        ) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path}: not valid TOML ({exc}); fix the syntax at the position shown") from None
-    try:
-        mapping = TargetMapping(**data)
-    except ValidationError as exc:
-        raise MappingError(describe_mapping_errors(exc, path, text)) from None
+    data, text = tomlfile.read_toml(
+        path, what="the target mapping", fix_path="fix sync.target_mapping in the config", error=MappingError
+    )
+    mapping = tomlfile.validate(
+        TargetMapping, data, path=path, text=text, error=MappingError, describe=_mapping_problem
+    )
     mapping.source_path = path
     mapping.fingerprint = hashlib.sha256(
         json.dumps(mapping.model_dump(mode="json"), sort_keys=True).encode()
@@ -644,56 +636,16 @@ def load_target_mapping(path: Path | str) -> TargetMapping:
     return mapping
 
 
-#: What to write instead, for the value-type mistakes people make when editing TOML by hand.
-TYPE_FIXES = {
-    "int_parsing": "write a whole number without quotes (a choice value is the option's Value in the CRM, e.g. 100000000)",
-    "int_type": "write a whole number without quotes",
-    "bool_parsing": "write true or false, without quotes",
-    "bool_type": "write true or false, without quotes",
-    "string_type": "put the value in double quotes",
-    "float_parsing": "write a number without quotes",
-    "list_type": 'write a list in square brackets, e.g. ["a", "b"]',
-    "dict_type": "write a [table] of keys and values",
-}
+TYPE_FIXES = tomlfile.TYPE_FIXES
+
+
+def _mapping_problem(err: ErrorDetails) -> tuple[str, str]:
+    problem, fix = tomlfile.default_problem(err)
+    if err["type"] == "extra_forbidden":
+        fix = "check the spelling against docs/mapping.md or remove it"
+    return problem, fix
 
 
 def describe_mapping_errors(exc: ValidationError, path: Path, text: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        key = ".".join(loc) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key; check the spelling against docs/mapping.md or remove it"
-        elif err["type"] == "missing":
-            msg = "required key is missing; add it"
-        elif err["type"] in TYPE_FIXES:
-            msg = f"{msg}; {TYPE_FIXES[err['type']]}"
-        line = _line_of(text, loc)
-        where = f"{path}:{line}" if line else str(path)
-        lines.append(f"{where}: '{key}': {msg}")
-    return "\n".join(lines)
-
-
-def _line_of(text: str, loc: list[str]) -> int | None:
-    """Best-effort line number: the deepest [table] header of loc, then the key inside it."""
-    lines = text.splitlines()
-    best = None
-    for depth in range(len(loc), 0, -1):
-        header = "[" + ".".join(loc[:depth]) + "]"
-        for i, ln in enumerate(lines, 1):
-            if ln.strip() == header:
-                best = i
-                if depth < len(loc):
-                    for j in range(i, len(lines)):
-                        s = lines[j].strip()
-                        if s.startswith("["):
-                            break
-                        if s.split("=")[0].strip() == loc[depth]:
-                            return j + 1
-                return best
-    if loc:
-        for i, ln in enumerate(lines, 1):
-            if ln.split("=")[0].strip() == loc[-1]:
-                return i
-    return best
+    """The shared format (file:line, key, problem, fix), with the target mapping's own fixes."""
+    return tomlfile.describe_errors(exc, path, text, describe=_mapping_problem)

@@ -207,9 +207,10 @@ def test_mapping_errors_name_file_key_and_fix(tmp_path: Path) -> None:
     with pytest.raises(MappingError) as info:
         load_source_mapping(bad)
     message = str(info.value)
-    assert f"{bad}: source.encodng: unknown key; fix: did you mean 'encoding'?" in message
-    assert f"{bad}: columns.requester_mail: unknown key; fix: did you mean 'requester_email'?" in message
-    assert f"{bad}: values.regime.Env: not a known value; fix: use one of" in message
+    # The one format (connector/tomlfile.py): FILE:LINE: 'KEY': PROBLEM; fix: FIX
+    assert f"{bad}:2: 'source.encodng': unknown key; fix: did you mean 'encoding'?" in message
+    assert f"{bad}:6: 'columns.requester_mail': unknown key; fix: did you mean 'requester_email'?" in message
+    assert f"{bad}:8: 'values.regime.Env': not a known value; fix: use one of" in message
 
     missing_col = tmp_path / "source-col.toml"
     missing_col.write_text(

@@ -42,7 +42,7 @@ def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
 
 def test_bad_values_say_how_to_fix(tmp_path: Path) -> None:
     path = _broken(tmp_path, "[fields.source_system]", "[fields.source_systen]")
-    with pytest.raises(MappingError, match="unknown case field 'source_systen'; use one of reference"):
+    with pytest.raises(MappingError, match="unknown case field 'source_systen'; fix: use one of reference"):
         load_target_mapping(path)
     path = _broken(tmp_path, 'column = "foi_duedate"', 'column = "FOI Due Date"')
     with pytest.raises(MappingError, match="lower-case logical name"):
