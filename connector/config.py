@@ -63,6 +63,10 @@ class DataverseSettings(_Section):
     retry_budget_seconds: float = Field(default=900.0, gt=0)
     max_workers: int = Field(default=0, ge=0, description="0 means: follow the server's x-ms-dop-hint")
     bulk_chunk_size: int = Field(default=200, ge=1, le=1000)
+    requests_per_window: int = Field(
+        default=6000, ge=1, description="service protection limit the client paces itself to (Dataverse: 6,000)"
+    )
+    request_window_seconds: float = Field(default=300.0, gt=0, description="its sliding window (Dataverse: 5 minutes)")
 
     @field_validator("url")
     @classmethod

@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.util
+import itertools
+import json
 import os
 import resource
 import statistics
@@ -134,9 +136,19 @@ def main() -> None:
         "--repeat", type=int, default=2, help="time each of the two steps this many times and keep the fastest"
     )
     parser.add_argument("--generate-only", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--time-step", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--step-sizes",
+        default="100000,300000,1000000",
+        help="register sizes the whole intake step is timed at (default %(default)s; empty to skip)",
+    )
+    parser.add_argument("--step-timeout", type=float, default=1800.0, help="seconds allowed per size")
     args = parser.parse_args()
     if args.generate_only:
         generate(args.generate_only, args.rows)
+        return
+    if args.time_step:
+        time_whole_step(args.time_step)
         return
 
     from connector.config import IntakeSource, load_settings
@@ -217,6 +229,57 @@ def main() -> None:
         )
         print(f"peak resident memory (whole run):           {peak_rss_mb():7.0f} MB")
         print(f"cpu count: {os.cpu_count()}, pandas {pd.__version__}, numpy {np.__version__}")
+    sizes = [int(x) for x in args.step_sizes.split(",") if x.strip()]
+    if sizes:
+        whole_step_table(sizes, args.step_timeout)
+
+
+def time_whole_step(path: Path) -> None:
+    """Child process: the whole intake step on one register (what ``foi-sync migrate`` runs before planning:
+    normalisation with deadlines, classification, cross-referencing, grading); prints seconds and peak memory."""
+    from connector.config import IntakeSource, load_settings
+    from connector.intake.pipeline import read_source
+
+    settings = load_settings(None)
+    source = IntakeSource(name="register", kind="csv", path=str(path), mapping=MAPPING)
+    t = time.perf_counter()
+    result = read_source(source, settings, mapping_path=MAPPING)
+    seconds = time.perf_counter() - t
+    cases = len(getattr(result, "cases", []) or [])
+    print(json.dumps({"seconds": seconds, "cases": cases, "peak_mb": peak_rss_mb()}))
+
+
+def whole_step_table(sizes: list[int], timeout: float) -> None:
+    """The whole intake step at each size, each in its own process, and how its time grows with size."""
+    print("\nwhole intake step (normalise + deadlines + classification + cross-reference + grading), own process:")
+    done: list[tuple[int, float]] = []
+    with tempfile.TemporaryDirectory(prefix="foi-bench-step-") as tmp:
+        for n in sizes:
+            path = Path(tmp) / f"register-{n}.csv"
+            subprocess.run([sys.executable, __file__, "--rows", str(n), "--generate-only", str(path)], check=True)
+            try:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--time-step", str(path)],
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    check=True,
+                )
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+            except subprocess.TimeoutExpired:
+                print(f"  {n:>9,} rows: did not finish within {timeout:.0f} s")
+                break
+            except (subprocess.CalledProcessError, ValueError, IndexError) as exc:
+                print(f"  {n:>9,} rows: failed ({exc})")
+                break
+            done.append((n, r["seconds"]))
+            print(
+                f"  {n:>9,} rows: {r['seconds']:8.1f} s = {r['seconds'] / n * 1000:6.3f} s per 1,000 rows, "
+                f"peak memory {r['peak_mb']:,.0f} MB"
+            )
+            path.unlink()
+    for (n0, t0), (n1, t1) in itertools.pairwise(done):
+        print(f"  growth {n0:,} -> {n1:,} rows: x{n1 / n0:.1f} rows took x{t1 / t0:.2f} time (linear = x{n1 / n0:.1f})")
 
 
 if __name__ == "__main__":

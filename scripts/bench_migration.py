@@ -412,25 +412,33 @@ def run_naive(server: Any, work: Workload, n: int) -> dict[str, Any]:
     return {"records": records, "cases": len(cases), "seconds": seconds, "requests": records}
 
 
-def run_sdk(server: Any, work: Workload) -> dict[str, Any]:
-    """(b) Microsoft's SDK, CreateMultiple in chunks of 1,000, sequential (the SDK has no parallel bulk)."""
+def run_sdk(server: Any, work: Workload, threads: int = 1, chunk: int = SDK_CHUNK) -> dict[str, Any]:
+    """(b) Microsoft's SDK, CreateMultiple in chunks, from ``threads`` threads (its docs recommend parallel sends up
+    to the server's x-ms-dop-hint; the SDK has no parallelism or chunking of its own)."""
     os.environ["REQUESTS_CA_BUNDLE"] = str(server.ca_bundle)
+    from concurrent.futures import ThreadPoolExecutor
+
     from PowerPlatform.Dataverse.client import DataverseClient as SdkClient
 
-    client = SdkClient(server.https_url, SandboxCredential(server.issue_token))
+    clients = [SdkClient(server.https_url, SandboxCredential(server.issue_token)) for _ in range(threads)]
     contacts = [{**key, **body} for key, body in work.contacts]
     cases = [body for _, body in work.case_items]
     requests_made = 0
     t0 = time.perf_counter()
     for table, records in (("contact", contacts), ("incident", cases), ("email", work.acks)):
-        for i in range(0, len(records), SDK_CHUNK):
-            ids = client.records.create(table, records[i : i + SDK_CHUNK])
-            requests_made += 1
-            if len(ids) != len(records[i : i + SDK_CHUNK]):
+        chunks = [records[i : i + chunk] for i in range(0, len(records), chunk)]
+
+        def send(k: int, table: str = table, chunks: list[list[dict[str, Any]]] = chunks) -> int:
+            ids = clients[k % threads].records.create(table, chunks[k])
+            if len(ids) != len(chunks[k]):
                 raise RuntimeError(f"SDK CreateMultiple on {table} returned {len(ids)} ids for a chunk")
+            return 1
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            requests_made += sum(pool.map(send, range(len(chunks))))
     seconds = time.perf_counter() - t0
     records = len(contacts) + len(cases) + len(work.acks)
-    return {"records": records, "cases": len(cases), "seconds": seconds, "requests": requests_made}
+    return {"records": records, "cases": len(cases), "seconds": seconds, "requests": requests_made, "threads": threads}
 
 
 def run_foisync(server: Any, settings: Any, register: Path, work: Workload) -> dict[str, Any]:
@@ -479,110 +487,348 @@ def _fresh(profile: str) -> Any:
     return SandboxServer(SandboxOptions(port=0, profile=profile))
 
 
+def _charged(sb: Any) -> dict[str, float]:
+    return dict(sb.app.info().get("charged", {}))
+
+
+def naive_extrapolated(measured_rps: float, records: int, limits: Any) -> float:
+    """Seconds a one-request-per-record loop needs for ``records`` at the measured rate, with the service
+    protection request limit applied: the first ``limits.requests`` go at the measured rate, after that at most
+    ``requests / window`` a second."""
+    burst = limits.requests
+    if records <= burst:
+        return records / measured_rps
+    return max(records / measured_rps, burst / measured_rps + (records - burst) * limits.window_seconds / burst)
+
+
+def sdk_child(argv: list[str]) -> int:
+    """``--sdk-child WORK.json THREADS CHUNK``: the SDK peer in its own process (as foi-sync runs in its own), so
+    neither shares an interpreter with the sandbox."""
+    data = json.loads(Path(argv[0]).read_text())
+
+    class _Server:
+        https_url = data["https_url"]
+        ca_bundle = data["ca_bundle"]
+
+        @staticmethod
+        def issue_token() -> str:
+            return str(data["token"])
+
+    class _Work:
+        def __init__(self) -> None:
+            self.contacts = [tuple(c) for c in data["contacts"]]
+            self.case_items = [tuple(c) for c in data["cases"]]
+            self.acks = data["acks"]
+
+    out = run_sdk(_Server(), _Work(), threads=int(argv[1]), chunk=int(argv[2]))  # type: ignore[arg-type]
+    print(json.dumps(out))
+    return 0
+
+
+def run_sdk_process(sb: Any, work: Workload, tmp: Path, threads: int, chunk: int = SDK_CHUNK) -> dict[str, Any]:
+    import subprocess
+
+    path = tmp / "sdk-work.json"
+    path.write_text(
+        json.dumps(
+            {
+                "https_url": sb.https_url,
+                "ca_bundle": str(sb.ca_bundle),
+                "token": sb.issue_token(lifetime=7200),
+                "contacts": work.contacts,
+                "cases": work.case_items,
+                "acks": work.acks,
+            }
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, __file__, "--sdk-child", str(path), str(threads), str(chunk)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"SDK peer failed: {done.stderr[-2000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def run_foisync_process(sb: Any, settings: Any, register: Path, work: Workload, tmp: Path) -> dict[str, Any]:
+    """(c) the whole job as a council runs it: ``foi-sync migrate REGISTER`` in its own process (intake with
+    classification, cross-reference and grading, deadlines, plan, push, reconcile), then the acknowledgement
+    letters through the bulk client. Peak memory is the migrate process's own."""
+    import resource
+    import subprocess
+
+    from connector.dataverse import DataverseClient
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOI_SYNC_")}
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "FOI_SYNC_DATAVERSE__URL": sb.url,
+            "FOI_SYNC_DATAVERSE__TENANT_ID": "sandbox",
+            "FOI_SYNC_DATAVERSE__CLIENT_ID": sb.client_id,
+            SECRET_ENV: sb.client_secret,
+            "FOI_SYNC_DATAVERSE__AUTHORITY_HOST": sb.https_url,
+            "FOI_SYNC_DATAVERSE__CA_BUNDLE": str(sb.ca_bundle),
+            "FOI_SYNC_SYNC__STATE_PATH": str(settings.sync.state_path),
+            "FOI_SYNC_INTAKE__REJECTS_DIR": str(tmp / "rejects"),
+            "FOI_SYNC_REPORT__OUT_DIR": str(tmp / "reports"),
+            "FOI_SYNC_REPORT__STORE_PATH": str(tmp / "reporting.sqlite"),
+        }
+    )
+    cmd = [sys.executable, "-m", "connector", "migrate", str(register), "--source-mapping", str(SOURCE_MAPPING)]
+    before = _charged(sb)
+    t0 = time.perf_counter()
+    done = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, cwd=tmp)
+    t1 = time.perf_counter()
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    try:
+        report = json.loads(done.stdout[done.stdout.index("{") :])
+    except ValueError:
+        msg = f"foi-sync migrate printed no report (exit {done.returncode}): {done.stderr[-2000:]}"
+        raise RuntimeError(msg) from None
+    client = DataverseClient.from_settings(settings.dataverse)
+    try:
+        t2 = time.perf_counter()
+        acks = client.create_multiple("emails", "email", work.acks)
+        t3 = time.perf_counter()
+    finally:
+        client.close()
+    after = _charged(sb)
+    counts = report.get("counts", {})
+    steps = report.get("steps", {})
+    push_records = sum(counts.get(k, 0) for k in ("contacts_created", "contacts_updated", "created", "updated"))
+    records = push_records + acks.succeeded
+    push = float(steps.get("push", 0.0))
+    return {
+        "records": records,
+        "cases": counts.get("created", 0) + counts.get("updated", 0),
+        "push_records": push_records + acks.succeeded,
+        "push_seconds": push + (t3 - t2),
+        "seconds": push + (t3 - t2),
+        "end_to_end_seconds": (t1 - t0) + (t3 - t2),
+        "steps": {**steps, "acknowledgements": round(t3 - t2, 3), "process": round(t1 - t0, 3)},
+        "exit_code": done.returncode,
+        "reconciled": bool((report.get("reconciliation") or {}).get("match")),
+        "ack_failed": len(acks.failed),
+        "peak_rss_mb": round(peak_mb, 1),
+        "requests": int(after.get("requests", 0) - before.get("requests", 0)),
+        "charged_ms": after.get("cost_ms", 0) - before.get("cost_ms", 0),
+    }
+
+
+def run_daily(sb: Any, settings: Any, register_rows_: list[dict[str, str]], tmp: Path, changed: int) -> dict[str, Any]:
+    """The daily job after a migration: the register now has ``changed // 2`` new rows and ``changed // 2`` edited
+    ones (request text changed); ``foi-sync sync`` reads it, finds them and pushes only them."""
+    from connector.config import IntakeSource
+    from connector.dataverse import DataverseClient
+    from connector.sync.engine import run_sync
+
+    rows = [dict(r) for r in register_rows_]
+    edited = changed // 2
+    for r in rows[:edited]:
+        r["Request"] = (r.get("Request") or "") + " (clarified by the requester)"
+    extra = register_rows(len(rows) + changed - edited, seed=7)[len(rows) :]
+    taken = {r["Ref No"] for r in rows}
+    extra = [r for r in extra if r["Ref No"] not in taken][: changed - edited]
+    path = write_register(tmp / "daily-register.csv", rows + extra)
+    source = IntakeSource(name="register", kind="csv", path=str(path), mapping=SOURCE_MAPPING)
+    daily = settings.model_copy(update={"intake": settings.intake.model_copy(update={"sources": [source]})})
+    client = DataverseClient.from_settings(daily.dataverse)
+    before = dict(sb.app.info()["stats"])
+    try:
+        t0 = time.perf_counter()
+        report = run_sync(daily, client=client, today=TODAY)
+        seconds = time.perf_counter() - t0
+    finally:
+        client.close()
+    after = dict(sb.app.info()["stats"])
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+    web_api = {k: v for k, v in delta.items() if not k.startswith(("requests", "GET oauth", "POST oauth", "429"))}
+    new_cases = len(extra)
+    new_contacts = report.counts.get("contacts_created", 0)
+    fewest = -(-new_cases // 1000) + -(-edited // 1000) + -(-new_contacts // 1000)
+    return {
+        "seconds": seconds,
+        "new": new_cases,
+        "edited": edited,
+        "requests": sum(web_api.values()),
+        "fewest_writes": fewest,
+        "by_kind": web_api,
+        "counts": report.counts,
+        "exit_code": report.exit_code,
+    }
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(x.replace("_", "").replace("k", "000")) for x in text.split(",") if x.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--sdk-child"]:
+        return sdk_child(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=20_000, help="historical cases in the register (default 20,000)")
-    ap.add_argument("--naive-cases", type=int, default=1000, help="cases the naive loop is timed on (default 1,000)")
+    ap.add_argument("--sizes", default="5000,20000,100000", help="register sizes to run (default 5000,20000,100000)")
+    ap.add_argument("--naive-cases", type=int, default=300, help="cases the naive loop is measured on (default 300)")
+    ap.add_argument(
+        "--sdk-configs",
+        default="1x1000,4x1000,4x500,8x250",
+        help="SDK configurations THREADSxCHUNK, all tried up to 20,000 cases, the best of them above (default %(default)s)",
+    )
+    ap.add_argument("--daily", type=int, default=2000, help="new+changed cases for the daily job at the largest size")
     ap.add_argument("--profile", default="realistic", choices=["realistic", "fast"])
     ap.add_argument("--seed", type=int, default=20261125)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)  # per-record warnings (e.g. unmatched team names) would drown the figures
+    from connector.sandbox.limits import LimitOptions
 
-    with tempfile.TemporaryDirectory(prefix="foi-bench-migration-") as tmp:
-        work_dir = Path(tmp)
-        register = write_register(work_dir / "historical-register.csv", register_rows(args.cases, args.seed))
-        results: dict[str, Any] = {"cases_in_register": args.cases, "profile": args.profile}
+    sizes = sorted(_sizes(args.sizes))
+    limits = LimitOptions()
+    results: dict[str, Any] = {"profile": args.profile, "sizes": sizes, "runs": {}, "machine": machine()}
+    ok = True
+    best_config: tuple[int, ...] | None = None
+    with tempfile.TemporaryDirectory(prefix="foi-bench-migration-") as tmp_text:
+        tmp = Path(tmp_text)
+        for n in sizes:
+            run_dir = tmp / f"n{n}"
+            rows = register_rows(n, args.seed)
+            register = write_register(run_dir / "historical-register.csv", rows)
+            r: dict[str, Any] = {}
+            with _fresh(args.profile) as sb:
+                ceiling = sb.ceiling()
+                settings = settings_for(sb, run_dir / "c")
+                work = Workload(settings, register)
+                provision(settings)
+                c = run_foisync_process(sb, settings, register, work, run_dir / "c")
+                from connector.sync.engine import _london_today
 
-        with _fresh(args.profile) as sb:
-            ceiling = sb.ceiling()
-            settings = settings_for(sb, work_dir / "c")
-            t = time.perf_counter()
-            work = Workload(settings, register)
-            print(
-                f"register: {args.cases:,} rows -> {len(work.cases):,} cases, {len(work.contacts):,} requesters, "
-                f"{len(work.acks):,} acknowledgements ({len(work.rejects)} rejected rows); payloads prepared in "
-                f"{time.perf_counter() - t:.1f} s (not timed)"
-            )
-            print(f"sandbox profile {args.profile}, stated ceiling (records/s): {ceiling}")
-            provision(settings)
-            counter = RequestCounter(sb)
-            c = run_foisync(sb, settings, register, work)
-            reads = {k: v for k, v in counter.seen.items() if k.startswith("GET ")}
-            writes = {k: v for k, v in counter.seen.items() if k.split(" ", 1)[0] in ("POST", "PATCH", "PUT")}
-            c["server"] = {
-                "reads": sum(reads.values()),
-                "read_seconds": round(sum(counter.seconds[k] for k in reads), 1),
-                "writes": sum(writes.values()),
-                "write_seconds": round(sum(counter.seconds[k] for k in writes), 1),
-                "by_kind": dict(counter.seen),
+                check = compare_crm(
+                    sb.rows,
+                    # the migrate process dates its derived deadline fields today, not TODAY
+                    expected_plan(settings, [p.case for p in work.cases], today=_london_today()),
+                    work.mapping,
+                    ignore=("foi_servicearea", "foi_prioritygrade"),  # set by intake's classifier and grader
+                )
+                c["check"] = check
+                c["landed_ok"] = check["ok"] and len(sb.rows("email")) == len(work.acks)
+                r["foisync"] = c
+                if n == sizes[-1] and args.daily:
+                    r["daily"] = run_daily(sb, settings, rows, run_dir / "c", args.daily)
+            bulk = float(ceiling.get("UpsertMultiple") or 0) or None
+            # Peers: the SDK in each configuration at the smallest size, then its best configuration at every size.
+            every = [tuple(int(x) for x in t.split("x")) for t in args.sdk_configs.split(",")]
+            configs = every if n <= 20_000 or best_config is None else [best_config]
+            sdk_runs = []
+            for threads, chunk in configs:
+                with _fresh(args.profile) as sb:
+                    provision(settings_for(sb, run_dir / f"b{threads}x{chunk}"))
+                    b = run_sdk_process(sb, work, run_dir, threads, chunk)
+                    b["chunk"] = chunk
+                    b["landed_ok"] = len(sb.rows("incident")) == len(work.cases) and len(sb.rows("email")) == len(
+                        work.acks
+                    )
+                    b["records_per_second"] = b["records"] / b["seconds"]
+                    sdk_runs.append(b)
+            best = max(sdk_runs, key=lambda x: x["records_per_second"])
+            best_config = (best["threads"], best["chunk"])
+            r["sdk_configs"] = [
+                {k: x[k] for k in ("threads", "chunk", "records_per_second", "seconds")} for x in sdk_runs
+            ]
+            r["sdk"] = best
+            if n == sizes[0]:
+                with _fresh(args.profile) as sb:
+                    provision(settings_for(sb, run_dir / "a"))
+                    a = run_naive(sb, work, args.naive_cases)
+                    a["landed_ok"] = len(sb.rows("incident")) == a["cases"] and len(sb.rows("email")) == a["cases"]
+                results["naive_measured"] = a
+            a = results["naive_measured"]
+            measured = a["records"] / a["seconds"]
+            naive_seconds = naive_extrapolated(measured, c["records"], limits)
+            r["naive"] = {
+                "records": c["records"],
+                "seconds": naive_seconds,
+                "records_per_second": c["records"] / naive_seconds,
+                "measured_on": a["records"],
+                "measured_rps": measured,
             }
-            check = compare_crm(
-                sb.rows,
-                expected_plan(settings, [p.case for p in work.cases]),
-                work.mapping,
-                ignore=("foi_servicearea", "foi_prioritygrade"),  # set by intake's classifier and grader
-            )
-            c["landed_ok"] = check["ok"] and len(sb.rows("email")) == len(work.acks)
-            c["check"] = check
-        with _fresh(args.profile) as sb:
-            provision(settings_for(sb, work_dir / "b"))
-            b = run_sdk(sb, work)
-            b["landed_ok"] = len(sb.rows("incident")) == len(work.cases) and len(sb.rows("email")) == len(work.acks)
-        with _fresh(args.profile) as sb:
-            provision(settings_for(sb, work_dir / "a"))
-            a = run_naive(sb, work, args.naive_cases)
-            a["landed_ok"] = len(sb.rows("incident")) == a["cases"] and len(sb.rows("email")) == a["cases"]
-
-    bulk_ceiling = float(ceiling.get("CreateMultiple") or ceiling.get("UpsertMultiple") or 0) or None
-    single_ceiling = float(ceiling.get("single") or 0) or None
-    for name, r in (("naive", a), ("sdk", b), ("foisync", c)):
-        r["records_per_second"] = r["records"] / r["seconds"]
-        r["fraction_of_ceiling"] = r["records_per_second"] / bulk_ceiling if bulk_ceiling else None
-        results[name] = r
-    for r in (a, b, c):
-        r["x_naive"] = r["records_per_second"] / a["records_per_second"]
-    results["ceiling"] = ceiling
-    results["machine"] = machine()
-
-    print()
-    print(f"{'approach':<44} {'records':>8} {'seconds':>8} {'records/s':>10} {'of ceiling':>10} {'x naive':>8}")
-    rows = (
-        (f"(a) naive requests loop ({a['cases']:,} cases)", a),
-        ("(b) Microsoft SDK 1.1.0 CreateMultiple", b),
-        ("(c) foi-sync migrate + bulk acknowledgements", c),
-    )
-    for label, r in rows:
-        frac = f"{r['fraction_of_ceiling']:.3f}" if r["fraction_of_ceiling"] is not None else "n/a"
-        print(
-            f"{label:<44} {r['records']:>8,} {r['seconds']:>8.1f} {r['records_per_second']:>10,.0f} {frac:>10} "
-            f"{r['x_naive']:>7.1f}x"
-        )
-    print(
-        f"ceiling: bulk {bulk_ceiling or 0:,.0f} records/s (CreateMultiple/UpsertMultiple, {ceiling.get('slots')} "
-        f"slots, chunks of {ceiling.get('max_chunk')}), single requests {single_ceiling or 0:,.0f} records/s"
-    )
-    print(
-        f"(c) end to end from the CSV (intake, deadlines, cross-referencing, plan, push, reconcile, acknowledgements): "
-        f"{c['end_to_end_seconds']:.1f} s = {c['records'] / c['end_to_end_seconds']:,.0f} records/s; steps "
-        f"{json.dumps(c['steps'])}; exit code {c['exit_code']}, reconciled {c['reconciled']}, "
-        f"{c['requests']:,} requests, {c['retries']} retries, {c['throttled']} throttled"
-    )
-    srv = c["server"]
-    print(
-        f"(c) requests seen by the sandbox: {srv['reads']:,} reads ({srv['read_seconds']:.1f} s of server time) "
-        f"and {srv['writes']:,} writes ({srv['write_seconds']:.1f} s of server time); by kind {json.dumps(srv['by_kind'])}"
-    )
-    print(
-        f"(c) CRM vs source: lost {c['check']['lost_cases']} cases / {c['check']['lost_contacts']} contacts, "
-        f"duplicated {c['check']['duplicated_cases']} / {c['check']['duplicated_contacts']}, "
-        f"mismatched fields {c['check']['mismatched_fields']}"
-    )
-    print(f"(b) / (a): {b['x_naive']:.1f}x   (c) / (b): {c['records_per_second'] / b['records_per_second']:.2f}x")
-    print(f"all records landed: naive {a['landed_ok']}, sdk {b['landed_ok']}, foi-sync {c['landed_ok']}")
+            c["records_per_second"] = c["push_records"] / c["push_seconds"]
+            c["whole_job_records_per_second"] = c["records"] / c["end_to_end_seconds"]
+            for x in (c, r["sdk"]):
+                x["fraction_of_ceiling"] = x["records_per_second"] / bulk if bulk else None
+            c["whole_job_fraction"] = c["whole_job_records_per_second"] / bulk if bulk else None
+            r["ceiling"] = ceiling
+            ok = ok and c["landed_ok"] and r["sdk"]["landed_ok"] and a["landed_ok"] and c["exit_code"] == 0
+            results["runs"][n] = r
+            _print_size(n, r)
+    _print_growth(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
-    return 0 if (a["landed_ok"] and b["landed_ok"] and c["landed_ok"]) else 1
+    return 0 if ok else 1
+
+
+def _print_size(n: int, r: dict[str, Any]) -> None:
+    c, b, a = r["foisync"], r["sdk"], r["naive"]
+    bulk = r["ceiling"].get("UpsertMultiple")
+    print(
+        f"\n== {n:,} cases: {c['records']:,} records (contacts, cases, acknowledgements); ceiling {bulk:,.0f} records/s"
+    )
+    print(f"{'approach':<58} {'seconds':>8} {'records/s':>10} {'of ceiling':>10}")
+    print(
+        f"{'(a) naive loop, extrapolated with 6,000 req/5 min applied':<58} {a['seconds']:>8.1f} "
+        f"{a['records_per_second']:>10,.0f} {a['records_per_second'] / bulk:>10.3f}"
+    )
+    label_b = f"(b) Microsoft SDK 1.1.0 CreateMultiple, {b['threads']} threads x {b['chunk']} (best)"
+    print(f"{label_b:<58} {b['seconds']:>8.1f} {b['records_per_second']:>10,.0f} {b['fraction_of_ceiling']:>10.3f}")
+    print(
+        f"{'(c) foi-sync push (contacts, cases, acknowledgements)':<58} {c['push_seconds']:>8.1f} "
+        f"{c['records_per_second']:>10,.0f} {c['fraction_of_ceiling']:>10.3f}"
+    )
+    print(
+        f"{'(c) foi-sync whole job from the register file':<58} {c['end_to_end_seconds']:>8.1f} "
+        f"{c['whole_job_records_per_second']:>10,.0f} {c['whole_job_fraction']:>10.3f}"
+    )
+    if len(r.get("sdk_configs", [])) > 1:
+        print(
+            "    SDK configurations: "
+            + ", ".join(f"{x['threads']}x{x['chunk']} {x['records_per_second']:,.0f}/s" for x in r["sdk_configs"])
+        )
+    print(
+        f"    (c) steps {json.dumps(c['steps'])}; exit {c['exit_code']}, reconciled {c['reconciled']}, "
+        f"{c['requests']:,} requests; peak memory of foi-sync migrate {c['peak_rss_mb']:,.0f} MB"
+    )
+    chk = c["check"]
+    print(
+        f"    (c) CRM vs source: lost {chk['lost_cases']} cases / {chk['lost_contacts']} contacts, duplicated "
+        f"{chk['duplicated_cases']} / {chk['duplicated_contacts']}, mismatched fields {chk['mismatched_fields']}; "
+        f"(c) / best SDK: {c['records_per_second'] / b['records_per_second']:.2f}x push, "
+        f"(c) / naive: {c['whole_job_records_per_second'] / a['records_per_second']:.1f}x whole job"
+    )
+    d = r.get("daily")
+    if d:
+        print(
+            f"    daily job: {d['new']:,} new + {d['edited']:,} changed among {n:,} known: {d['seconds']:.1f} s, "
+            f"{d['requests']} Web API requests (fewest writes the changes need: {d['fewest_writes']}); "
+            f"by kind {json.dumps(d['by_kind'])}"
+        )
+
+
+def _print_growth(results: dict[str, Any]) -> None:
+    runs = results["runs"]
+    sizes = sorted(runs)
+    if len(sizes) < 2:
+        return
+    print("\ngrowth of time with size (seconds per 1,000 cases; flat = linear):")
+    for label, get in (
+        ("(c) whole job", lambda r: r["foisync"]["end_to_end_seconds"]),
+        ("(c) push", lambda r: r["foisync"]["push_seconds"]),
+        ("(b) best SDK", lambda r: r["sdk"]["seconds"]),
+    ):
+        cells = "  ".join(f"{n:>7,}: {get(runs[n]) / n * 1000:6.2f}" for n in sizes)
+        print(f"  {label:<16} {cells}")
 
 
 if __name__ == "__main__":

@@ -172,8 +172,12 @@ class BulkWriter:
         sizer: ChunkSizer | None = None,
         bypass_plugins: bool = False,
         progress: Callable[[int], None] | None = None,
+        on_settled: Callable[[Sequence[int], Sequence[BulkFailure]], None] | None = None,
     ) -> None:
         self.t = transport
+        #: Called from the worker as soon as a chunk's records are settled (landed: their input positions; failed:
+        #: their failures), so a caller can checkpoint while the other workers keep the server busy.
+        self.on_settled = on_settled
         self.message = message
         self.entity_set = odata.name(entity_set)
         self.logical_name = odata.name(logical_name)
@@ -239,6 +243,8 @@ class BulkWriter:
                 if rid is None and isinstance(item.key, str):
                     rid = item.key
                 self.result.ids[item.index] = rid
+        if self.on_settled:
+            self.on_settled([i.index for i in items], [])
         if self.progress:
             self.progress(len(items))
 
@@ -246,9 +252,11 @@ class BulkWriter:
         code = getattr(err, "code", "") or type(err).__name__
         status = getattr(err, "status", None)
         message = prefix + (getattr(err, "message", None) or str(err))
+        failures = [BulkFailure(item.index, item.key, code, message, status) for item in items]
         with self._lock:
-            for item in items:
-                self.result.failed.append(BulkFailure(item.index, item.key, code, message, status))
+            self.result.failed.extend(failures)
+        if self.on_settled:
+            self.on_settled([], failures)
         if self.progress:
             self.progress(len(items))
 

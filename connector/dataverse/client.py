@@ -14,7 +14,7 @@ from typing import Any
 from connector import odata
 from connector.config import DataverseSettings
 from connector.dataverse.batch import BatchRequest, BatchResponse, ChangeSet, build_batch, parse_batch_response
-from connector.dataverse.bulk import AdaptiveGate, BulkResult, BulkWriter, ChunkSizer, _Item, new_id
+from connector.dataverse.bulk import AdaptiveGate, BulkFailure, BulkResult, BulkWriter, ChunkSizer, _Item, new_id
 from connector.dataverse.errors import DuplicateRecord, NotFound, OutcomeUnknown, ValidationFailed
 from connector.dataverse.metadata import MetadataReader
 from connector.dataverse.query import Change, build_query, iter_changes, iter_rows
@@ -224,7 +224,14 @@ class DataverseClient:
 
     # ------------------------------------------------------------------ bulk
     def _writer(
-        self, message: str, entity_set: str, logical_name: str, bypass_plugins: bool, progress: Any, pid: str | None
+        self,
+        message: str,
+        entity_set: str,
+        logical_name: str,
+        bypass_plugins: bool,
+        progress: Any,
+        pid: str | None,
+        on_settled: Callable[[Sequence[int], Sequence[BulkFailure]], None] | None = None,
     ) -> BulkWriter:
         if self.transport.dop_hint is None and not self._workers_setting:
             self.whoami()
@@ -241,6 +248,7 @@ class DataverseClient:
             sizer=self._sizer(message, entity_set),
             bypass_plugins=bypass_plugins,
             progress=progress,
+            on_settled=on_settled,
         )
 
     def _sizer(self, message: str, entity_set: str) -> ChunkSizer:
@@ -259,10 +267,12 @@ class DataverseClient:
         *,
         bypass_plugins: bool = False,
         progress: Callable[[int], None] | None = None,
+        on_settled: Callable[[Sequence[int], Sequence[BulkFailure]], None] | None = None,
     ) -> BulkResult:
         """UpsertMultiple for ``(key, record)`` pairs. Bad records are isolated and reported in ``.failed``;
-        keys Dataverse cannot address are reported without being sent."""
-        writer = self._writer("UpsertMultiple", entity_set, logical_name, bypass_plugins, progress, None)
+        keys Dataverse cannot address are reported without being sent. ``on_settled`` hears of each chunk as it
+        settles (see :class:`BulkWriter`)."""
+        writer = self._writer("UpsertMultiple", entity_set, logical_name, bypass_plugins, progress, None, on_settled)
         prepared: list[_Item] = []
         early: list[tuple[int, Any, Exception]] = []
         for index, (key, record) in enumerate(items):
@@ -305,10 +315,11 @@ class DataverseClient:
         *,
         bypass_plugins: bool = False,
         progress: Callable[[int], None] | None = None,
+        on_settled: Callable[[Sequence[int], Sequence[BulkFailure]], None] | None = None,
     ) -> BulkResult:
         """UpdateMultiple; every record carries its primary id (Dataverse does not take alternate keys here)."""
         pid = self.metadata.table(logical_name).primary_id
-        writer = self._writer("UpdateMultiple", entity_set, logical_name, bypass_plugins, progress, pid)
+        writer = self._writer("UpdateMultiple", entity_set, logical_name, bypass_plugins, progress, pid, on_settled)
         prepared = []
         for index, record in enumerate(records):
             rid = record.get(pid)

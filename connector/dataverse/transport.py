@@ -20,7 +20,7 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
@@ -161,6 +161,35 @@ class VerifyingSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
+class RequestPacer:
+    """Keeps the client inside the service protection request limit (6,000 requests per 5-minute sliding window
+    per user, Microsoft Learn "Service protection API limits") instead of running into 429s.
+
+    Sends freely while fewer than ``margin x limit`` requests went out in the last window (the burst the limit
+    allows), then holds each request until the oldest one leaves the window, so the long-run rate is the limit's.
+    """
+
+    def __init__(self, limit: int, window_seconds: float, margin: float = 0.95) -> None:
+        self.allowed = max(1, int(limit * margin))
+        self.window = window_seconds
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+        self.waited = 0.0
+
+    def wait_turn(self) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._sent and self._sent[0] <= now - self.window:
+                    self._sent.popleft()
+                if len(self._sent) < self.allowed:
+                    self._sent.append(now)
+                    return
+                wait = self._sent[0] + self.window - now
+            self.waited += wait
+            time.sleep(wait)
+
+
 class Transport:
     """All HTTP to one Dataverse environment. Thread-safe; shared by the client's worker threads."""
 
@@ -190,6 +219,7 @@ class Transport:
         self.throttle_listeners: list[Callable[[float], None]] = []
         self._blocked_until = 0.0
         self._throttle_lock = threading.Lock()
+        self.pacer = RequestPacer(settings.requests_per_window, settings.request_window_seconds)
         # TLS verification is always on; a custom CA bundle (private PKI, the sandbox) replaces the default store.
         self.session = session or VerifyingSession(str(settings.ca_bundle) if settings.ca_bundle else None)
         # No affinity cookie: Microsoft recommends spreading parallel work over the environment's web servers.
@@ -307,6 +337,7 @@ class Transport:
         refreshed = False
         while True:
             self._wait_if_throttled()
+            self.pacer.wait_turn()
             token = self.tokens.token()
             hdrs["Authorization"] = "Bearer " + token
             self.stats.count("requests", method)

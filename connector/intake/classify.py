@@ -85,6 +85,20 @@ class _Compiled:
         ]
         self.terms += [(p, re.compile(p, re.IGNORECASE), 2.0) for p in rule.patterns]
         self.regimes = {r.value for r in rule.regimes}
+        # One compiled pattern for the whole rule: most texts match none of a rule's terms, and one search tells
+        # so, instead of one search per term. Only texts it matches are scored term by term (distinct terms hit).
+        alternatives = [f"(?:{rx.pattern})" for _, rx, _ in self.terms if not rx.pattern.startswith("(?i)")]
+        alternatives += [f"(?:{rx.pattern[4:]})" for _, rx, _ in self.terms if rx.pattern.startswith("(?i)")]
+        self.any_term: re.Pattern[str] | None = None
+        try:
+            self.any_term = re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+        except re.error:  # a pattern that cannot sit in an alternation (e.g. its own global flags): no prefilter
+            self.any_term = None
+
+    def hits(self, text: str) -> float:
+        if not self.terms or (self.any_term is not None and not self.any_term.search(text)):
+            return 0.0
+        return sum(w for _, rx, w in self.terms if rx.search(text))
 
 
 class RuleClassifier:
@@ -99,7 +113,7 @@ class RuleClassifier:
         for c in self.compiled:
             if c.regimes and regime not in c.regimes:
                 continue
-            hits = sum(w for _, rx, w in c.terms if rx.search(text))
+            hits = c.hits(text)
             if hits:
                 scores.append((hits * c.rule.weight, c))
         scores.sort(key=lambda t: -t[0])

@@ -463,7 +463,7 @@ class SandboxApp:
             raise E.not_found_segment(segs[1])
         if method == "GET":
             url_path = "/" + self.records.api_base.split("/", 3)[3] + table.entity_set
-            result, applied = self.reader.read(table, params, pref, url_path)
+            result, applied = self.reader.read(table, params, pref, url_path, user)
             hdrs = [("Content-Type", JSON_TYPE)] + [("Preference-Applied", a) for a in applied]
             return Response(200, hdrs, _dumps(result)), 0, len(result.get("value", []))
         if method == "POST":

@@ -1,17 +1,29 @@
-"""A `$filter` parser for the subset of OData 4.0 Dataverse documents, compiled to a Python predicate.
+"""A `$filter` parser for the subset of OData 4.0 Dataverse documents, compiled once to a predicate and to SQL.
 
-Strings compare case-insensitively (Dataverse's default collation). A malformed expression is answered the way the
-service answers it: 400 with a message that names the position.
+A filter is parsed into a small tree, then compiled two ways:
+- a Python predicate, which decides: strings compare case-insensitively (Dataverse's default collation); a chain of
+  ``col eq a or col eq b ...`` becomes one set lookup, so asking which of 300 keys exist is not 300 comparisons a row;
+- a SQL condition over the stored JSON (through the expression indexes the store keeps), which only narrows the rows
+  the predicate has to look at. It is a superset of the answer by construction: any part it cannot express exactly
+  enough (``not``, ``ne``, navigation paths, non-ASCII literals, ...) becomes "true".
+
+Query functions (``Microsoft.Dynamics.CRM.In``, ``Between``, ``LastXDays``, ``On``, ...) and the SQL wildcards that
+Dataverse accepts inside ``contains``/``startswith``/``endswith`` (``%``, ``_``, ``[ ]``, ``[^ ]``) are supported
+(Microsoft Learn, "Filter rows": query functions, "Use wildcard characters"). A malformed expression is answered
+the way the service answers it: 400 with a message that names the position.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 Getter = Callable[[dict[str, Any], str], Any]
+#: column -> "text" | "number" | "integer" | "datetime" | "date" | "bool" | "guid" | None (unknown or lookup path)
+KindOf = Callable[[str], str | None]
 
 
 class FilterError(ValueError):
@@ -45,6 +57,10 @@ _TOKEN = re.compile(
 )
 
 _COMPARISON = {"eq", "ne", "gt", "ge", "lt", "le"}
+_FLIP = {"eq": "eq", "ne": "ne", "gt": "lt", "ge": "le", "lt": "gt", "le": "ge"}
+_SQL_OP = {"eq": "=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+CRM = "Microsoft.Dynamics.CRM."
 
 
 @dataclass
@@ -91,8 +107,6 @@ def literal_value(tok: Tok) -> Any:
 
 def normalize_datetime(text: str) -> str:
     """Dates as 'YYYY-MM-DD', date-times as 'YYYY-MM-DDTHH:MM:SSZ' (UTC), so strings order like instants."""
-    from datetime import UTC, datetime
-
     if len(text) == 10:
         return text
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -107,20 +121,20 @@ def _norm(v: Any) -> Any:
 
 def _compare(op: str, a: Any, b: Any) -> bool:
     if op == "eq":
-        return _norm(a) == _norm(b)
+        return bool(_norm(a) == _norm(b))
     if op == "ne":
-        return _norm(a) != _norm(b)
+        return bool(_norm(a) != _norm(b))
     if a is None or b is None:
         return False
     a, b = _norm(a), _norm(b)
     try:
         if op == "gt":
-            return a > b
+            return bool(a > b)
         if op == "ge":
-            return a >= b
+            return bool(a >= b)
         if op == "lt":
-            return a < b
-        return a <= b
+            return bool(a < b)
+        return bool(a <= b)
     except TypeError:
         return False
 
@@ -129,14 +143,99 @@ Predicate = Callable[[dict[str, Any]], bool]
 Operand = Callable[[dict[str, Any]], Any]
 
 
+# ---------------------------------------------------------------------- the tree
+@dataclass(frozen=True)
+class Prop:
+    path: str
+
+
+@dataclass(frozen=True)
+class Lit:
+    value: Any
+
+
+@dataclass(frozen=True)
+class ListLit:
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Call:
+    """contains/startswith/endswith (bool) and tolower/toupper/trim (value)."""
+
+    name: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Range:
+    """A query function reduced to ``lo <= value < hi`` (either end open), negated for NotBetween."""
+
+    prop: str
+    lo: Any
+    hi: Any
+    lo_inclusive: bool = True
+    hi_inclusive: bool = False
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class Member:
+    """``In`` / ``NotIn`` and ``col eq a or col eq b ...``: membership of one column's value in a set."""
+
+    prop: str
+    values: tuple[Any, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class Cmp:
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # "and" | "or"
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    inner: Node
+
+
+@dataclass(frozen=True)
+class Const:
+    value: bool
+
+
+Node = Prop | Lit | ListLit | Call | Range | Member | Cmp | BoolOp | Not | Const
+
+
+@dataclass
+class Context:
+    """What query functions need besides the row: the clock and the caller."""
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    user_id: str | None = None
+    #: set when the filter used the clock or the caller, so a compiled filter must not be reused
+    volatile: bool = False
+
+
+# ---------------------------------------------------------------------- parser
 class _Parser:
-    def __init__(self, text: str, getter: Getter, known: Callable[[str], bool], aliases: dict[str, str]) -> None:
+    def __init__(
+        self, text: str, known: Callable[[str], bool], aliases: dict[str, str], kind: KindOf, ctx: Context
+    ) -> None:
         self.text = text
         self.toks = tokenize(text)
         self.i = 0
-        self.getter = getter
         self.known = known
         self.aliases = aliases
+        self.kind = kind
+        self.ctx = ctx
 
     def peek(self) -> Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -150,39 +249,38 @@ class _Parser:
         self.i += 1
         return tok
 
-    def parse(self) -> Predicate:
-        pred = self.or_expr()
-        if self.peek() is not None:
-            tok = self.peek()
-            assert tok is not None
+    def parse(self) -> Node:
+        node = self.or_expr()
+        tok = self.peek()
+        if tok is not None:
             raise FilterError(f"Syntax error at position {tok.pos} in '{self.text}'.")
-        return pred
+        return node
 
-    def or_expr(self) -> Predicate:
-        left = self.and_expr()
-        while (t := self.peek()) and t.kind == "ident" and t.text == "or":
-            self.i += 1
-            right = self.and_expr()
-            left = (lambda a, b: lambda rec: a(rec) or b(rec))(left, right)
-        return left
-
-    def and_expr(self) -> Predicate:
-        left = self.unary()
-        while (t := self.peek()) and t.kind == "ident" and t.text == "and":
-            self.i += 1
-            right = self.unary()
-            left = (lambda a, b: lambda rec: a(rec) and b(rec))(left, right)
-        return left
-
-    def unary(self) -> Predicate:
+    def _is_word(self, word: str) -> bool:
         t = self.peek()
-        if t and t.kind == "ident" and t.text == "not":
+        return t is not None and t.kind == "ident" and t.text == word
+
+    def or_expr(self) -> Node:
+        items = [self.and_expr()]
+        while self._is_word("or"):
             self.i += 1
-            inner = self.unary()
-            return lambda rec: not inner(rec)
+            items.append(self.and_expr())
+        return items[0] if len(items) == 1 else _or(items)
+
+    def and_expr(self) -> Node:
+        items = [self.unary()]
+        while self._is_word("and"):
+            self.i += 1
+            items.append(self.unary())
+        return items[0] if len(items) == 1 else BoolOp("and", tuple(items))
+
+    def unary(self) -> Node:
+        if self._is_word("not"):
+            self.i += 1
+            return Not(self.unary())
         return self.comparison()
 
-    def comparison(self) -> Predicate:
+    def comparison(self) -> Node:
         t = self.peek()
         if t and t.kind == "lparen":
             # Either a grouped boolean expression or a parenthesised operand; booleans are far more common.
@@ -195,30 +293,27 @@ class _Parser:
         if op_tok and op_tok.kind == "ident" and op_tok.text in _COMPARISON:
             self.i += 1
             right = self.operand()
-            op = op_tok.text
-            return lambda rec: _compare(op, left(rec), right(rec))
-        return lambda rec: bool(left(rec))
+            return Cmp(op_tok.text, left, right)
+        return left
 
-    def operand(self) -> Operand:
+    def operand(self) -> Node:
         tok = self.take()
         if tok.kind == "ident":
             if tok.text in ("true", "false"):
-                v = tok.text == "true"
-                return lambda rec: v
+                return Lit(tok.text == "true")
             if tok.text == "null":
-                return lambda rec: None
+                return Lit(None)
             nxt = self.peek()
             if nxt and nxt.kind == "lparen":
                 return self.function(tok)
             prop = tok.text
             if not self.known(prop):
                 raise FilterError(f"Could not find a property named '{prop.split('/')[0]}'", prop)
-            getter = self.getter
-            return lambda rec: getter(rec, prop)
+            return Prop(prop)
         if tok.kind == "alias":
             if tok.text[1:] not in self.aliases:
                 raise FilterError(f"The parameter alias '{tok.text}' is not defined in the request.")
-            sub = _Parser(self.aliases[tok.text[1:]], self.getter, self.known, {})
+            sub = _Parser(self.aliases[tok.text[1:]], self.known, {}, self.kind, self.ctx)
             return sub.operand()
         if tok.kind == "lbracket":
             values: list[Any] = []
@@ -228,11 +323,10 @@ class _Parser:
                     continue
                 values.append(literal_value(self.take()))
             self.take("rbracket")
-            return lambda rec: values
-        v = literal_value(tok)
-        return lambda rec: v
+            return ListLit(tuple(values))
+        return Lit(literal_value(tok))
 
-    def function(self, name_tok: Tok) -> Operand:
+    def function(self, name_tok: Tok) -> Node:
         name = name_tok.text
         self.take("lparen")
         if name in ("contains", "startswith", "endswith"):
@@ -240,39 +334,549 @@ class _Parser:
             self.take("comma")
             b = self.operand()
             self.take("rparen")
-
-            def fn(rec: dict[str, Any]) -> bool:
-                x, y = a(rec), b(rec)
-                if not isinstance(x, str) or not isinstance(y, str):
-                    return False
-                x, y = x.casefold(), y.casefold()
-                return y in x if name == "contains" else x.startswith(y) if name == "startswith" else x.endswith(y)
-
-            return fn
-        if name in ("Microsoft.Dynamics.CRM.In", "Microsoft.Dynamics.CRM.NotIn"):
-            params: dict[str, Operand] = {}
-            while (t := self.peek()) and t.kind != "rparen":
-                if t.kind == "comma":
-                    self.i += 1
-                    continue
-                key = self.take("ident").text
-                self.take("equals")
-                params[key] = self.operand()
-            self.take("rparen")
-            if "PropertyName" not in params or "PropertyValues" not in params:
-                raise FilterError(f"{name} needs PropertyName and PropertyValues.")
-            prop = params["PropertyName"]({})
-            if not self.known(prop):
-                raise FilterError(f"Could not find a property named '{prop}'", prop)
-            values = params["PropertyValues"]({})
-            folded = {_norm(v) for v in values}
-            getter, negate = self.getter, name.endswith("NotIn")
-            return lambda rec: (_norm(getter(rec, prop)) in folded) != negate
+            return Call(name, (a, b))
         if name in ("tolower", "toupper", "trim"):
             a = self.operand()
             self.take("rparen")
-            return lambda rec: a(rec)
+            return Call(name, (a,))
+        if name.startswith(CRM):
+            return self.query_function(name_tok, name[len(CRM) :])
         raise FilterError(f"Unknown function '{name}' at position {name_tok.pos}.")
+
+    # ------------------------------------------------------------------ query functions
+    def query_function(self, name_tok: Tok, fn: str) -> Node:
+        params: dict[str, Node] = {}
+        while (t := self.peek()) and t.kind != "rparen":
+            if t.kind == "comma":
+                self.i += 1
+                continue
+            key = self.take("ident").text
+            self.take("equals")
+            params[key] = self.operand()
+        self.take("rparen")
+        full = CRM + fn
+        if fn not in _QUERY_FUNCTIONS:
+            if fn in _UNSUPPORTED_FUNCTIONS:
+                raise FilterError(
+                    f"The query function '{full}' is documented but not supported by the foi-sync sandbox "
+                    "(fiscal periods, hierarchies and multi-select choices are not modelled)."
+                )
+            raise FilterError(f"Unknown function '{full}' at position {name_tok.pos}.")
+        needs_values, needs_value = _QUERY_FUNCTIONS[fn]
+        if "PropertyName" not in params:
+            raise FilterError(f"{full} needs PropertyName.")
+        prop = _const(params["PropertyName"])
+        if not isinstance(prop, str) or not self.known(prop):
+            raise FilterError(f"Could not find a property named '{prop}'", str(prop))
+        kind = self.kind(prop)
+        if needs_values:
+            if "PropertyValues" not in params:
+                raise FilterError(f"{full} needs PropertyName and PropertyValues.")
+            raw = params["PropertyValues"]
+            values = list(raw.values) if isinstance(raw, ListLit) else [_const(raw)]
+            values = [_coerce(v, kind) for v in values]
+            if fn in ("In", "NotIn"):
+                return Member(prop, tuple(values), negate=fn == "NotIn")
+            if len(values) != 2:
+                raise FilterError(f"{full} needs exactly two PropertyValues.")
+            lo, hi = values
+            hi_incl = True
+            if kind == "datetime" and isinstance(hi, str) and len(hi) == 10:
+                hi, hi_incl = _day_after(hi), False  # a date as the upper end means the whole of that day
+            return Range(prop, lo, hi, True, hi_incl, negate=fn == "NotBetween")
+        value: Any = None
+        if needs_value:
+            if "PropertyValue" not in params:
+                raise FilterError(f"{full} needs PropertyName and PropertyValue.")
+            value = _const(params["PropertyValue"])
+        if fn in ("EqualUserId", "NotEqualUserId"):
+            self.ctx.volatile = True
+            user = self.ctx.user_id
+            return Member(prop, (user,), negate=fn == "NotEqualUserId")
+        if fn in ("On", "OnOrAfter", "OnOrBefore"):
+            day = _as_day(value, full)
+            lo, hi = day.isoformat(), (day + timedelta(days=1)).isoformat()
+            if fn == "On":
+                return Range(prop, lo, hi)
+            if fn == "OnOrAfter":
+                return Range(prop, lo, None)
+            return Range(prop, None, hi)
+        self.ctx.volatile = True
+        return _relative(fn, prop, value, self.ctx.now, full)
+
+
+def _or(items: list[Node]) -> Node:
+    """``col eq a or col eq b ...`` on one column (no nesting) becomes one membership test."""
+    props = set()
+    values: list[Any] = []
+    for it in items:
+        if isinstance(it, Cmp) and it.op == "eq" and isinstance(it.left, Prop) and isinstance(it.right, Lit):
+            props.add(it.left.path)
+            values.append(it.right.value)
+        elif isinstance(it, Member) and not it.negate:
+            props.add(it.prop)
+            values.extend(it.values)
+        else:
+            return BoolOp("or", tuple(items))
+    if len(props) == 1:
+        return Member(props.pop(), tuple(values))
+    return BoolOp("or", tuple(items))
+
+
+def _const(node: Node) -> Any:
+    if isinstance(node, Lit):
+        return node.value
+    if isinstance(node, ListLit):
+        return list(node.values)
+    raise FilterError("A query function parameter must be a literal value.")
+
+
+def _coerce(value: Any, kind: str | None) -> Any:
+    """PropertyValues are often written as strings (``["5","2000"]``); compare them as the column's type."""
+    if isinstance(value, str) and kind in ("number", "integer"):
+        try:
+            return float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            raise FilterError(f"'{value}' is not a number.") from None
+    if isinstance(value, str) and kind in ("datetime", "date"):
+        try:
+            return normalize_datetime(value)
+        except ValueError:
+            raise FilterError(f"'{value}' is not a date or date-time.") from None
+    if isinstance(value, str) and kind == "guid":
+        return value.lower()
+    return value
+
+
+def _as_day(value: Any, full: str) -> date:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")[:10]).date()
+        except ValueError:
+            pass
+    raise FilterError(f"{full} needs a date as PropertyValue, like '2025-06-30'.")
+
+
+def _day_after(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _add_months(d: date, months: int) -> date:
+    y, m = divmod(d.month - 1 + months, 12)
+    return date(d.year + y, m + 1, 1)
+
+
+def _relative(fn: str, prop: str, value: Any, now: datetime, full: str) -> Range:
+    """Clock-relative functions, in UTC, as half-open ranges of instants.
+
+    Day-based functions count whole days from midnight (``LastXDays`` with 3 is from midnight three days ago up to
+    now, ``Last7Days`` includes today); week-based ones start weeks on Sunday, as Dataverse's default calendar does.
+    The exact boundaries Dataverse applies in the caller's time zone are not documented; the sandbox uses UTC.
+    """
+    today = now.astimezone(UTC).date()
+    n = 7 if fn in ("Last7Days", "Next7Days") else None
+    if n is None and fn not in _NO_VALUE:
+        if not isinstance(value, int | str) or isinstance(value, bool) or not str(value).lstrip("-").isdigit():
+            raise FilterError(f"{full} needs a whole number as PropertyValue.")
+        n = int(value)
+    day = timedelta(days=1)
+    start_today = datetime(today.year, today.month, today.day, tzinfo=UTC)
+    week_start = start_today - timedelta(days=(today.weekday() + 1) % 7)
+    month_start = datetime(today.year, today.month, 1, tzinfo=UTC)
+    lo: datetime | None
+    hi: datetime | None
+    up_to_now = False
+    if fn == "Today":
+        lo, hi = start_today, start_today + day
+    elif fn == "Yesterday":
+        lo, hi = start_today - day, start_today
+    elif fn == "Tomorrow":
+        lo, hi = start_today + day, start_today + 2 * day
+    elif fn == "ThisWeek":
+        lo, hi = week_start, week_start + 7 * day
+    elif fn == "LastWeek":
+        lo, hi = week_start - 7 * day, week_start
+    elif fn == "NextWeek":
+        lo, hi = week_start + 7 * day, week_start + 14 * day
+    elif fn in ("ThisMonth", "LastMonth", "NextMonth"):
+        shift = {"ThisMonth": 0, "LastMonth": -1, "NextMonth": 1}[fn]
+        first = _add_months(month_start.date(), shift)
+        after = _add_months(first, 1)
+        lo = datetime(first.year, first.month, 1, tzinfo=UTC)
+        hi = datetime(after.year, after.month, 1, tzinfo=UTC)
+    elif fn in ("ThisYear", "LastYear", "NextYear"):
+        y = today.year + {"ThisYear": 0, "LastYear": -1, "NextYear": 1}[fn]
+        lo, hi = datetime(y, 1, 1, tzinfo=UTC), datetime(y + 1, 1, 1, tzinfo=UTC)
+    else:
+        assert n is not None
+        unit, last = _unit(fn)
+        if fn.startswith("OlderThan"):
+            lo, hi = None, _back(now, unit, n)
+        elif last:
+            base = now if unit in ("hours", "minutes") else start_today
+            lo = _back(base, unit, n - 1 if fn == "Last7Days" else n)
+            hi, up_to_now = now, True
+        else:
+            base = now if unit in ("hours", "minutes") else start_today + day
+            lo = now
+            hi = _forward(base, unit, n - 1 if fn == "Next7Days" else n)
+    return Range(prop, _stamp(lo) if lo else None, _stamp(hi) if hi else None, True, up_to_now)
+
+
+def _unit(fn: str) -> tuple[str, bool]:
+    for suffix, unit in (
+        ("Days", "days"),
+        ("Hours", "hours"),
+        ("Minutes", "minutes"),
+        ("Weeks", "weeks"),
+        ("Months", "months"),
+        ("Years", "years"),
+    ):
+        if fn.endswith(suffix):
+            return unit, fn.startswith("Last")
+    raise AssertionError(fn)
+
+
+def _back(base: datetime, unit: str, n: int) -> datetime:
+    if unit == "months":
+        d = _add_months(base.date().replace(day=1), -n)
+        return base.replace(year=d.year, month=d.month, day=min(base.day, 28))
+    if unit == "years":
+        return base.replace(year=base.year - n, day=min(base.day, 28) if base.month == 2 else base.day)
+    return base - timedelta(**{unit: n})
+
+
+def _forward(base: datetime, unit: str, n: int) -> datetime:
+    if unit == "months":
+        d = _add_months(base.date().replace(day=1), n)
+        return base.replace(year=d.year, month=d.month, day=min(base.day, 28))
+    if unit == "years":
+        return base.replace(year=base.year + n, day=min(base.day, 28) if base.month == 2 else base.day)
+    return base + timedelta(**{unit: n})
+
+
+#: name -> (takes PropertyValues, takes PropertyValue)
+_QUERY_FUNCTIONS: dict[str, tuple[bool, bool]] = {
+    "In": (True, False),
+    "NotIn": (True, False),
+    "Between": (True, False),
+    "NotBetween": (True, False),
+    "On": (False, True),
+    "OnOrAfter": (False, True),
+    "OnOrBefore": (False, True),
+    "EqualUserId": (False, False),
+    "NotEqualUserId": (False, False),
+    **{f: (False, False) for f in ("Today", "Yesterday", "Tomorrow", "Last7Days", "Next7Days")},
+    **{f"{w}{p}": (False, False) for w in ("This", "Last", "Next") for p in ("Week", "Month", "Year")},
+    **{f"{d}X{u}": (False, True) for d in ("Last", "Next") for u in ("Days", "Hours", "Weeks", "Months", "Years")},
+    **{f"OlderThanX{u}": (False, True) for u in ("Minutes", "Hours", "Days", "Weeks", "Months", "Years")},
+}
+_NO_VALUE = {name for name, (_, value) in _QUERY_FUNCTIONS.items() if not value}
+_UNSUPPORTED_FUNCTIONS = {
+    "Above",
+    "AboveOrEqual",
+    "ContainValues",
+    "DoesNotContainValues",
+    "EqualBusinessId",
+    "EqualUserLanguage",
+    "EqualUserOrUserHierarchy",
+    "EqualUserOrUserHierarchyAndTeams",
+    "EqualUserOrUserTeams",
+    "EqualUserTeams",
+    "InFiscalPeriod",
+    "InFiscalPeriodAndYear",
+    "InFiscalYear",
+    "InOrAfterFiscalPeriodAndYear",
+    "InOrBeforeFiscalPeriodAndYear",
+    "LastFiscalPeriod",
+    "LastFiscalYear",
+    "LastXFiscalPeriods",
+    "LastXFiscalYears",
+    "NextFiscalPeriod",
+    "NextFiscalYear",
+    "NextXFiscalPeriods",
+    "NextXFiscalYears",
+    "NotEqualBusinessId",
+    "NotUnder",
+    "ThisFiscalPeriod",
+    "ThisFiscalYear",
+    "Under",
+    "UnderOrEqual",
+}
+
+
+# ---------------------------------------------------------------------- wildcards
+def like_regex(pattern: str, how: str) -> re.Pattern[str]:
+    """Dataverse's SQL wildcards in contains/startswith/endswith, as a case-insensitive regular expression.
+
+    ``%`` any run of characters, ``_`` any one character, ``[abc]``/``[a-f]`` one of a set or range, ``[^...]`` one
+    not in it; ``[%]`` and ``[_]`` match the character itself.
+    """
+    out: list[str] = []
+    i = 0
+    p = pattern.casefold()
+    while i < len(p):
+        c = p[i]
+        if c == "%":
+            out.append(".*")
+        elif c == "_":
+            out.append(".")
+        elif c == "[" and (end := p.find("]", i + 2)) != -1:
+            body = p[i + 1 : end]
+            neg = body.startswith("^") and len(body) > 1
+            if neg:
+                body = body[1:]
+            cls = "".join("-" if ch == "-" and 0 < k < len(body) - 1 else re.escape(ch) for k, ch in enumerate(body))
+            out.append(f"[{'^' if neg else ''}{cls}]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    body = "".join(out)
+    if how == "startswith":
+        body = body + ".*"
+    elif how == "endswith":
+        body = ".*" + body
+    else:
+        body = ".*" + body + ".*"
+    return re.compile(body, re.DOTALL)
+
+
+def _has_wildcards(s: str) -> bool:
+    return any(c in s for c in "%_[")
+
+
+# ---------------------------------------------------------------------- compile: Python
+def _py(node: Node, getter: Getter) -> Operand:
+    if isinstance(node, Lit):
+        v = node.value
+        return lambda rec: v
+    if isinstance(node, ListLit):
+        vs = list(node.values)
+        return lambda rec: vs
+    if isinstance(node, Prop):
+        path = node.path
+        if "/" not in path:
+            return lambda rec: rec.get(path)
+        return lambda rec: getter(rec, path)
+    if isinstance(node, Cmp):
+        left, right, op = _py(node.left, getter), _py(node.right, getter), node.op
+        return lambda rec: _compare(op, left(rec), right(rec))
+    if isinstance(node, BoolOp):
+        parts = [_py(i, getter) for i in node.items]
+        if node.op == "and":
+            return lambda rec: all(p(rec) for p in parts)
+        return lambda rec: any(p(rec) for p in parts)
+    if isinstance(node, Not):
+        inner = _py(node.inner, getter)
+        return lambda rec: not inner(rec)
+    if isinstance(node, Const):
+        c = node.value
+        return lambda rec: c
+    if isinstance(node, Member):
+        value_of = _py(Prop(node.prop), getter)
+        folded = {_norm(v) for v in node.values}
+        negate = node.negate
+        return lambda rec: (_norm(value_of(rec)) in folded) != negate
+    if isinstance(node, Range):
+        value_of = _py(Prop(node.prop), getter)
+        r = node
+
+        def in_range(rec: dict[str, Any]) -> bool:
+            v = value_of(rec)
+            if v is None:
+                return False
+            inside = (r.lo is None or _compare("ge" if r.lo_inclusive else "gt", v, r.lo)) and (
+                r.hi is None or _compare("le" if r.hi_inclusive else "lt", v, r.hi)
+            )
+            return inside != r.negate
+
+        return in_range
+    if isinstance(node, Call):
+        args = [_py(a, getter) for a in node.args]
+        name = node.name
+        if name in ("tolower", "toupper"):
+            return args[0]  # comparisons are case-insensitive anyway
+        if name == "trim":
+            a0 = args[0]
+            return lambda rec: v.strip() if isinstance(v := a0(rec), str) else v
+        a, b = args
+        if isinstance(node.args[1], Lit) and isinstance(node.args[1].value, str):
+            lit = node.args[1].value
+            if _has_wildcards(lit):
+                rx = like_regex(lit, name)
+                return lambda rec: isinstance(x := a(rec), str) and rx.fullmatch(x.casefold()) is not None
+            y = lit.casefold()
+            if name == "contains":
+                return lambda rec: isinstance(x := a(rec), str) and y in x.casefold()
+            if name == "startswith":
+                return lambda rec: isinstance(x := a(rec), str) and x.casefold().startswith(y)
+            return lambda rec: isinstance(x := a(rec), str) and x.casefold().endswith(y)
+
+        def fn(rec: dict[str, Any]) -> bool:
+            x, y = a(rec), b(rec)
+            if not isinstance(x, str) or not isinstance(y, str):
+                return False
+            x, y = x.casefold(), y.casefold()
+            return y in x if name == "contains" else x.startswith(y) if name == "startswith" else x.endswith(y)
+
+        return fn
+    raise AssertionError(node)
+
+
+def _truthy(op: Operand) -> Predicate:
+    return lambda rec: bool(op(rec))
+
+
+# ---------------------------------------------------------------------- compile: SQL (a superset)
+@dataclass
+class Sql:
+    where: str
+    params: list[Any]
+    indexed: set[str]  # columns whose lower(json_extract(...)) index the condition uses
+
+
+def _col(path: str) -> str | None:
+    return path if "/" not in path and _COLUMN.match(path) else None
+
+
+def _raw(col: str) -> str:
+    return f"json_extract(data, '$.{col}')"
+
+
+def _low(col: str) -> str:
+    return f"lower(json_extract(data, '$.{col}'))"
+
+
+def _ascii_text(v: Any) -> bool:
+    return isinstance(v, str) and v.isascii()
+
+
+def _sql(node: Node, kind: KindOf) -> Sql | None:
+    """A SQL condition every row the predicate keeps satisfies, or None (no narrowing possible)."""
+    if isinstance(node, Const):
+        return Sql("1" if node.value else "0", [], set())
+    if isinstance(node, BoolOp):
+        parts = [_sql(i, kind) for i in node.items]
+        if node.op == "and":
+            present = [p for p in parts if p is not None]
+            if not present:
+                return None
+        else:
+            if any(p is None for p in parts):
+                return None
+            present = [p for p in parts if p is not None]
+        joiner = " AND " if node.op == "and" else " OR "
+        return Sql(
+            "(" + joiner.join(p.where for p in present) + ")",
+            [x for p in present for x in p.params],
+            set().union(*(p.indexed for p in present)),
+        )
+    if isinstance(node, Member) and not node.negate:
+        col = _col(node.prop)
+        if col is None or not node.values:
+            return None
+        if all(_ascii_text(v) for v in node.values):
+            marks = ",".join("?" for _ in node.values)
+            return Sql(f"{_low(col)} IN ({marks})", [v.lower() for v in node.values], {col})
+        return None
+    if isinstance(node, Range) and not node.negate:
+        col = _col(node.prop)
+        k = kind(node.prop)
+        if col is None or k not in ("number", "integer", "datetime", "date"):
+            return None
+        conds, params = [], []
+        for bound, incl, strict, loose in (
+            (node.lo, node.lo_inclusive, ">", ">="),
+            (node.hi, node.hi_inclusive, "<", "<="),
+        ):
+            if bound is None:
+                continue
+            if not _range_literal(bound, k):
+                return None
+            conds.append(f"{_raw(col)} {loose if incl else strict} ?")
+            params.append(bound)
+        if not conds:
+            return Sql(f"{_raw(col)} IS NOT NULL", [], set())
+        return Sql("(" + " AND ".join(conds) + ")", params, set())
+    if isinstance(node, Cmp):
+        left, right, op = node.left, node.right, node.op
+        if isinstance(left, Lit) and isinstance(right, Prop):
+            left, right, op = right, left, _FLIP[op]
+        if not isinstance(left, Prop) or not isinstance(right, Lit):
+            return None
+        col = _col(left.path)
+        if col is None:
+            return None
+        v, k = right.value, kind(left.path)
+        if v is None:
+            if op == "eq":
+                return Sql(f"{_raw(col)} IS NULL", [], set())
+            if op == "ne":
+                return Sql(f"{_raw(col)} IS NOT NULL", [], set())
+            return Sql("0", [], set())  # an ordering against null is never true
+        if op == "ne":
+            return None
+        if op == "eq":
+            if _ascii_text(v) and k in ("text", "guid", None):
+                return Sql(f"{_low(col)} = ?", [v.lower()], {col})
+            if isinstance(v, bool) and k == "bool":
+                return Sql(f"{_raw(col)} = ?", [int(v)], set())
+            if isinstance(v, int) and not isinstance(v, bool) and k == "integer":
+                return Sql(f"{_low(col)} = ?", [str(v)], {col})
+            if _range_literal(v, k):
+                return Sql(f"{_raw(col)} = ?", [v], set())
+            return None
+        if _range_literal(v, k):
+            return Sql(f"{_raw(col)} {_SQL_OP[op]} ?", [v], set())
+        return None
+    if isinstance(node, Call) and node.name in ("contains", "startswith", "endswith"):
+        target, pat = node.args
+        if not isinstance(target, Prop) or not isinstance(pat, Lit) or not _ascii_text(pat.value):
+            return None
+        col = _col(target.path)
+        if col is None or "[" in pat.value or "\\" in pat.value:
+            return None
+        body = pat.value.lower()
+        like = body + "%" if node.name == "startswith" else "%" + body if node.name == "endswith" else f"%{body}%"
+        # LIKE folds ASCII case only; a value with any non-ASCII character is left to the predicate (casefold).
+        return Sql(f"({_low(col)} LIKE ? OR {_raw(col)} GLOB ?)", [like, "*[^\x01-\x7f]*"], set())
+    return None
+
+
+def _range_literal(v: Any, k: str | None) -> bool:
+    """A literal SQLite orders exactly like the predicate does for a column of kind ``k``."""
+    if k in ("number", "integer"):
+        return isinstance(v, int | float) and not isinstance(v, bool)
+    if k in ("datetime", "date"):
+        return isinstance(v, str) and bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}Z)?", v))
+    return False
+
+
+# ---------------------------------------------------------------------- entry points
+@dataclass
+class CompiledFilter:
+    predicate: Predicate
+    sql: Sql | None
+    volatile: bool  # uses the clock or the caller: compile again for the next request
+
+
+def compile_query(
+    text: str,
+    getter: Getter,
+    known: Callable[[str], bool] = lambda p: True,
+    aliases: dict[str, str] | None = None,
+    kind: KindOf = lambda p: None,
+    ctx: Context | None = None,
+) -> CompiledFilter:
+    """Parse ``text`` once -> the deciding predicate and a SQL condition that narrows the rows to test."""
+    ctx = ctx or Context()
+    tree = _Parser(text, known, aliases or {}, kind, ctx).parse()
+    return CompiledFilter(_truthy(_py(tree, getter)), _sql(tree, kind), ctx.volatile)
 
 
 def compile_filter(
@@ -281,4 +885,4 @@ def compile_filter(
     known: Callable[[str], bool] = lambda p: True,
     aliases: dict[str, str] | None = None,
 ) -> Predicate:
-    return _Parser(text, getter, known, aliases or {}).parse()
+    return compile_query(text, getter, known, aliases).predicate

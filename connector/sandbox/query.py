@@ -11,9 +11,24 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from connector.sandbox import errors as E
 from connector.sandbox.errors import DvError
-from connector.sandbox.odata_filter import FilterError, compile_filter, literal_value, tokenize
+from connector.sandbox.odata_filter import CompiledFilter, Context, FilterError, compile_query
 from connector.sandbox.records import Records, annotation_wanted
-from connector.sandbox.schema import Table
+from connector.sandbox.schema import (
+    BIGINT,
+    BOOLEAN,
+    DATETIME,
+    DECIMAL,
+    DOUBLE,
+    INTEGER,
+    MEMO,
+    MONEY,
+    PICKLIST,
+    STATE,
+    STATUS,
+    STRING,
+    UNIQUEID,
+    Table,
+)
 
 MAX_PAGE = 5000
 CT_EXPIRED = "Version stamp associated with the client has expired. Please perform a full sync."
@@ -148,6 +163,39 @@ def make_known(records: Records, table: Table):  # type: ignore[no-untyped-def]
     return known
 
 
+def make_kind(records: Records, table: Table):  # type: ignore[no-untyped-def]
+    """Column -> the kind the filter compiler narrows by (see odata_filter.KindOf)."""
+
+    def kind(path: str) -> str | None:
+        if "/" in path:
+            return None
+        if path.startswith("_") and path.endswith("_value"):
+            return "guid" if records.column_known(table, path) else None
+        attr = table.attributes.get(path)
+        if attr is None:
+            return None
+        return _KINDS.get(attr.type) if not (attr.type == DATETIME and attr.date_only) else "date"
+
+    return kind
+
+
+_KINDS = {
+    STRING: "text",
+    MEMO: "text",
+    INTEGER: "integer",
+    BIGINT: "integer",
+    PICKLIST: "integer",
+    STATE: "integer",
+    STATUS: "integer",
+    DECIMAL: "number",
+    DOUBLE: "number",
+    MONEY: "number",
+    BOOLEAN: "bool",
+    DATETIME: "datetime",
+    UNIQUEID: "guid",
+}
+
+
 def _cookie(page: int, seq: int, offset: int, snapshot: int | None) -> str:
     cookie = f'<cookie pagenumber="{page}" pagingcookie="{seq}|{offset}|{"" if snapshot is None else snapshot}" istracking="{snapshot is not None}" />'
     return quote(cookie, safe="")
@@ -167,9 +215,10 @@ class CollectionReader:
         self.records = records
         self.ct_expiry_seconds = ct_expiry_seconds
         self.ct_min_version = ct_min_version
+        self._filters: dict[tuple[str, str, tuple[tuple[str, str], ...]], CompiledFilter] = {}
 
     def read(
-        self, table: Table, params: dict[str, str], pref: Prefer, url_path: str
+        self, table: Table, params: dict[str, str], pref: Prefer, url_path: str, user: str | None = None
     ) -> tuple[dict[str, Any], list[str]]:
         """-> (response body, Preference-Applied values)."""
         records = self.records
@@ -200,16 +249,8 @@ class CollectionReader:
                     )
             return self._track(table, params, pref, url_path, select, annotations, applied)
         aliases = {k[1:]: v for k, v in params.items() if k.startswith("@")}
-        predicate = None
-        if params.get("$filter"):
-            try:
-                predicate = compile_filter(
-                    params["$filter"], make_getter(records, table), make_known(records, table), aliases
-                )
-            except FilterError as exc:
-                if exc.property:
-                    raise E.unknown_property(table.logical, exc.property.split("/")[0]) from None
-                raise DvError(400, "0x80060888", str(exc)) from None
+        compiled = self._compile(table, params["$filter"], aliases, user) if params.get("$filter") else None
+        predicate = compiled.predicate if compiled else None
         orderby = self._orderby(table, params.get("$orderby"))
         page_size = pref.maxpagesize or MAX_PAGE
         if pref.maxpagesize:
@@ -227,15 +268,12 @@ class CollectionReader:
             page, after_seq, offset, _ = _read_cookie(params["$skiptoken"])
         rows: list[dict[str, Any]] = []
         more = False
-        eq = _indexable_eq(params.get("$filter"), table, records) if predicate is not None else None
-        any_of = _indexable_in(params.get("$filter"), table, records) if predicate is not None and eq is None else None
+        sql = compiled.sql if compiled else None
 
         def source(after: int = 0) -> Any:
-            # The full predicate still decides; the index only narrows the rows it has to look at.
-            if eq is not None:
-                return records.store.scan_eq(table.logical, eq[0], eq[1], after)
-            if any_of is not None:
-                return records.store.scan_in(table.logical, any_of[0], any_of[1], after)
+            # The predicate still decides; the compiled SQL condition only narrows the rows it has to look at.
+            if sql is not None:
+                return records.store.scan_where(table.logical, sql.where, sql.params, sql.indexed, after)
             return records.store.scan(table.logical, after)
 
         if orderby:
@@ -276,6 +314,32 @@ class CollectionReader:
             next_params["$skiptoken"] = unquote(_cookie(page + 1, last_seq, next_offset, None))
             body["@odata.nextLink"] = self._link(url_path, next_params)
         return body, applied
+
+    def _compile(self, table: Table, text: str, aliases: dict[str, str], user: str | None) -> CompiledFilter:
+        """Each distinct filter is parsed once; filters that use the clock or the caller are compiled per request."""
+        key = (table.logical, text, tuple(sorted(aliases.items())))
+        hit = self._filters.get(key)
+        if hit is not None:
+            return hit
+        records = self.records
+        try:
+            compiled = compile_query(
+                text,
+                make_getter(records, table),
+                make_known(records, table),
+                aliases,
+                make_kind(records, table),
+                Context(user_id=user),
+            )
+        except FilterError as exc:
+            if exc.property:
+                raise E.unknown_property(table.logical, exc.property.split("/")[0]) from None
+            raise DvError(400, "0x80060888", str(exc)) from None
+        if not compiled.volatile:
+            if len(self._filters) >= 512:
+                self._filters.clear()
+            self._filters[key] = compiled
+        return compiled
 
     def _orderby(self, table: Table, text: str | None) -> list[tuple[str, bool]]:
         if not text:
@@ -398,83 +462,6 @@ class CollectionReader:
             # UNCONFIRMED, the message is the service's.
             raise DvError(400, "0x80044352", CT_EXPIRED)
         return int(m.group(1))
-
-
-def _indexable_eq(text: str | None, table: Table, records: Records) -> tuple[str, str] | None:
-    """`col eq 'ascii text'` (or a GUID) that every matching row must satisfy -> (column, value), else None.
-
-    Only when the filter has no `or`/`not` and the comparison sits at the top level of an `and` chain, and the
-    literal is ASCII (the index folds ASCII case only; the predicate folds all of Unicode), so the index never
-    drops a row the predicate would keep.
-    """
-    if not text:
-        return None
-    try:
-        toks = tokenize(text)
-    except FilterError:
-        return None
-    if any(t.kind == "ident" and t.text in ("or", "not") for t in toks):
-        return None
-    depth = 0
-    for i, t in enumerate(toks):
-        if t.kind == "lparen":
-            depth += 1
-        elif t.kind == "rparen":
-            depth -= 1
-        elif depth == 0 and t.kind == "ident" and i + 2 < len(toks) and toks[i + 1].text == "eq":
-            lit = toks[i + 2]
-            if "/" in t.text or not records.column_known(table, t.text) or (i > 0 and toks[i - 1].kind != "ident"):
-                continue
-            if i + 3 < len(toks) and toks[i + 3].kind == "lparen":
-                continue
-            if lit.kind in ("string", "guid"):
-                value = literal_value(lit)
-                if isinstance(value, str) and value.isascii():
-                    return t.text, value
-    return None
-
-
-def _indexable_in(text: str | None, table: Table, records: Records) -> tuple[str, list[str]] | None:
-    """`col eq 'a' or col eq 'b' ...` over one column, optionally in parentheses -> (column, values), else None.
-
-    The shape clients use to ask which of a list of keys exist. Same safety rule as :func:`_indexable_eq`: every
-    literal must be ASCII text or a GUID, and the filter must be nothing but that disjunction.
-    """
-    if not text:
-        return None
-    try:
-        toks = tokenize(text)
-    except FilterError:
-        return None
-    while len(toks) >= 2 and toks[0].kind == "lparen" and toks[-1].kind == "rparen":
-        inner = toks[1:-1]
-        depth = 0
-        balanced = True
-        for t in inner:
-            depth += 1 if t.kind == "lparen" else -1 if t.kind == "rparen" else 0
-            if depth < 0:
-                balanced = False
-                break
-        if not balanced or depth != 0:
-            break
-        toks = inner
-    if len(toks) < 7 or (len(toks) + 1) % 4 != 0:
-        return None
-    column = toks[0].text
-    if toks[0].kind != "ident" or "/" in column or not records.column_known(table, column):
-        return None
-    values: list[str] = []
-    for i in range(0, len(toks), 4):
-        col, op, lit = toks[i], toks[i + 1], toks[i + 2]
-        if col.kind != "ident" or col.text != column or op.text != "eq" or lit.kind not in ("string", "guid"):
-            return None
-        if i + 3 < len(toks) and not (toks[i + 3].kind == "ident" and toks[i + 3].text == "or"):
-            return None
-        value = literal_value(lit)
-        if not isinstance(value, str) or not value.isascii():
-            return None
-        values.append(value)
-    return column, values
 
 
 def _sortable(v: Any) -> Any:

@@ -203,6 +203,31 @@ class Store:
             rec["versionnumber"] = version
             yield seq, rec
 
+    def scan_where(
+        self, tbl: str, where: str, params: list[Any], indexed: set[str], after_seq: int = 0, batch: int = 1000
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Rows matching a compiled `$filter` condition (connector/sandbox/odata_filter.py), in seq order.
+
+        ``where`` is built by the filter compiler from validated column names, never from request text; values
+        arrive as ``params``. Fetched in batches so no statement stays open between requests.
+        """
+        for col in indexed:
+            self._ensure_index(col)
+        last = after_seq
+        while True:
+            rows = self.db.execute(
+                f"SELECT seq, data, version FROM rows WHERE tbl=? AND seq>? AND ({where}) ORDER BY seq LIMIT ?",
+                (tbl, last, *params, batch),
+            ).fetchall()
+            for seq, data, version in rows:
+                self.meter.read()
+                rec = json.loads(data)
+                rec["versionnumber"] = version
+                yield seq, rec
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
+
     def _ensure_index(self, col: str) -> str:
         expr = f"lower(json_extract(data, '$.{col}'))"
         if col not in self._indexed:

@@ -17,6 +17,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -535,6 +536,10 @@ def _progress(enabled: bool, total: int) -> Iterator[Callable[[int], None] | Non
         yield lambda n: bar.advance(task, n)
 
 
+#: From this many source cases, reconciliation streams the CRM table instead of asking for the keys in batches.
+RECONCILE_SCAN_FROM = 5000
+
+
 def reconcile(client: Any, mapping: TargetMapping, cases: list[FoiCase]) -> dict[str, Any]:
     """Counts per stage and per outcome in the source vs the CRM, over the source's own references."""
     key_col = mapping.alternate_key[0]
@@ -546,10 +551,20 @@ def reconcile(client: Any, mapping: TargetMapping, cases: list[FoiCase]) -> dict
             keys[str(mapping.alternate_key_values(case)[key_col]).casefold()] = case
     select = [key_col] + [f.column for f in (stage, outcome) if f is not None]
     crm: dict[str, dict[str, Any]] = {}
-    values = [str(mapping.alternate_key_values(c)[key_col]) for c in keys.values()]
-    for batch in odata.any_of_batches(key_col, values):
-        for row in client.query(mapping.entity_set, select=select, filter=batch):
-            crm[str(row[key_col]).casefold()] = row
+    if len(keys) >= RECONCILE_SCAN_FROM:
+        # A migration-sized source: one streamed pass over the table (5,000 rows a page) costs far fewer requests
+        # than asking for the keys ~300 at a time; rows that are not the source's are skipped as they stream by.
+        for row in client.query(mapping.entity_set, select=select, page_size=5000):
+            k = str(row.get(key_col)).casefold()
+            if k in keys:
+                crm[k] = {c: row.get(c) for c in select}
+    else:
+        values = [str(mapping.alternate_key_values(c)[key_col]) for c in keys.values()]
+        batches = list(odata.any_of_batches(key_col, values))
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="dv-reconcile") as pool:
+            for rows in pool.map(lambda f: list(client.query(mapping.entity_set, select=select, filter=f)), batches):
+                for row in rows:
+                    crm[str(row[key_col]).casefold()] = row
 
     def label(spec: Any, value: Any) -> str:
         reverse = {v: k for k, v in spec.choices.items()}

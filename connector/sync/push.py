@@ -18,9 +18,11 @@ stage wins and the conflict is counted and logged.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -39,7 +41,8 @@ DuplicateRecord: type[DataverseError] = getattr(dv_errors, "DuplicateRecord", No
 FATAL = (dv_errors.AuthenticationFailed, dv_errors.PermissionDenied, dv_errors.TransportError)
 
 NAMESPACE = uuid.UUID("6f6a1c2e-4b0e-4f7a-9d55-0f01f0150c17")
-SLICE = 500
+SLICE = 500  # kept for callers that still pass a slice size; the push streams and checkpoints per chunk
+LOOKUP_WORKERS = 4
 
 
 def deterministic_id(*parts: str) -> str:
@@ -119,6 +122,7 @@ class Pusher:
         self.progress = progress
         self.counts: Counter[str] = Counter()
         self.contact_ids: dict[str, str] = {}
+        self._empty: dict[tuple[str, str], bool] = {}
         #: A write failed the way a stale mapping check would explain: the engine drops the cached check.
         self.metadata_suspect = False
 
@@ -151,14 +155,36 @@ class Pusher:
                 self.run_id,
             )
 
-    def existing(self, entity_set: str, primary_id: str, column: str, values: list[str]) -> dict[str, dict[str, Any]]:
-        """Which of these key values already exist in the CRM: {casefolded value: row}."""
+    def existing(
+        self, entity_set: str, primary_id: str, column: str, values: list[str], select: Sequence[str] = ()
+    ) -> dict[str, dict[str, Any]]:
+        """Which of these key values already exist in the CRM: {casefolded value: row}.
+
+        An empty table answers for every key in one request; otherwise the key batches are read in parallel.
+        """
+        if not values or self.empty(entity_set, primary_id):
+            return {}
+        cols = list(dict.fromkeys([primary_id, column, *select]))
         found: dict[str, dict[str, Any]] = {}
-        for batch in odata.any_of_batches(column, values):
-            for row in self.client.query(entity_set, select=[primary_id, column], filter=batch):
+        for rows in self.parallel_reads(entity_set, cols, list(odata.any_of_batches(column, values))):
+            for row in rows:
                 if row.get(column) is not None:
                     found[str(row[column]).casefold()] = row
         return found
+
+    def empty(self, entity_set: str, primary_id: str) -> bool:
+        """True when the CRM table has no rows at all (a first migration): no key can exist yet."""
+        key = ("empty", entity_set)
+        if key not in self._empty:
+            self._empty[key] = not list(self.client.query(entity_set, select=[primary_id], top=1))
+        return self._empty[key]
+
+    def parallel_reads(self, entity_set: str, select: list[str], filters: list[str]) -> list[list[dict[str, Any]]]:
+        """One query per filter, up to LOOKUP_WORKERS at a time (they are independent reads)."""
+        if len(filters) <= 1:
+            return [list(self.client.query(entity_set, select=select, filter=f)) for f in filters]
+        with ThreadPoolExecutor(max_workers=LOOKUP_WORKERS, thread_name_prefix="dv-lookup") as pool:
+            return list(pool.map(lambda f: list(self.client.query(entity_set, select=select, filter=f)), filters))
 
     def owned_body(self, rec: PlannedRecord, keys: Iterable[str], owned: set[str]) -> dict[str, Any]:
         return {k: rec.payload.get(k) for k in keys if k in owned and k in rec.payload}
@@ -166,43 +192,51 @@ class Pusher:
     def bulk_upsert(
         self, entity_set: str, logical: str, recs: list[PlannedRecord], bodies: list[dict[str, Any]], keys: list[dict]
     ) -> list[PlannedRecord]:
-        """UpsertMultiple in slices; dead-letters failures; -> the records that landed (state saved per slice)."""
+        """UpsertMultiple as one stream; dead-letters failures; -> the records that landed (checkpointed per chunk)."""
         items = list(zip(keys, bodies, strict=True))
-        return self._in_slices(
+        return self._streamed(
             recs,
-            lambda start, n: self.client.upsert_multiple(
-                entity_set, logical, items[start : start + n], bypass_plugins=self.bypass, progress=self.progress
+            lambda settled: self.client.upsert_multiple(
+                entity_set, logical, items, bypass_plugins=self.bypass, progress=self.progress, on_settled=settled
             ),
         )
 
     def bulk_update(
         self, entity_set: str, logical: str, primary_id: str, recs: list[PlannedRecord], bodies: list[dict[str, Any]]
     ) -> list[PlannedRecord]:
-        """UpdateMultiple by primary id in slices, settled like :meth:`bulk_upsert`."""
+        """UpdateMultiple by primary id, settled like :meth:`bulk_upsert`."""
         records = [{**b, primary_id: r.dataverse_id} for r, b in zip(recs, bodies, strict=True)]
-        return self._in_slices(
+        return self._streamed(
             recs,
-            lambda start, n: self.client.update_multiple(
-                entity_set, logical, records[start : start + n], bypass_plugins=self.bypass, progress=self.progress
+            lambda settled: self.client.update_multiple(
+                entity_set, logical, records, bypass_plugins=self.bypass, progress=self.progress, on_settled=settled
             ),
         )
 
-    def _in_slices(self, recs: list[PlannedRecord], write: Callable[[int, int], Any]) -> list[PlannedRecord]:
-        """Write ``recs`` a slice at a time; failures become dead letters, and state is saved after each slice."""
-        landed: list[PlannedRecord] = []
-        n = self.slice
-        for start in range(0, len(recs), n):
-            part = recs[start : start + n]
-            failed = {f.index: f for f in write(start, n).failed}
-            ok = []
-            for i, rec in enumerate(part):
-                if i in failed:
-                    self.dead(rec, failed[i].code or f"HTTP {failed[i].status}", failed[i].message)
-                else:
-                    ok.append(rec)
-            self.save(ok)
-            landed += ok
-        return landed
+    def _streamed(self, recs: list[PlannedRecord], write: Callable[[Any], Any]) -> list[PlannedRecord]:
+        """Write ``recs`` as one stream of bulk chunks, every worker busy from the first chunk to the last.
+
+        Each chunk is checkpointed by the worker that sent it, as soon as the CRM confirmed it: its records are
+        saved to the state (a local SQLite commit, no request) and its failures become dead letters, while the
+        other workers keep writing. A run killed at any moment therefore repeats at most the chunks in flight.
+        """
+        if not recs:
+            return []
+        landed_at: set[int] = set()
+        lock = threading.Lock()
+
+        def settled(ok: Sequence[int], failed: Sequence[Any]) -> None:
+            with lock:
+                for f in failed:
+                    rec = recs[f.index]
+                    self.dead(rec, f.code or f"HTTP {f.status}", f.message)
+                done = [recs[i] for i in ok]
+                self.save(done)
+                landed_at.update(ok)
+
+        write(settled)
+        self._empty.clear()  # the table has rows now
+        return [r for i, r in enumerate(recs) if i in landed_at]
 
     # ------------------------------------------------------------------ contacts
     def push_contacts(self, plan: Plan) -> None:
@@ -229,10 +263,13 @@ class Pusher:
         if creates and cm.adopt_existing_by_email and cm.key_source != "email":
             with_email = [c for c in creates if c.email]
             by_email: dict[str, dict[str, Any]] = {}
-            for batch in odata.any_of_batches(cm.email_column, [c.email or "" for c in with_email]):
-                for row in self.client.query(
-                    cm.entity_set, select=[cm.primary_id, cm.email_column, key_col], filter=batch
-                ):
+            batches = (
+                []
+                if self.empty(cm.entity_set, cm.primary_id)
+                else list(odata.any_of_batches(cm.email_column, [c.email or "" for c in with_email]))
+            )
+            for rows in self.parallel_reads(cm.entity_set, [cm.primary_id, cm.email_column, key_col], batches):
+                for row in rows:
                     email = str(row.get(cm.email_column) or "").casefold()
                     if email and not row.get(key_col) and email not in by_email:
                         by_email[email] = row
@@ -283,10 +320,9 @@ class Pusher:
         adopted: list[PlannedRecord] = []
         if creates and len(m.alternate_key) == 1:
             stage_col = m.stage_field.column if m.stage_field else key_col
-            found: dict[str, dict[str, Any]] = {}
-            for batch in odata.any_of_batches(key_col, [str(r.payload[key_col]) for r in creates]):
-                for row in self.client.query(m.entity_set, select=[m.primary_id, key_col, stage_col], filter=batch):
-                    found[str(row[key_col]).casefold()] = row
+            found = self.existing(
+                m.entity_set, m.primary_id, key_col, [str(r.payload[key_col]) for r in creates], select=[stage_col]
+            )
             still = []
             for r in creates:
                 row = found.get(str(r.payload[key_col]).casefold())
