@@ -1,51 +1,80 @@
-"""Guards on the design: the sandbox is a separate subpackage, and the CLI lists every command with help."""
+"""Guards on the design: the layer contract (checked by scripts/check_layers.py, which must itself catch every
+form of forbidden import), and the CLI lists every command with help."""
 
 from __future__ import annotations
 
-import ast
+import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
-CONNECTOR = Path(__file__).resolve().parent.parent / "connector"
+import pytest
 
-#: Only these may start the sandbox, and only lazily inside the command function.
-ALLOWED_SANDBOX_IMPORTERS = {"cli/sandbox_cmd.py", "cli/demo_cmd.py"}
-
-
-def _imports(path: Path) -> list[tuple[str, int, bool]]:
-    """(module, line, at_top_level) for every import in a file."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    top = {id(node) for node in tree.body}
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found += [(alias.name, node.lineno, id(node) in top) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.append((node.module, node.lineno, id(node) in top))
-    return found
+REPO = Path(__file__).resolve().parent.parent
+CONNECTOR = REPO / "connector"
+CHECKER = REPO / "scripts" / "check_layers.py"
 
 
-def test_connector_never_imports_the_sandbox() -> None:
-    offenders = []
-    for path in CONNECTOR.rglob("*.py"):
-        rel = path.relative_to(CONNECTOR).as_posix()
-        if rel.startswith("sandbox/"):
-            continue
-        for module, line, top_level in _imports(path):
-            if module.startswith("connector.sandbox") and (rel not in ALLOWED_SANDBOX_IMPORTERS or top_level):
-                offenders.append(f"connector/{rel}:{line} imports {module}")
-    assert offenders == []
+def _checker() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("check_layers", CHECKER)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["check_layers"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def test_sandbox_never_imports_the_connector() -> None:
-    """The sandbox stands for Microsoft's service: it must not share code with the client it tests."""
-    offenders = []
-    for path in (CONNECTOR / "sandbox").rglob("*.py"):
-        for module, line, _ in _imports(path):
-            if module.startswith("connector") and not module.startswith("connector.sandbox"):
-                offenders.append(f"{path.name}:{line} imports {module}")
-    assert offenders == []
+def test_the_connector_keeps_the_layer_contract() -> None:
+    proc = subprocess.run([sys.executable, str(CHECKER)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "layer contract: ok" in proc.stdout
+
+
+#: (file to edit, line to add, what the checker must say). Each is a way the last round's test could be fooled.
+FORBIDDEN = [
+    (
+        "intake/normalize.py",
+        "from connector import sandbox",
+        "only cli/demo_cmd.py, cli/sandbox_cmd.py may start the sandbox",
+    ),
+    ("sync/plan.py", "import importlib\nimportlib.import_module('connector.sandbox.server')", "may start the sandbox"),
+    ("model.py", "from .sandbox import server", "may start the sandbox"),
+    ("deadlines/engine.py", "__import__('connector.intake.crossref')", "deadlines imports connector.intake.crossref"),
+    (
+        "intake/crossref.py",
+        "from connector.reporting.store import ReportingStore",
+        "intake imports connector.reporting.store",
+    ),
+    ("intake/grade.py", "from ..sync import state", "intake imports connector.sync"),
+    ("letters/render.py", "import importlib\nmod = importlib.import_module(__name__ + '.x')", "dynamic import"),
+    ("cli/sandbox_cmd.py", "import connector.sandbox.server", "at module level"),
+    ("sandbox/app.py", "from connector import odata", "the sandbox imports connector"),
+    (
+        "reporting/measures.py",
+        "def later():\n    from connector.sync.state import StateStore",
+        "reporting imports connector.sync.state",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rel", "line", "expected"), FORBIDDEN, ids=[f[0] for f in FORBIDDEN])
+def test_the_checker_catches_a_forbidden_import(tmp_path: Path, rel: str, line: str, expected: str) -> None:
+    """A checker that cannot fail proves nothing: add each forbidden import to a copy and watch it fail."""
+    copy = tmp_path / "connector"
+    shutil.copytree(CONNECTOR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / rel
+    target.write_text(target.read_text(encoding="utf-8") + "\n" + line.replace("\\n", "\n") + "\n", encoding="utf-8")
+    added_at = len(target.read_text(encoding="utf-8").splitlines())
+    violations = _checker().check(copy)
+    assert [str(v) for v in violations if v.path == f"connector/{rel}"], violations
+    messages = [str(v) for v in violations]
+    assert any(expected in m and m.startswith(f"connector/{rel}:") for m in messages), messages
+    assert all(v.line <= added_at for v in violations)
+    proc = subprocess.run([sys.executable, str(CHECKER), str(copy)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert f"connector/{rel}:" in proc.stdout
 
 
 def test_help_lists_every_command_with_one_line_help() -> None:
