@@ -12,6 +12,7 @@ import click
 from pydantic import ValidationError
 
 from connector.letters import LetterType, letters_due, render_letter
+from connector.letters.files import preview_path
 from connector.letters.types import APPLIES_TO, TITLES
 from connector.model import FoiCase, Regime
 
@@ -145,8 +146,8 @@ def preview(
     }
     for letter in types:
         rendered = render_letter(letter, case, settings, today=today.date() if today else None, extra=extra)
-        stem = out / f"{_safe(case.reference)}_{letter.value}"
-        html_path, text_path = stem.with_suffix(".html"), stem.with_suffix(".txt")
+        html_path = preview_path(out, case.reference, letter.value, "html")
+        text_path = preview_path(out, case.reference, letter.value, "txt")
         html_path.write_text(rendered.html, encoding="utf-8")
         text_path.write_text(rendered.text, encoding="utf-8")
         click.echo(f"{letter.value}: {rendered.subject}")
