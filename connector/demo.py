@@ -126,6 +126,7 @@ def write_letter_previews(settings: Settings, out_dir: Path, limit: int = 3) -> 
     """Render the letters due on a few open cases to files, as ``foi-sync letters preview`` would."""
     from connector.intake import run_intake
     from connector.letters import letters_due, render_letter
+    from connector.letters.files import preview_path
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
@@ -133,10 +134,10 @@ def write_letter_previews(settings: Settings, out_dir: Path, limit: int = 3) -> 
     for case in open_cases[:limit]:
         for letter in letters_due(case):
             rendered = render_letter(letter, case, settings)
-            stem = f"{odata.key_safe(case.reference)}-{letter.value}"
-            (out_dir / f"{stem}.html").write_text(rendered.html, encoding="utf-8")
-            (out_dir / f"{stem}.txt").write_text(rendered.text, encoding="utf-8")
-            written.append(f"{stem}.html")
+            html_path = preview_path(out_dir, case.reference, letter.value, "html")
+            html_path.write_text(rendered.html, encoding="utf-8")
+            preview_path(out_dir, case.reference, letter.value, "txt").write_text(rendered.text, encoding="utf-8")
+            written.append(html_path.name)
     return written
 
 

@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 #: Characters Microsoft documents as breaking GET/PATCH by alternate key ("Define alternate keys").
 KEY_UNSAFE_CHARS = "/<>*%&:\\?+"
+#: Control characters (C0, DEL, C1) cannot travel in a request path at all; intake strips them (docs/intake.md).
+_KEY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -65,8 +67,28 @@ def literal(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as an OData literal")
 
 
+def key_segment_value(value: str, column: str = "key") -> str:
+    """A string alternate-key value as it goes inside a record URL's parentheses: ``'O''BRIEN%20X'``.
+
+    The one place a key value is written into a URL path: single quotes doubled (OData's escape) and every
+    character outside RFC 3986's unreserved set percent-encoded as UTF-8, so spaces, ``#``, ``(``, ``)``,
+    ``,``, ``=``, ``$`` and any unicode survive the path, an ``@odata.id``/``@odata.bind`` value and a
+    ``$batch`` request line alike. Values Dataverse cannot address are refused first (:func:`check_key_value`).
+    """
+    check_key_value(value, column)
+    return "'" + quote(value.replace("'", "''"), safe="'") + "'"
+
+
 def check_key_value(value: Any, column: str = "key") -> Any:
+    """Refuse, before anything is sent, an alternate-key value Dataverse cannot address by URL."""
     if isinstance(value, str):
+        if not value.strip():
+            raise UnsafeKeyValue(f"alternate key column '{column}' is empty or only spaces; give the record a key")
+        if _KEY_CONTROL.search(value):
+            raise UnsafeKeyValue(
+                f"the value for alternate key column '{column}' contains a control character, which cannot be sent "
+                "in a URL; remove it from the source (intake strips control characters, see docs/intake.md)"
+            )
         bad = sorted({c for c in value if c in KEY_UNSAFE_CHARS})
         if bad:
             raise UnsafeKeyValue(
@@ -74,8 +96,6 @@ def check_key_value(value: Any, column: str = "key") -> Any:
                 "Dataverse cannot address in a URL; store a key-safe form (e.g. key_safe('FOI/2024/0123') -> "
                 f"'{key_safe('FOI/2024/0123')}') in the key column and keep the original in another column"
             )
-        if not value:
-            raise UnsafeKeyValue(f"alternate key column '{column}' is empty")
     return value
 
 
@@ -89,8 +109,10 @@ def key(value: str | Mapping[str, Any]) -> str:
         raise ValueError("an alternate key needs at least one column")
     parts = []
     for col, v in value.items():
-        check_key_value(v, col)
-        parts.append(f"{name(col)}={literal(Guid(v) if isinstance(v, str) and is_guid(v) else v)}")
+        if isinstance(v, str) and not is_guid(v):
+            parts.append(f"{name(col)}={key_segment_value(v, col)}")
+        else:
+            parts.append(f"{name(col)}={literal(Guid(v) if isinstance(v, str) else v)}")
     return ",".join(parts)
 
 

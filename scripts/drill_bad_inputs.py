@@ -12,7 +12,13 @@ The corpus:
   and unicode (accents, Welsh, CJK, Hebrew, emoji, combining marks) in names and request text;
 * mapping files: target and source mappings with a TOML syntax error, an unknown key, a wrong type, a missing
   table, a source column that does not exist, and ``foi-sync migrate`` run with a broken source mapping;
-* letter templates: a syntax error, an undefined variable, and an attempt to reach Python internals.
+* letter templates: a syntax error, an undefined variable, and an attempt to reach Python internals;
+* the hostile-file corpus (tests/corpus/corpus_files.py): healthy, hostile and broken files side by side (every
+  encoding and line-ending mix, 1 MB and 10 MB cells, ragged rows, duplicated headers, unclosed quotes, empty,
+  binary and damaged files, deeply nested and oversized JSON, NUL bytes, formula-shaped text, references with
+  quotes and spaces) run through ONE ``foi-sync sync`` against a fresh sandbox. Every healthy record must be in the
+  CRM equal to expected values computed from the raw rows (not by the connector), every broken file or row must
+  have exactly one reject line, and no traceback, NUL or formula may reach a report or the CRM.
 
 A row is mixed into 200 good rows and the register is migrated into a fresh sandbox. Each bad input must end
 in a reject or error that names where it is (file, row or line, field or key) and says what to do, without
@@ -35,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "corpus"))
 
 from bench_migration import (
     ROOT,
@@ -60,7 +67,7 @@ class Item:
     """One bad input and what must happen to it."""
 
     name: str
-    kind: str  # "row" | "mapping" | "template"
+    kind: str  # "row" | "mapping" | "template" | "corpus"
     expect: str  # "reject" | "lands" | "truncated" | "error"
     override: dict[str, str] = field(default_factory=dict)
     outcome: str = ""
@@ -381,6 +388,50 @@ def drill_templates(work: Path) -> list[Item]:
     return items
 
 
+def drill_corpus(work: Path) -> tuple[list[Item], dict[str, Any]]:
+    """The hostile-file corpus through one ``foi-sync sync``; one Item per broken file/row plus the healthy check."""
+    import sync_check
+
+    run = sync_check.run_corpus(work / "corpus")
+    figures = sync_check.check(run)
+    corpus = run["corpus"]
+    problems = figures["problems"]
+    items = []
+    for name, why in corpus.broken_files.items():
+        item = Item(f"corpus file {name} ({why})", "corpus", "reject")
+        mine = [p for p in problems if f"broken file {name}:" in p or f"source {name}" in p]
+        item.outcome = "one reject line" if not mine else "; ".join(mine)
+        item.passed = not mine
+        reasons = [r["reason"] for r in run["rejects"] if r["source"] == name]
+        item.message = reasons[0] if reasons else ""
+        items.append(item)
+    for (source, line), why in corpus.broken_rows.items():
+        item = Item(f"corpus row {source} line {line} ({why})", "corpus", "reject")
+        mine = [p for p in problems if f"broken row {source} line {line} " in p]
+        item.outcome = "one reject line" if not mine else "; ".join(mine)
+        item.passed = not mine
+        reasons = [
+            r["reason"] for r in run["rejects"] if r["source"] == source and (line == -1 or r["row"] == str(line))
+        ]
+        item.message = reasons[0] if reasons else ""
+        items.append(item)
+    healthy = Item(f"corpus: {figures['healthy']} healthy records equal to the source", "corpus", "lands")
+    mismatched = [p for p in problems if "differs" in p or "is not in the CRM" in p]
+    healthy.passed = figures["healthy_equal"] == figures["healthy"] and not mismatched
+    healthy.outcome = f"{figures['healthy_equal']}/{figures['healthy']} equal"
+    healthy.message = "; ".join(mismatched[:3]) or "exact"
+    items.append(healthy)
+    other = [p for p in problems if p not in mismatched and not p.startswith(("broken file", "broken row"))]
+    clean = Item(
+        "corpus: no traceback, NUL or formula in a report or the CRM; failed sources named, exit 1", "corpus", "lands"
+    )
+    clean.passed = not other
+    clean.outcome = f"exit {figures['exit_code']}, {figures['formula_cells']} formula cells, {figures['neutralised_cells']} neutralised"
+    clean.message = "; ".join(other[:3]) or "clean"
+    items.append(clean)
+    return items, figures
+
+
 def _letter_cases(foi_case: Any) -> tuple[Any, Any]:
     from datetime import datetime
     from zoneinfo import ZoneInfo
@@ -398,7 +449,8 @@ def _letter_cases(foi_case: Any) -> tuple[Any, Any]:
     return foi_case.model_validate(base), foi_case.model_validate(eir)
 
 
-def run(good: int = 200, verbose: bool = True, workdir: Path | None = None) -> dict[str, Any]:
+def run(good: int = 200, verbose: bool = True, workdir: Path | None = None, corpus: bool = True) -> dict[str, Any]:
+    """The whole drill; ``corpus=False`` leaves out the file corpus (tests/intake/test_corpus_sync.py runs it)."""
     say = print if verbose else (lambda *a, **k: None)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="foi-drill-bad-") as tmp:
@@ -406,9 +458,11 @@ def run(good: int = 200, verbose: bool = True, workdir: Path | None = None) -> d
         rows, summary = drill_rows(work, good, verbose)
         maps = drill_mappings(work, work / "register.csv")
         temps = drill_templates(work)
+        corpus_items, corpus_figures = drill_corpus(work) if corpus else ([], {})
         if workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    items = rows + maps + temps
+    items = rows + maps + temps + corpus_items
+    summary["corpus"] = {k: v for k, v in corpus_figures.items() if k != "problems"} or None
     for it in items:
         it.has_fix = _has_fix(it.message) if it.expect in ("reject", "error") else True
     for it in items:
@@ -416,6 +470,13 @@ def run(good: int = 200, verbose: bool = True, workdir: Path | None = None) -> d
         say(f"{'ok  ' if it.passed else 'FAIL'} [{it.kind}] {it.name}: {it.outcome}{hint}")
         if it.message:
             say(f"       {it.message[:300]}")
+    c = summary["corpus"]
+    if c:
+        say(
+            f"corpus: {c['healthy_equal']}/{c['healthy']} healthy records equal to the source, {c['broken_files']} "
+            f"broken files and {c['broken_rows']} broken rows -> {c['reject_lines']} reject lines, "
+            f"{c['formula_cells']} formula cells in {c['report_files']} report files, exit code {c['exit_code']}"
+        )
     say(
         f"good rows: {summary['good_rows']} -> lost {summary['check']['lost_cases']}, duplicated "
         f"{summary['check']['duplicated_cases']}, mismatched fields {summary['check']['mismatched_fields']}; "
@@ -435,6 +496,7 @@ def run(good: int = 200, verbose: bool = True, workdir: Path | None = None) -> d
         "passed": passed,
         "total": len(items),
         "summary": summary,
+        "corpus": summary["corpus"],
         "seconds": round(time.monotonic() - started, 1),
     }
 

@@ -12,6 +12,7 @@ import click
 from pydantic import ValidationError
 
 from connector.letters import LetterType, letters_due, render_letter
+from connector.letters.files import preview_path
 from connector.letters.types import APPLIES_TO, TITLES
 from connector.model import FoiCase, Regime
 
@@ -160,8 +161,8 @@ def preview(
     }
     for letter in types:
         rendered = render_letter(letter, case, settings, today=today.date() if today else None, extra=extra)
-        stem = out / f"{_safe(case.reference)}_{letter.value}"
-        html_path, text_path = stem.with_suffix(".html"), stem.with_suffix(".txt")
+        html_path = preview_path(out, case.reference, letter.value, "html")
+        text_path = preview_path(out, case.reference, letter.value, "txt")
         html_path.write_text(rendered.html, encoding="utf-8")
         text_path.write_text(rendered.text, encoding="utf-8")
         click.echo(f"{letter.value}: {rendered.subject}")
@@ -170,6 +171,6 @@ def preview(
         click.echo(f"  {text_path}")
         if pdf:
             try:
-                click.echo(f"  {html_to_pdf(html_path, stem.with_suffix('.pdf'), browser=browser)}")
+                click.echo(f"  {html_to_pdf(html_path, preview_path(out, case.reference, letter.value, "pdf"), browser=browser)}")
             except PdfError as exc:
                 raise click.ClickException(f"{exc} (the .html and .txt files are written)") from None

@@ -23,6 +23,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from connector import model
+from connector.intake.controls import MULTILINE_FIELDS, clean_column, control_mask
 from connector.intake.rejects import Reject
 from connector.intake.source_mapping import ENUM_FIELDS, SourceMapping, fold
 from connector.intake.sources import FILE, ROW, WDTK_ADDRESS, RawSource
@@ -583,6 +584,21 @@ def stable_reference(prefix: str, source_name: str, key: str) -> str:
 # ------------------------------------------------------------------------------------------- normalise
 
 
+def apply_control_rule(df: pd.DataFrame, cols: dict[str, list[str]]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The control-character rule of :mod:`connector.intake.controls` on every mapped column; -> (frame, rows
+    whose reference holds a control character)."""
+    bad_reference = np.zeros(len(df), dtype=bool)
+    for field, sources in cols.items():
+        for col in sources:
+            if col not in df.columns:
+                continue
+            if field == "reference":
+                bad_reference |= control_mask(df[col])
+            else:
+                df[col] = clean_column(df[col], field in MULTILINE_FIELDS)
+    return df, bad_reference
+
+
 def normalize_frame(
     raw: RawSource,
     mapping: SourceMapping,
@@ -595,6 +611,7 @@ def normalize_frame(
     df = raw.frame.reset_index(drop=True)
     n = len(df)
     cols = dict(mapping.columns.items())
+    df, control_in_reference = apply_control_rule(df, cols)
     origin = mapping.origin
     opts = mapping.source
     problems = _Problems(n)
@@ -888,6 +905,12 @@ def normalize_frame(
         reference.isna().to_numpy(bool),
         "reference",
         f"reference is missing; fill {where('reference')} or set generate_reference = true in {origin}",
+    )
+    problems.add(
+        control_in_reference,
+        "reference",
+        "reference contains a control character (tab, line break or an invisible character); fix the cell in the "
+        "source (a changed reference could be another request's)",
     )
     problems.add(
         _too_long(reference, 100),

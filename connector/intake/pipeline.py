@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from connector.config import IntakeSource, Settings
-from connector.errors import FoiSyncError
+from connector.errors import FoiSyncError, SourceError
 from connector.intake.classify import RoutingModel, classify_frame, load_rules
 from connector.intake.crossref import CrossRefOptions, crossref_frame
 from connector.intake.grade import Grade, Grader, grade_frame, load_team_calendars
@@ -45,6 +45,8 @@ class IntakeResult:
     sources: list[str] = field(default_factory=list)
     rows_read: int = 0
     blank_rows: int = 0
+    #: Sources that could not be read at all (each also has one reject line); the run ends with exit code 1.
+    failed_sources: list[str] = field(default_factory=list)
 
     def write_rejects(self, path: Path | str) -> Path:
         """CSV (source,row,field,reason), one line per bad row."""
@@ -60,6 +62,7 @@ class IntakeResult:
         routed = int(frame["route_method"].isin(["rule", "model"]).sum()) if "route_method" in frame else 0
         return {
             "sources": self.sources,
+            "failed_sources": self.failed_sources,
             "rows_read": self.rows_read,
             "blank_rows_skipped": self.blank_rows,
             "valid": len(self.cases),
@@ -106,7 +109,18 @@ def normalize_source(
 ) -> NormalizedFrame:
     """Read and normalise one source (no classification or cross-referencing): the part the benchmark times."""
     mapping = _mapping_for(source, mapping_path)
-    raw = read_raw(source.kind, _source_location(source, settings), mapping, source.name, source.query)
+    location = _source_location(source, settings)
+    try:
+        raw = read_raw(source.kind, location, mapping, source.name, source.query)
+    except (FoiSyncError, MemoryError):
+        raise
+    except Exception as exc:  # whatever a damaged file makes a parser raise becomes a message for people
+        log.debug("source %s: reader failure", source.name, exc_info=True)  # may quote cells: debug only
+        where = location if source.kind != "sql" else "the database"
+        raise SourceError(
+            f"source '{source.name}': {where} could not be read ({type(exc).__name__}); fix: check that it opens "
+            "in the program that made it and matches its mapping, or re-export it (--verbose shows the details)"
+        ) from None
     return normalize_frame(
         raw, mapping, nation=settings.council.nation, now=now, engine=engine or deadline_engine(settings)
     )
@@ -254,8 +268,21 @@ def run_intake(
         except FoiSyncError as exc:
             log.error("source %s could not be read: %s", source.name, exc)
             failures.append(Reject(source=source.name, row=None, field=None, reason=f"source not read: {exc}"))
+        except Exception as exc:  # anything a damaged file can make a library raise: this source only
+            log.error("source %s could not be read (%s)", source.name, type(exc).__name__)
+            log.debug("source %s failure", source.name, exc_info=True)  # library text may quote cells: debug only
+            failures.append(
+                Reject(
+                    source=source.name,
+                    row=None,
+                    field=None,
+                    reason=f"source not read ({type(exc).__name__}); fix: check that "
+                    f"{_source_location(source, settings)} opens in the program that made it and matches its "
+                    "mapping, or re-export it (run with --verbose for the details)",
+                )
+            )
     names = [s.name for s in settings.intake.sources]
-    return _finish(
+    result = _finish(
         parts,
         names,
         settings,
@@ -266,3 +293,5 @@ def run_intake(
         extra_rejects=failures,
         overrides=overrides,
     )
+    result.failed_sources = [f.source for f in failures]
+    return result

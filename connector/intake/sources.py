@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import re
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from email.message import EmailMessage
@@ -36,6 +37,22 @@ FILE = "_file"
 WDTK_ADDRESS = re.compile(r"(?i)\brequest-(\d+)-([0-9a-f]{8})@whatdotheyknow\.com\b")
 _HEADER_SCAN_LINES = 50
 
+#: The longest cell a source may hold (characters), far above any column width (request text holds 100,000):
+#: a longer cell rejects its row with the line number. Documented in docs/intake.md.
+MAX_FIELD_CHARS = 10 * 1024 * 1024
+#: A web-form JSON file larger than this, or nested deeper, is rejected whole (a form is a few kilobytes).
+MAX_JSON_BYTES = 5 * 1024 * 1024
+MAX_JSON_DEPTH = 32
+
+csv.field_size_limit(MAX_FIELD_CHARS)
+
+#: Byte-order marks, longest first, and the codec each means (UTF-32 is refused: no register writes it).
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
 
 @dataclass
 class RawSource:
@@ -52,13 +69,14 @@ class RawSource:
 
 
 def detect_encoding(path: Path, configured: str) -> str:
-    """UTF-8 with or without BOM, else Windows-1252 (what Excel's "CSV" save writes on a UK PC)."""
+    """UTF-8 with BOM, UTF-16 LE/BE with BOM, UTF-8, else Windows-1252 (Excel's "CSV" on a UK PC), in that order."""
     if configured != "auto":
         return configured
     with path.open("rb") as fh:
         head = fh.read(1 << 20)
-    if head.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return codec
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -84,11 +102,22 @@ def _find_header(rows: list[list[str]], wanted: list[str], origin: str, location
 
 def _check_columns(header: list[str], mapping: SourceMapping, location: str, line: int) -> dict[str, str]:
     """Map each mapped column name to the header cell it matches (case/space-insensitively)."""
-    by_fold = {fold(h): h for h in header if isinstance(h, str)}
+    by_fold: dict[str, list[tuple[int, str]]] = {}
+    for i, h in enumerate(header, start=1):
+        if isinstance(h, str):
+            by_fold.setdefault(fold(h), []).append((i, h))
     resolved: dict[str, str] = {}
     for case_field, cols in mapping.columns.items():
         for col in cols:
-            actual = by_fold.get(fold(col))
+            found = by_fold.get(fold(col), [])
+            if len(found) > 1:
+                cells = ", ".join(f"'{h}' (column {i})" for i, h in found)
+                raise SourceError(
+                    f"{location}: the header (line {line}) has {len(found)} columns matching '{col}' "
+                    f"(columns.{case_field} in {mapping.origin}): {cells}; fix: rename or remove the extra column "
+                    "so each mapped name appears once"
+                )
+            actual = found[0][1] if found else None
             if actual is None:
                 raise MappingError(
                     f"{mapping.origin}: columns.{case_field}: column '{col}' is not in the header of {location} "
@@ -105,6 +134,11 @@ def read_csv_source(path: Path, mapping: SourceMapping, name: str) -> RawSource:
     encoding = detect_encoding(path, opts.encoding)
     try:
         return _read_csv(path, mapping, name, encoding)
+    except pd.errors.ParserError as exc:
+        raise SourceError(
+            f"source '{name}': {path} is not a readable CSV ({str(exc).strip().splitlines()[0][:200]}); fix: "
+            "check for an unclosed quote, or re-export the file as CSV"
+        ) from None
     except UnicodeDecodeError:
         if opts.encoding != "auto" or encoding == "cp1252":
             raise SourceError(
@@ -115,11 +149,24 @@ def read_csv_source(path: Path, mapping: SourceMapping, name: str) -> RawSource:
         return _read_csv(path, mapping, name, "cp1252")
 
 
-def _read_csv(path: Path, mapping: SourceMapping, name: str, encoding: str) -> RawSource:
-    opts = mapping.source
+def _head_rows(path: Path, encoding: str, delimiter: str) -> list[list[str]]:
+    """The first lines as cells, for finding the header (any mix of CRLF, LF and bare CR ends a line)."""
     with path.open("r", encoding=encoding, newline="") as fh:
         head_lines = [line for _, line in zip(range(_HEADER_SCAN_LINES), fh, strict=False)]
-    head_rows = list(csv.reader(io.StringIO("".join(head_lines)), delimiter=opts.delimiter))
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO("".join(head_lines)), delimiter=delimiter)
+    while True:
+        try:
+            rows.append(next(reader))
+        except StopIteration:
+            return rows
+        except csv.Error:  # a cell over MAX_FIELD_CHARS or a stray NUL: that line cannot be the header
+            rows.append([])
+
+
+def _read_csv(path: Path, mapping: SourceMapping, name: str, encoding: str) -> RawSource:
+    opts = mapping.source
+    head_rows = _head_rows(path, encoding, opts.delimiter)
     if opts.header_row == "auto":
         # csv rows and lines only differ when a quoted cell spans lines; registers rarely do that above the header.
         header_idx = _find_header(head_rows, mapping.columns.source_columns(), mapping.origin, str(path))
@@ -134,23 +181,81 @@ def _read_csv(path: Path, mapping: SourceMapping, name: str, encoding: str) -> R
     header = head_rows[header_idx]
     resolved = _check_columns(header, mapping, str(path), header_line)
     usecols = sorted(set(resolved.values()), key=header.index)
-    frame = pd.read_csv(
-        path,
-        # pandas' C parser drops a UTF-8 BOM itself, and "utf-8-sig" would send every byte through a slower codec
-        encoding="utf-8" if encoding == "utf-8-sig" else encoding,
-        sep=opts.delimiter,
-        skiprows=header_idx,
-        header=0,
-        usecols=usecols,
-        dtype=object,
-        keep_default_na=False,
-        na_values=[""],
-        skip_blank_lines=False,
-        engine="c",
-    )
-    frame = frame.rename(columns={v: k for k, v in resolved.items()})
-    frame[ROW] = np.arange(header_line + 1, header_line + 1 + len(frame), dtype=np.int64)
-    return _drop_blank(RawSource(name=name, frame=frame, location=str(path)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        frame = pd.read_csv(
+            path,
+            # pandas' C parser drops a UTF-8 BOM itself, and "utf-8-sig" would send every byte through a slower codec
+            encoding="utf-8" if encoding == "utf-8-sig" else encoding,
+            sep=opts.delimiter,
+            skiprows=header_idx,
+            header=0,
+            # Every column is read (not usecols=): only then does pandas notice a row with extra cells, which
+            # usually means an unquoted comma has shifted every later value into the wrong column.
+            dtype=object,
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=False,
+            engine="c",
+            on_bad_lines="warn",  # a row with too many cells is one reject line, never the end of the file
+        )
+    frame = frame[usecols].rename(columns={v: k for k, v in resolved.items()})
+    rejects, skipped = _bad_lines(caught, name)
+    lines = np.arange(header_line + 1, header_line + 1 + len(frame) + len(skipped), dtype=np.int64)
+    if skipped:
+        lines = lines[~np.isin(lines, np.array(sorted(skipped), dtype=np.int64))]
+    frame[ROW] = lines[: len(frame)]
+    raw = RawSource(name=name, frame=frame, rejects=rejects, location=str(path))
+    if path.stat().st_size > MAX_FIELD_CHARS:  # only a file this big can hold a cell this long
+        raw = _reject_huge_cells(raw)
+    return _drop_blank(raw)
+
+
+_BAD_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
+
+
+def _bad_lines(caught: list[warnings.WarningMessage], name: str) -> tuple[list[Reject], set[int]]:
+    """pandas' 'Skipping line N' warnings -> one reject per line (the C parser reports file line numbers)."""
+    rejects: list[Reject] = []
+    skipped: set[int] = set()
+    for w in caught:
+        for m in _BAD_LINE.finditer(str(w.message)):
+            line, want, saw = (int(g) for g in m.groups())
+            skipped.add(line)
+            rejects.append(
+                Reject(
+                    source=name,
+                    row=line,
+                    field=None,
+                    reason=f"the line has {saw} cells where the header has {want}; fix: quote cells that contain "
+                    "the delimiter, or remove the extra cells",
+                )
+            )
+    return rejects, skipped
+
+
+def _reject_huge_cells(raw: RawSource) -> RawSource:
+    """Rows with a cell over MAX_FIELD_CHARS become reject lines (what a damaged export or an attack looks like)."""
+    frame = raw.frame
+    huge = np.zeros(len(frame), dtype=bool)
+    for col in frame.columns:
+        if col.startswith("_"):
+            continue
+        cells = frame[col].fillna("").to_numpy(object)
+        huge |= np.fromiter(map(len, cells), dtype=np.int64, count=len(cells)) > MAX_FIELD_CHARS
+    if huge.any():
+        for row in frame.loc[huge, ROW].tolist():
+            raw.rejects.append(
+                Reject(
+                    source=raw.name,
+                    row=int(row),
+                    field=None,
+                    reason=f"a cell is over {MAX_FIELD_CHARS:,} characters (the most a source cell may hold); fix "
+                    "the export, or attach the document in the CRM instead",
+                )
+            )
+        raw.frame = frame.loc[~huge].reset_index(drop=True)
+    return raw
 
 
 def _drop_blank(raw: RawSource) -> RawSource:
@@ -198,7 +303,10 @@ def read_xlsx_source(path: Path, mapping: SourceMapping, name: str) -> RawSource
             f"{mapping.origin}: source.sheet: {exc}; fix: name an existing sheet or use its 0-based index"
         ) from None
     except Exception as exc:  # openpyxl raises several unrelated types for a damaged file
-        raise SourceError(f"source '{name}': {path} is not a readable .xlsx workbook ({type(exc).__name__})") from None
+        raise SourceError(
+            f"source '{name}': {path} is not a readable .xlsx workbook ({type(exc).__name__}); "
+            "fix: open it in Excel and save it again as an .xlsx workbook"
+        ) from None
     sheet = sheet.map(_cell_text)
     rows = sheet.head(_HEADER_SCAN_LINES).astype(object).where(sheet.head(_HEADER_SCAN_LINES).notna(), "")
     head_rows = [[str(c) for c in r] for r in rows.itertuples(index=False)]
@@ -234,32 +342,110 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+class _JsonRefused(ValueError):
+    """A web-form file that is not usable JSON; the message says why and what to do."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _JsonRefused(f"key '{key}' appears twice in one object; fix: send each field once")
+        out[key] = value
+    return out
+
+
+def _json_depth(obj: Any) -> int:
+    """Nesting depth without recursion (a hostile file must not reach Python's recursion limit)."""
+    depth, stack = 0, [(obj, 1)]
+    while stack:
+        item, d = stack.pop()
+        if isinstance(item, dict | list):
+            depth = max(depth, d)
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            stack.extend((v, d + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return depth
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (BOM or not) or UTF-16 with a BOM; raises UnicodeDecodeError otherwise."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(codec)
+    return data.decode("utf-8")
+
+
+def _json_records(file: Path) -> list[Any]:
+    """One web-form file's records, refusing what cannot be read safely (size, depth, encoding, syntax)."""
+    size = file.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise _JsonRefused(
+            f"file is {size:,} bytes, over the {MAX_JSON_BYTES:,} a web-form submission may be; fix: check the "
+            "form's export (one submission per file)"
+        )
+    try:
+        text = decode_text(file.read_bytes())
+    except UnicodeDecodeError:
+        raise _JsonRefused("file is not UTF-8 or UTF-16 text; fix: re-save it as UTF-8") from None
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise _JsonRefused(
+            f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); fix or re-export the file",
+            exc.lineno,
+        ) from None
+    except RecursionError:
+        data = None
+        depth = MAX_JSON_DEPTH + 1
+    else:
+        depth = _json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise _JsonRefused(
+            f"JSON is nested deeper than {MAX_JSON_DEPTH} levels; a web form is a flat object: fix the form's export"
+        )
+    return data if isinstance(data, list) else [data]
+
+
+def _ambiguous_keys(flat: dict[str, Any], wanted_folds: set[str]) -> str:
+    """'email', 'Email': two keys that fold to the same mapped column (which one is meant cannot be known)."""
+    seen: dict[str, list[str]] = {}
+    for key in flat:
+        f = fold(key)
+        if f in wanted_folds:
+            seen.setdefault(f, []).append(key)
+    clashes = [keys for keys in seen.values() if len(keys) > 1]
+    return "; ".join(", ".join(f"'{k}'" for k in keys) for keys in clashes)
+
+
 def read_json_folder(path: Path, mapping: SourceMapping, name: str) -> RawSource:
     """A drop folder of web-form submissions: one JSON object (or a list of them) per file; nested keys join with '.'."""
     if not path.is_dir():
         raise SourceError(f"source '{name}': folder {path} does not exist; fix the 'path' of the source")
     records: list[dict[str, Any]] = []
     rejects: list[Reject] = []
+    wanted_folds = {fold(c) for c in mapping.columns.source_columns()}
     for file in sorted(path.glob("*.json")):
         where = f"{name}/{file.name}"
         try:
-            data = json.loads(file.read_text(encoding="utf-8-sig"))
-        except UnicodeDecodeError:
-            rejects.append(
-                Reject(source=where, row=None, field=None, reason="file is not UTF-8 text; re-save as UTF-8")
-            )
+            items = _json_records(file)
+        except _JsonRefused as exc:
+            rejects.append(Reject(source=where, row=exc.line, field=None, reason=str(exc)))
             continue
-        except json.JSONDecodeError as exc:
+        except Exception as exc:  # unreadable file (permissions, vanished while listed): this file only
             rejects.append(
                 Reject(
                     source=where,
-                    row=exc.lineno,
+                    row=None,
                     field=None,
-                    reason=f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); fix or re-export the file",
+                    reason=f"file could not be read ({type(exc).__name__}); fix: check it is a readable JSON file",
                 )
             )
             continue
-        items = data if isinstance(data, list) else [data]
         for i, item in enumerate(items, start=1):
             if not isinstance(item, dict):
                 rejects.append(
@@ -267,6 +453,17 @@ def read_json_folder(path: Path, mapping: SourceMapping, name: str) -> RawSource
                 )
                 continue
             flat = _flatten(item)
+            clash = _ambiguous_keys(flat, wanted_folds)
+            if clash:
+                rejects.append(
+                    Reject(
+                        source=where,
+                        row=i,
+                        field=None,
+                        reason=f"keys {clash} name the same mapped field; fix: send each field once",
+                    )
+                )
+                continue
             flat[ROW] = i
             flat[FILE] = file.name
             records.append(flat)

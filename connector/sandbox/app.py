@@ -552,7 +552,8 @@ class SandboxApp:
                 rid: str | None
                 alt: dict[str, Any] | None = None
                 if odata_id:
-                    ttable, key_text = split_paren(str(odata_id).split("/")[-1])
+                    # @odata.id is a URL: its key segment is percent-decoded like a request path's (records.resolve_url).
+                    ttable, key_text = split_paren(unquote(str(odata_id).split("/")[-1]))
                     if ttable != table.entity_set or key_text is None:
                         raise DvError(400, "0x80048d19", f"'{odata_id}' does not address a {table.logical} record.")
                     rid, alt = self.records.resolve_key(table, key_text)

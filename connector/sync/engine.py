@@ -233,6 +233,9 @@ class _Run:
                 cases = result.cases
                 grades = getattr(result, "grades", {}) or {}
                 c["source_rejects"] = len(result.rejects)
+                c["sources_failed"] = len(result.failed_sources)
+                for name in result.failed_sources:  # the run goes on with the other sources, and exits 1
+                    self.report.errors.append(f"source '{name}' could not be read: see the rejects file")
                 if result.rejects and not self.dry_run:
                     out = settings.intake.rejects_dir / f"rejects-{self.report.run_id}.csv"
                     result.write_rejects(out)

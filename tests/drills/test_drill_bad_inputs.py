@@ -14,7 +14,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     import logging
 
     logging.getLogger().setLevel(logging.CRITICAL)
-    return drill_bad_inputs.run(good=60, verbose=False, workdir=tmp_path_factory.mktemp("bad-inputs"))
+    return drill_bad_inputs.run(
+        good=60, verbose=False, workdir=tmp_path_factory.mktemp("bad-inputs"), corpus=False
+    )  # the file corpus runs once, in tests/intake/test_corpus_sync.py
 
 
 def _failures(corpus: dict[str, Any], kind: str) -> list[str]:

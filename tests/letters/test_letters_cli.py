@@ -27,8 +27,8 @@ def test_preview_writes_html_and_text(tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "acknowledgement: Acknowledgement of your request - FOI ref FOI/2025/0142" in res.output
-    html = (out / "FOI-2025-0142_acknowledgement.html").read_text(encoding="utf-8")
-    text = (out / "FOI-2025-0142_acknowledgement.txt").read_text(encoding="utf-8")
+    html = (out / "FOI%2F2025%2F0142_acknowledgement.html").read_text(encoding="utf-8")
+    text = (out / "FOI%2F2025%2F0142_acknowledgement.txt").read_text(encoding="utf-8")
     assert "5 August 2025" in html and "Date we received your request: 4 July 2025" in text
 
 

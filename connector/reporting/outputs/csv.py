@@ -1,10 +1,16 @@
-"""CSV files for Power BI: one UTF-8 file per table, stable names, ISO dates, no index column."""
+"""CSV files for Power BI: one UTF-8 file per table, stable names, ISO dates, no index column, RFC 4180 CRLF
+record ends (so a carriage return inside a cell is quoted, not a record break).
+
+Text that a spreadsheet would run as a formula is neutralised first (:mod:`connector.reporting.outputs.cells`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
+
+from connector.reporting.outputs.cells import neutralise_frame
 
 
 def write_csvs(tables: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
@@ -13,6 +19,6 @@ def write_csvs(tables: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
     paths = []
     for name, df in tables.items():
         path = folder / f"{name}.csv"
-        df.to_csv(path, index=False, encoding="utf-8", date_format="%Y-%m-%d", lineterminator="\n")
+        neutralise_frame(df).to_csv(path, index=False, encoding="utf-8", date_format="%Y-%m-%d", lineterminator="\r\n")
         paths.append(path)
     return paths

@@ -1,6 +1,8 @@
 """Excel workbook: one formatted sheet per report table (bold frozen header, widths, number formats, filters).
 
-Written in openpyxl's write-only mode so large lists (overdue cases) stay fast.
+Written in openpyxl's write-only mode so large lists (overdue cases) stay fast. Every text cell is stored with the
+string type (openpyxl would otherwise store text beginning with ``=`` as a formula) and neutralised by OWASP's
+CSV-injection rule (:mod:`connector.reporting.outputs.cells`), so requester text can never run as a formula.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+
+from connector.reporting.outputs.cells import neutralise
 
 #: Tables too detailed for a workbook (they go to CSV for Power BI).
 NOT_IN_WORKBOOK = {"cases"}
@@ -40,6 +44,13 @@ def _cell_value(value: Any) -> Any:
     if hasattr(value, "item") and not isinstance(value, (str, date, datetime)):
         return value.item()  # numpy scalar -> Python
     return value
+
+
+def _text_cell(ws: Any, text: str) -> WriteOnlyCell:
+    """A string cell, never a formula, whatever the text begins with."""
+    cell = WriteOnlyCell(ws, value=neutralise(text))
+    cell.data_type = "s"
+    return cell
 
 
 def _number_format(column: str, series: pd.Series) -> str | None:
@@ -78,7 +89,7 @@ def write_workbook(tables: dict[str, pd.DataFrame], path: Path, *, title: str | 
             ws.auto_filter.ref = f"A1:{get_column_letter(len(df.columns))}{max(len(df), 1) + 1}"
         header = []
         for col in df.columns:
-            cell = WriteOnlyCell(ws, value=str(col))
+            cell = _text_cell(ws, str(col))
             cell.font, cell.fill, cell.alignment = HEADER_FONT, HEADER_FILL, HEADER_ALIGN
             header.append(cell)
         ws.append(header)
@@ -95,6 +106,8 @@ def write_workbook(tables: dict[str, pd.DataFrame], path: Path, *, title: str | 
                     cell = WriteOnlyCell(ws, value=v)
                     cell.number_format = DATE_FORMAT
                     out.append(cell)
+                elif isinstance(v, str):
+                    out.append(_text_cell(ws, v))
                 else:
                     out.append(v)
             ws.append(out)
