@@ -171,6 +171,7 @@ def preview(
         click.echo(f"  {text_path}")
         if pdf:
             try:
-                click.echo(f"  {html_to_pdf(html_path, preview_path(out, case.reference, letter.value, "pdf"), browser=browser)}")
+                pdf_path = preview_path(out, case.reference, letter.value, "pdf")
+                click.echo(f"  {html_to_pdf(html_path, pdf_path, browser=browser)}")
             except PdfError as exc:
                 raise click.ClickException(f"{exc} (the .html and .txt files are written)") from None

@@ -12,6 +12,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -97,7 +98,7 @@ def _handler(app: SandboxApp, scheme: str) -> type[BaseHTTPRequestHandler]:
                 return
             self.send_response(resp.status)
             for k, v in resp.headers:
-                self.send_header(k, v)
+                self.send_header(k, _header_value(v))
             if resp.status != 304:
                 self.send_header("Content-Length", str(len(resp.body)))
             # Headers and body leave in one write: two small writes on a keep-alive connection meet the client's
@@ -253,3 +254,11 @@ class SandboxServer:
         """Direct read of stored rows, for tests that check what landed (bypasses the API on purpose)."""
         with self.app.store.lock:
             return [r for _, r in self.app.store.scan(table)]
+
+
+def _header_value(value: str) -> str:
+    """HTTP header values are Latin-1 on the wire: a URL holding other characters (a key-form OData-EntityId of an
+    alternate key in Greek, say) is sent as a URI, its IRI characters percent-encoded as UTF-8 (RFC 3987 s.3.1)."""
+    if value.isascii():
+        return value
+    return urllib.parse.quote(value, safe="".join(chr(c) for c in range(0x21, 0x7F)))

@@ -274,7 +274,11 @@ def build(folder: Path) -> Corpus:
         "submission_id": "WF-C-1",
         "submitted_at": "2026-11-19T10:05:00+00:00",
         "applicant": {"first_name": "Niamh", "last_name": "Bennett", "email": "Niamh.B@example.com"},
-        "request": {"type": "Freedom of Information", "subject": "=cmd|' /C calc'!A0", "details": "Gritting routes."},
+        "request": {
+            "type": "Freedom of Information",
+            "subject": "=cmd|' /C calc'!A0",
+            "details": "Please send the priority gritting routes for winter 2026/27.",
+        },
     }
     good2 = json.loads(json.dumps(good)) | {"submission_id": "WF-C-2", "submitted_at": "2026-11-20T11:00:00+00:00"}
     (forms / "a-good.json").write_text(json.dumps(good), encoding="utf-8")
