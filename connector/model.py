@@ -88,6 +88,18 @@ ANSWERED_STAGES = FINISHED_STAGES - {Stage.WITHDRAWN_OR_LAPSED} - NO_CLOCK_STAGE
 PAUSED_STAGES = frozenset({Stage.CLARIFICATION_REQUESTED, Stage.FEE_REQUESTED})
 #: Paused, or ended without an answer (withdrawn / lapsed): not counted as late in the timeliness measures.
 ON_HOLD_STAGES = PAUSED_STAGES | {Stage.WITHDRAWN_OR_LAPSED}
+#: Open, first-instance stages: the request itself is still being answered (no decision notice has gone yet).
+FIRST_INSTANCE_STAGES = frozenset(
+    {
+        Stage.RECEIVED,
+        Stage.VALIDATED,
+        Stage.ACKNOWLEDGED,
+        Stage.CLARIFICATION_REQUESTED,
+        Stage.FEE_REQUESTED,
+        Stage.IN_PROGRESS,
+        Stage.EXTENDED,
+    }
+)
 #: Regimes whose reviews and complaints go to the Scottish Information Commissioner.
 SCOTTISH_REGIMES = frozenset({Regime.FOISA, Regime.EISR})
 

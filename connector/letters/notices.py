@@ -26,20 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from connector.letters.types import LetterType
-from connector.model import ClockEventKind, FoiCase, Outcome, Regime, ReviewOutcome, Stage
+from connector.model import FIRST_INSTANCE_STAGES, ClockEventKind, FoiCase, Outcome, Regime, ReviewOutcome, Stage
 
-#: Open, first-instance stages: the decision is recorded but the notice has not gone yet.
-ANSWERING = frozenset(
-    {
-        Stage.RECEIVED,
-        Stage.VALIDATED,
-        Stage.ACKNOWLEDGED,
-        Stage.CLARIFICATION_REQUESTED,
-        Stage.FEE_REQUESTED,
-        Stage.IN_PROGRESS,
-        Stage.EXTENDED,
-    }
-)
+#: The model's open, first-instance stages (one definition, connector/model.py).
+ANSWERING = FIRST_INSTANCE_STAGES
 
 #: Outcome -> the notice that announces it, by regime family (SAR outcomes have their own letters).
 _OUTCOME_NOTICE: dict[Outcome, LetterType] = {

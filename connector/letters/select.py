@@ -11,22 +11,12 @@ import logging
 
 from connector.letters.notices import notices_due
 from connector.letters.types import LetterType, applies
-from connector.model import ClockEventKind, FoiCase, Outcome, Regime, Stage
+from connector.model import FIRST_INSTANCE_STAGES, ClockEventKind, FoiCase, Outcome, Regime, Stage
 
 log = logging.getLogger(__name__)
 
-#: Open, first-instance stages: the request itself is still being answered.
-FIRST_INSTANCE = frozenset(
-    {
-        Stage.RECEIVED,
-        Stage.VALIDATED,
-        Stage.ACKNOWLEDGED,
-        Stage.CLARIFICATION_REQUESTED,
-        Stage.FEE_REQUESTED,
-        Stage.IN_PROGRESS,
-        Stage.EXTENDED,
-    }
-)
+#: The model's open, first-instance stages (one definition, connector/model.py).
+FIRST_INSTANCE = FIRST_INSTANCE_STAGES
 _EXTENSION_EVENT = {
     Regime.FOIA: (ClockEventKind.EXTENSION_PIT, LetterType.PIT_EXTENSION),
     Regime.EIR: (ClockEventKind.EXTENSION_EIR, LetterType.EIR_EXTENSION),
