@@ -42,7 +42,11 @@ def test_ci_runs_exactly_the_readme_commands() -> None:
 
 def test_dev_setup_never_installs_into_the_system_interpreter() -> None:
     script = (REPO / "scripts" / "dev-setup.sh").read_text(encoding="utf-8")
-    pip_lines = [line for line in script.splitlines() if "pip install" in line and not line.lstrip().startswith("#")]
+    pip_lines = [
+        line
+        for line in script.splitlines()
+        if re.search(r"\bpip3?\s+install", line) and not line.lstrip().startswith(("#", "note ", "echo "))
+    ]
     assert pip_lines, "dev-setup.sh installs nothing"
     assert all(".venv/bin/python -m pip install" in line for line in pip_lines), pip_lines
     assert "--break-system-packages" not in script
