@@ -73,6 +73,7 @@ def test_readme_first_command_in_a_fresh_clone(tmp_path: Path) -> None:
     assert re.search(r"^home = /usr/bin$", cfg, flags=re.MULTILINE), cfg
     prefix = subprocess.run(
         [str(clone / ".venv" / "bin" / "python"), "-c", "import connector, sys; print(sys.prefix, connector.__file__)"],
+        cwd=tmp_path,  # not the checkout running this test, whose connector/ would shadow the clone's
         env=env,
         capture_output=True,
         text=True,
