@@ -1,17 +1,63 @@
 #!/usr/bin/env bash
-# Set up a development checkout: the package with its test tools, and Debian's Chromium for the
-# screenshot tests of letters and dashboards (skipped with a reason where it cannot be installed).
+# Set up a checkout: the project's own virtual environment in .venv (never the system interpreter: Debian and
+# Ubuntu mark theirs "externally managed" and refuse pip outside a venv), the package with its test tools, and
+# Debian's Chromium for the screenshot tests of letters and dashboards (skipped with a reason where it cannot be
+# installed). Safe to run again: an existing .venv is reused and brought up to date.
+#
+#   bash scripts/dev-setup.sh && .venv/bin/foi-sync demo     # README, Quick start
+#   FOI_SYNC_PYTHON=/usr/bin/python3.12 bash scripts/dev-setup.sh   # choose the interpreter the venv is made from
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q -e ".[dev]"
-# pyenv only puts new console scripts (foi-sync) on PATH after a rehash; pip run as a module does not trigger it.
-if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
-if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+
+note() { echo "dev-setup: $*"; }
+fail() {
+    echo "dev-setup: error: $*" >&2
+    exit 1
+}
+
+# The interpreter the venv is made from: $FOI_SYNC_PYTHON, else Debian's /usr/bin/python3, else python3 on PATH.
+PY="${FOI_SYNC_PYTHON:-}"
+if [ -z "$PY" ]; then
+    if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY="$(command -v python3 || true)"; fi
+fi
+[ -n "$PY" ] || fail "no python3 found; install Python 3.11 or later (Debian/Ubuntu: apt-get install python3 python3-venv)"
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+    || fail "$PY is Python $("$PY" -c 'import platform; print(platform.python_version())'); foi-sync needs 3.11 or later"
+
+# Debian/Ubuntu ship venv's pip bootstrap (ensurepip) in a separate package, python3.X-venv.
+if ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    pkg="python$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')-venv"
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
-        echo "installing Debian's chromium for the browser tests..."
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-            || echo "note: chromium could not be installed; browser tests will be skipped"
+        note "installing Debian's $pkg (the venv module's pip bootstrap)..."
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null) \
+            || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
+            || fail "could not install $pkg; install it (sudo apt-get install $pkg) and run this again"
     else
-        echo "note: chromium not found; browser screenshot tests will be skipped (install it with your package manager)"
+        fail "$PY cannot make a virtual environment (ensurepip is missing); run: sudo apt-get install $pkg"
     fi
 fi
+
+# A .venv left half-made (interrupted run) or made from an interpreter that has since gone is made again.
+if [ -e .venv ] && ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
+    note "the existing .venv does not work; making it again"
+    rm -rf .venv
+fi
+if [ ! -e .venv ]; then
+    note "making the virtual environment .venv with $PY"
+    "$PY" -m venv .venv
+fi
+note "installing foi-sync and its test tools into .venv (pip install -e \".[dev]\")"
+.venv/bin/python -m pip install -q -e ".[dev]"
+
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
+    && [ ! -x /usr/bin/chromium ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+        note "installing Debian's chromium for the browser tests..."
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+            || note "chromium could not be installed; browser tests will be skipped"
+    else
+        note "chromium not found; browser screenshot tests will be skipped (install it with your package manager)"
+    fi
+fi
+# The JavaScript in the reports and letters is checked in Chromium itself: no Node.js or npm packages are needed.
+note "ready: .venv/bin/foi-sync (run the demo: .venv/bin/foi-sync demo; the tests: .venv/bin/python -m pytest -n 2)"

@@ -15,7 +15,7 @@ regulator's name, a provision or a number of days themselves.
 
 Sources (legislation.gov.uk): FOIA 2000 ss.12, 14, 16, 17 (https://www.legislation.gov.uk/ukpga/2000/36/part/I);
 FOISA 2002 ss.12, 14, 15, 16, 18 (https://www.legislation.gov.uk/asp/2002/13/part/1); EIR 2004 regs 12, 14
-(https://www.legislation.gov.uk/uksi/2004/3391); EISR 2004 regs 10, 13 (https://www.legislation.gov.uk/ssi/2004/520);
+(https://www.legislation.gov.uk/uksi/2004/3391); EISR 2004 regs 9, 10 (incl. 10(8) NCND), 13 (https://www.legislation.gov.uk/ssi/2004/520);
 UK GDPR Arts 12, 15; the appropriate limit: SI 2004/3244 reg 3 (£450 for local authorities, 18 hours at £25) and
 SSI 2004/467 reg 5 (£600 in Scotland). ICO guidance on refusing requests, s.14 and NCND, and on manifestly unfounded
 or excessive subject access requests (docs/triage.md lists the pages).
@@ -201,6 +201,18 @@ NOTICE_LAW: dict[tuple[LetterType, Regime], NoticeLaw] = {
         ground=(
             "confirming or denying whether the information exists and is held would itself adversely affect a matter "
             "protected by regulation 12(5)(a) and would not be in the public interest (regulation 12(7))"
+        ),
+        advice="regulation 9 of the Regulations",
+    ),
+    # EISR reg 10(8): the Scottish NCND is narrower than FOISA s.18, limited to the interests in reg 10(5)(a) and
+    # subject to the public interest test in reg 10(1)(b); the refusal itself is a reg 13 notice.
+    (LetterType.NCND, Regime.EISR): NoticeLaw(
+        notice="regulation 10(8) of the Regulations (given as a refusal notice under regulation 13)",
+        ground=(
+            "confirming or denying whether the information exists and is held would involve making available "
+            "information that would, or would be likely to, prejudice substantially international relations, "
+            "defence, national security or public safety (regulation 10(5)(a)), and in all the circumstances "
+            "the public interest lies in neither confirming nor denying (regulation 10(1)(b))"
         ),
         advice="regulation 9 of the Regulations",
     ),

@@ -30,7 +30,7 @@ class LetterType(StrEnum):
     COST_LIMIT = "cost_limit"  # FOIA s.12 + s.17(5) / FOISA s.12 + s.16(4), with advice and assistance
     VEXATIOUS = "vexatious"  # FOIA s.14(1) + s.17(5) / FOISA s.14(1) + s.16(5)
     REPEATED = "repeated"  # FOIA s.14(2) / FOISA s.14(2)
-    NCND = "ncnd"  # neither confirm nor deny: FOIA s.17(1) / FOISA s.18 / EIR reg 12(6)
+    NCND = "ncnd"  # neither confirm nor deny: FOIA s.17(1) / FOISA s.18 / EIR reg 12(6) / EISR reg 10(8)
     SAR_RESPONSE = "sar_response"  # UK GDPR Art 15: the data and the supplementary information
     SAR_REFUSAL = "sar_refusal"  # UK GDPR Art 12(5)(b) manifestly unfounded or excessive, Art 12(4)
     REVIEW_OUTCOME = "review_outcome"  # internal review / reconsideration / review: upheld, partly, overturned
@@ -56,7 +56,7 @@ APPLIES_TO: dict[LetterType, frozenset[Regime]] = {
     LetterType.COST_LIMIT: frozenset({Regime.FOIA, Regime.FOISA}),
     LetterType.VEXATIOUS: frozenset({Regime.FOIA, Regime.FOISA}),
     LetterType.REPEATED: frozenset({Regime.FOIA, Regime.FOISA}),
-    LetterType.NCND: frozenset({Regime.FOIA, Regime.FOISA, Regime.EIR}),
+    LetterType.NCND: _FOI,
     LetterType.SAR_RESPONSE: frozenset({Regime.SAR}),
     LetterType.SAR_REFUSAL: frozenset({Regime.SAR}),
     LetterType.REVIEW_OUTCOME: _FOI,
