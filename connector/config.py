@@ -158,6 +158,21 @@ class ReportSettings(_Section):
     acknowledge_within_working_days: int = Field(default=5, ge=0, le=20)
 
 
+class LearnSettings(_Section):
+    """The learned models (README "Why a case got its grade"): where they live and how often the job retrains."""
+
+    model_dir: Path = Path("var/models")
+    #: The scheduled job retrains both models from the CRM's history when the last training is this many days old;
+    #: 0 = never (train only with `foi-sync model train`).
+    retrain_days: int = Field(default=7, ge=0, le=366)
+    #: Closed (or routed) cases needed before a model is trained at all.
+    min_training_cases: int = Field(default=40, ge=10)
+    #: Service areas with fewer routed cases than this are left to the routing rules.
+    routing_min_per_class: int = Field(default=5, ge=2)
+    #: Share of the most recent cases held back to judge each model against its baseline.
+    held_back_fraction: float = Field(default=0.2, gt=0.05, lt=0.5)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "text"] = "text"
@@ -177,6 +192,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     letters: LetterSettings = Field(default_factory=LetterSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    learn: LearnSettings = Field(default_factory=LearnSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     #: Folder that relative paths are resolved against (the config file's folder).
@@ -196,7 +212,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
-        for section in (self.deadlines, self.intake, self.sync, self.report, self.letters, self.council):
+        for section in (self.deadlines, self.intake, self.sync, self.report, self.letters, self.council, self.learn):
             for name, value in section:
                 if isinstance(value, Path) and not value.is_absolute():
                     setattr(section, name, self.base_dir / value)

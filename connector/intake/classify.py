@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -194,7 +195,15 @@ class RoutingModel:
         return [(self.classes[i], float(proba[k, i])) for k, i in enumerate(best)]
 
 
-def classify_frame(frame: pd.DataFrame, rules: RoutingRules | None, model: RoutingModel | None = None) -> pd.DataFrame:
+class LearnedRouter(Protocol):
+    """A routing model as classify_frame uses it: this one, or the JSON-persisted one of connector/learn."""
+
+    teams: dict[str, str | None]
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]: ...
+
+
+def classify_frame(frame: pd.DataFrame, rules: RoutingRules | None, model: LearnedRouter | None = None) -> pd.DataFrame:
     """Route every row. Returns columns service_area, assigned_team, route_confidence, route_rule, route_method.
 
     A service area given by the source is kept (method "source"); the rule or model answer fills only the gaps,

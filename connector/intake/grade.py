@@ -12,7 +12,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -133,6 +133,26 @@ _LIST_ITEM = re.compile(r"(?m)(?:^|\s)(?:\d{1,2}[.)]|\([a-z]\)|[-*•])\s+")
 _WDTK_BATCH = re.compile(r"(?i)whatdotheyknow\.com/info_request_batch/\d+")
 
 
+def question_count(body: str) -> int:
+    """Separate questions or parts in a request: question marks or list items, whichever there are more of."""
+    return max(body.count("?"), len(_LIST_ITEM.findall(body)))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A learned estimate of working days to respond, with the words that justify it (connector/learn)."""
+
+    working_days: float
+    #: e.g. "similar requests to Highways took 27 working days (learned from 412 closed cases)"
+    reason: str
+
+
+class ResponseTimeEstimator(Protocol):
+    """The time-to-respond model as intake sees it: one estimate (or None) per row of the intake frame."""
+
+    def estimate(self, frame: pd.DataFrame) -> list[Estimate | None]: ...
+
+
 @dataclass
 class Grade:
     grade: str
@@ -156,9 +176,16 @@ def _date(value: Any) -> date | None:
 class Grader:
     """Grades cases, counting working days in the deadline engine's calendars."""
 
-    def __init__(self, engine: DeadlineEngine, calendars: TeamCalendars | None = None) -> None:
+    def __init__(
+        self,
+        engine: DeadlineEngine,
+        calendars: TeamCalendars | None = None,
+        estimator: ResponseTimeEstimator | None = None,
+    ) -> None:
         self.engine = engine
         self.calendars = calendars or TeamCalendars()
+        #: The learned time-to-respond model, only when it beat its baseline (connector/learn, README).
+        self.estimator = estimator
 
     def grade(self, row: Mapping[Hashable, Any], related: list[RelatedRequest], today: date) -> Grade:
         reasons: list[tuple[int, str]] = []
@@ -170,6 +197,7 @@ class Grader:
         due = _date(row.get("extended_due")) or _date(row.get("due"))
         day0 = _date(row.get("day0"))
 
+        left: int | None = None
         if due is not None:
             left = cal.working_days_between(today, due)
             when = _fmt(due)
@@ -198,7 +226,7 @@ class Grader:
         if words > 400:
             reasons.append((10, f"long request ({words} words)"))
         body = row.get("request_text") or ""
-        questions = max(body.count("?"), len(_LIST_ITEM.findall(body)))
+        questions = question_count(body)
         if questions >= 5:
             reasons.append((10, f"{questions} separate questions or parts"))
         elif questions >= 3:
@@ -216,6 +244,9 @@ class Grader:
                 hits.append(f"{eir_code if eir else foia_code} ({label})")
         if hits:
             reasons.append((min(15, 5 * len(hits)), "likely exemptions to consider: " + ", ".join(hits)))
+        estimate = row.get("_estimate")
+        if isinstance(estimate, Estimate):
+            reasons.append(_estimate_reason(estimate, left))
         if row.get("channel") == "whatdotheyknow":
             reasons.append((5, "made through WhatDoTheyKnow: the request and the answer are published online"))
         addressed = row.get("_authorities")
@@ -284,6 +315,19 @@ class Grader:
         return out
 
 
+def _estimate_reason(estimate: Estimate, left: int | None) -> tuple[int, str]:
+    """Points for the learned estimate: more when it will likely overrun the working days left."""
+    days = round(estimate.working_days)
+    if left is not None and left >= 0 and days > left:
+        return 15, f"{estimate.reason}: more than the {left} working days left before the deadline"
+    if days >= 20:
+        return 5, estimate.reason
+    return 0, estimate.reason
+
+
 def grade_frame(frame: pd.DataFrame, related: list[list[RelatedRequest]], grader: Grader, today: date) -> list[Grade]:
     records = frame.to_dict("records")
+    if grader.estimator is not None and records:
+        for rec, est in zip(records, grader.estimator.estimate(frame), strict=True):
+            rec["_estimate"] = est
     return [grader.grade(rec, links, today) for rec, links in zip(records, related, strict=True)]

@@ -20,9 +20,9 @@ import pandas as pd
 
 from connector.config import IntakeSource, Settings
 from connector.errors import FoiSyncError, SourceError
-from connector.intake.classify import RoutingModel, classify_frame, load_rules
+from connector.intake.classify import LearnedRouter, classify_frame, load_rules
 from connector.intake.crossref import CrossRefOptions, crossref_frame
-from connector.intake.grade import Grade, Grader, grade_frame, load_team_calendars
+from connector.intake.grade import Grade, Grader, ResponseTimeEstimator, grade_frame, load_team_calendars
 from connector.intake.normalize import SOURCE, NormalizedFrame, iter_cases, normalize_frame
 from connector.intake.rejects import Reject, write_rejects
 from connector.intake.source_mapping import SourceMapping, builtin_mapping, load_source_mapping
@@ -132,11 +132,12 @@ def _finish(
     settings: Settings,
     *,
     history: pd.DataFrame | None,
-    model: RoutingModel | None,
+    model: LearnedRouter | None,
     today: date | None,
     engine: Any,
     extra_rejects: list[Reject] | None = None,
     overrides: Mapping[str, TriageOverride] | None = None,
+    time_model: ResponseTimeEstimator | None = None,
 ) -> IntakeResult:
     rejects: list[Reject] = list(extra_rejects or [])
     frames = []
@@ -185,7 +186,7 @@ def _finish(
         return int(engine.calendar(regime).working_days_between(start, end))
 
     links = crossref_frame(frame, history, options, working_days)
-    grader = Grader(engine, load_team_calendars(Path(settings.intake.team_calendars)))
+    grader = Grader(engine, load_team_calendars(Path(settings.intake.team_calendars)), estimator=time_model)
     grades = grade_frame(frame, links, grader, today)
 
     keep = []
@@ -241,7 +242,7 @@ def read_source(
     *,
     mapping_path: Path | None = None,
     history: pd.DataFrame | None = None,
-    model: RoutingModel | None = None,
+    model: LearnedRouter | None = None,
     today: date | None = None,
 ) -> IntakeResult:
     """One source, fully processed. Raises SourceError/MappingError when the source cannot be read at all."""
@@ -254,9 +255,10 @@ def run_intake(
     settings: Settings,
     *,
     history: pd.DataFrame | None = None,
-    model: RoutingModel | None = None,
+    model: LearnedRouter | None = None,
     today: date | None = None,
     overrides: Mapping[str, TriageOverride] | None = None,
+    time_model: ResponseTimeEstimator | None = None,
 ) -> IntakeResult:
     """Every source in ``settings.intake.sources``; a source that cannot be read becomes one reject line."""
     engine = deadline_engine(settings)
@@ -292,6 +294,7 @@ def run_intake(
         engine=engine,
         extra_rejects=failures,
         overrides=overrides,
+        time_model=time_model,
     )
     result.failed_sources = [f.source for f in failures]
     return result

@@ -126,7 +126,8 @@ def notes_for(
             f"case created ({str(now['regime']).upper()})",
             f"{how}, {stamp}, from source {rec.origin.get('source') or rec.origin.get('kind', 'sync')}. "
             f"Regime {str(now['regime']).upper()}."
-            + (f" Priority grade {now['grade']} (score {now['grade_score']})." if now.get("grade") else ""),
+            + (f" Priority grade {now['grade']} (score {now['grade_score']})." if now.get("grade") else "")
+            + (f" Why: {'; '.join(grade_reasons)}" if grade_reasons else ""),
         )
         note(
             "routing",

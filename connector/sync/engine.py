@@ -339,6 +339,28 @@ def _audit(run: _Run, plan: Plan, today: date) -> None:
         c.update(writer.counts)
 
 
+def _models(run: _Run) -> tuple[Any, Any]:
+    """The learned routing and time-to-respond models that beat their baselines (connector/sync/learning.py)."""
+    from connector.sync.learning import usable_models
+
+    router, timer, warnings = usable_models(run.settings)
+    run.report.warnings += warnings
+    run.report.counts["routing_model_used"] = int(router is not None)
+    run.report.counts["time_model_used"] = int(timer is not None)
+    return router, timer
+
+
+def _retrain(run: _Run, c: Counter[str]) -> None:
+    """Retrain both models from the CRM's history when ``learn.retrain_days`` have passed since the last training."""
+    from connector.sync.learning import retrain_due, train_and_save
+
+    if not retrain_due(run.settings):
+        return
+    models = train_and_save(run.client, run.settings, run.mapping, ("time_to_respond", "routing"))
+    c["models_trained"] = len(models)
+    c["models_usable"] = sum(1 for m in models.values() if m.meta.usable)
+
+
 def run_sync(
     settings: Settings,
     *,
@@ -362,8 +384,11 @@ def run_sync(
                 from connector.intake import run_intake
                 from connector.sync.triage_overrides import read_triage_overrides
 
+                router, timer = _models(run)
                 # Officers' triage overrides in the CRM win over the rules (docs/triage.md).
-                return run_intake(settings, overrides=read_triage_overrides(client, run.mapping))
+                return run_intake(
+                    settings, overrides=read_triage_overrides(client, run.mapping), model=router, time_model=timer
+                )
 
             plan, resolver, cases = run.check_read_and_plan(client, read, cases, engine, today, {"kind": "sync"})
             if dry_run:
@@ -396,6 +421,8 @@ def run_sync(
                     # An officer deleted a letter's email (how to ask for a fresh copy): forget what the state
                     # knows, so the next run asks the CRM again and re-creates it.
                     c["letters_rearmed"] = run.state.forget_letters()
+            with run.step("learn", fatal=False) as c:
+                _retrain(run, c)
             with run.step("report", fatal=False) as c:
                 from connector.reporting import write_reports
 

@@ -260,7 +260,7 @@ class StateStore:
             )
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self._query("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,))
+        rows = self._query("SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
         return [{**dict(r), "counts": json.loads(r["counts"]), "detail": json.loads(r["detail"])} for r in rows]
 
     # ------------------------------------------------------------------ dead letters
