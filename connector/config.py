@@ -137,6 +137,9 @@ class SyncSettings(_Section):
     bypass_plugins: bool = False
     #: Reuse a passing live mapping check (and team/queue name lookups) for this many hours; 0 = check every run.
     metadata_check_hours: float = Field(default=24, ge=0)
+    #: Give each new case an officer of its routed team (fewest open cases, not on leave: the team calendars'
+    #: [[team.officer]]), pushed through the target mapping's assigned_officer field (README "Officer assignment").
+    assign_officers: bool = False
 
 
 class LetterSettings(_Section):

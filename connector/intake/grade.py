@@ -58,10 +58,30 @@ class Absence(Period):
     reason: str = Field(default="leave", max_length=100)
 
 
+class Leave(Period):
+    reason: str = Field(default="leave", max_length=100)
+
+
+class Officer(_Strict):
+    """One officer of a team, for officer assignment (connector/sync/officers.py, README "Officer assignment")."""
+
+    #: The officer's full name exactly as on their Dynamics user record (systemuser.fullname): how the case's
+    #: assigned-officer lookup finds them, and how reports and workload counts name them.
+    name: str = Field(min_length=1, max_length=100)
+    #: Officers not taking new cases (a secondment, a reduced caseload) stay listed with assign = false.
+    assign: bool = True
+    leave: list[Leave] = Field(default_factory=list)
+
+    def on_leave(self, day: date) -> bool:
+        return any(p.start <= day <= p.end for p in self.leave)
+
+
 class Team(_Strict):
     name: str = Field(min_length=1, max_length=100)
     size: int = Field(ge=1, le=500)
     absence: list[Absence] = Field(default_factory=list)
+    #: Optional: the team's officers and their leave. Each officer on leave counts as one person away.
+    officer: list[Officer] = Field(default_factory=list)
 
 
 class TeamCalendars(_Strict):
@@ -296,11 +316,12 @@ class Grader:
                     )
                 )
         info = self.calendars.team_named(team)
-        if info is not None and info.absence:
+        if info is not None and (info.absence or info.officer):
             away_days = 0
             peak = 0
             for d in working:
                 away = sum(a.people for a in info.absence if a.start <= d <= a.end)
+                away += sum(1 for o in info.officer if o.on_leave(d))
                 peak = max(peak, away)
                 if away * 2 >= info.size:
                     away_days += 1

@@ -487,11 +487,18 @@ def open_caseload(prepared: pd.DataFrame, today: date, due_soon_days: int, wd: W
     for c in by_team.columns[1:]:
         by_team[c] = by_team[c].astype("int64")
 
+    # Per officer, when the CRM records assigned officers (officer assignment, README "Officer assignment").
+    officers = "assigned_officer" in open_ and bool(open_["assigned_officer"].notna().any())
+    if officers:
+        open_["officer"] = open_["assigned_officer"].fillna(C.UNASSIGNED)
+
     def listing(mask: pd.Series, days_col: str, days_name: str) -> pd.DataFrame:
         sel = open_[mask].sort_values(["team", "effective_due", "reference"])
+        who = {"Officer": sel["officer"].to_numpy()} if officers else {}
         return pd.DataFrame(
             {
                 "Team": sel["team"].to_numpy(),
+                **who,
                 "Reference": sel["reference"].fillna(sel["crm_id"]).to_numpy(),
                 "Regime": sel["regime_label"].to_numpy(),
                 "Stage": _label(sel["stage"], {}).to_numpy(),
@@ -501,11 +508,29 @@ def open_caseload(prepared: pd.DataFrame, today: date, due_soon_days: int, wd: W
             }
         )
 
-    return {
+    out: dict[str, Any] = {
         "open_caseload": by_team,
         "due_soon": listing(due_soon, "_remaining", "Working days remaining"),
         "overdue": listing(overdue, "_late", "Working days overdue"),
     }
+    if officers:
+        by_officer = (
+            open_.groupby(["team", "officer"], sort=True)
+            .agg(
+                **{
+                    "Open cases": ("crm_id", "size"),
+                    "Due soon": ("_soon", "sum"),
+                    "Overdue": ("_overdue", "sum"),
+                    "Clock stopped (clarification or fee)": ("_paused", "sum"),
+                }
+            )
+            .reset_index()
+            .rename(columns={"team": "Team", "officer": "Officer"})
+        )
+        for c in by_officer.columns[2:]:
+            by_officer[c] = by_officer[c].astype("int64")
+        out["open_caseload_by_officer"] = by_officer
+    return out
 
 
 def trends(p: pd.DataFrame, freq: str) -> pd.DataFrame:

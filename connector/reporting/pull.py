@@ -140,11 +140,12 @@ def _select(mapping: Any) -> list[str]:
 def lookup_names(client: Any, mapping: Any) -> dict[str, dict[str, str]]:
     """Names for lookup fields reports group by (the owning team): lookups come back from the CRM as ids."""
     out: dict[str, dict[str, str]] = {}
-    for name in ("assigned_team", "service_area"):
+    for name in ("assigned_team", "service_area", "assigned_officer"):
         spec = mapping.fields.get(name)
         if spec is None or spec.type != "lookup" or not spec.pull or not spec.target_entity_set:
             continue
-        column = spec.match_column or "name"
+        # Users are reported by their full name, whatever the lookup matches them by.
+        column = "fullname" if spec.target == "systemuser" else (spec.match_column or "name")
         try:
             pid = client.metadata.table(spec.target).primary_id
             out[name] = {

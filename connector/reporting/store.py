@@ -31,6 +31,7 @@ TEXT_COLUMNS = [
     "requester_type",
     "service_area",
     "assigned_team",
+    "assigned_officer",  # the officer's name (systemuser full name), when the mapping pulls an assigned officer
     "stage",
     "outcome",
     "exemptions",  # ';'-joined normalised codes, e.g. "s40(2);s43"
@@ -241,6 +242,16 @@ class ReportingStore:
                 os.chmod(self.path, 0o600)
         self._db = sqlite3.connect(str(path))
         self._db.executescript(_SCHEMA)
+        self._add_new_columns()
+
+    def _add_new_columns(self) -> None:
+        """A store made by an earlier release lacks the columns added since (e.g. assigned_officer): add them."""
+        for table, columns in (("cases", CASE_COLUMNS), ("activities", ACTIVITY_COLUMNS)):
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            for col in columns:
+                if col not in have:
+                    with self._db:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {col} TEXT")
 
     # -- cases ---------------------------------------------------------------------------------
     def upsert(self, rows: Iterable[Mapping[str, Any]]) -> int:

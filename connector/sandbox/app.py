@@ -136,6 +136,20 @@ class SandboxApp:
                 app_user,
                 rid=officer,
             )
+            # Officers of the Waste Services team in mappings/team-calendars.toml, so `foi-sync demo` shows officer
+            # assignment (a tenant has its own users; the tests create theirs through the Web API).
+            for first, last in (("Priya", "Shah"), ("Tom", "Okafor"), ("Grace", "Lin")):
+                self.records.create(
+                    t["systemuser"],
+                    {
+                        "firstname": first,
+                        "lastname": last,
+                        "domainname": f"{first.lower()}.{last.lower()}@sandbox",
+                        "internalemailaddress": f"{first.lower()}.{last.lower()}@council.example",
+                    },
+                    app_user,
+                    rid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"foi-sync-sandbox/officer/{first}-{last}")),
+                )
             for name in (
                 "Information Governance",
                 "Adult Social Care",

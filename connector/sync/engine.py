@@ -350,6 +350,42 @@ def _models(run: _Run) -> tuple[Any, Any]:
     return router, timer
 
 
+def _assign_officers(run: _Run, cases: list[FoiCase], today: date) -> None:
+    """Officers for new cases (connector/sync/officers.py), when ``sync.assign_officers`` and the mapping has a field."""
+    settings = run.settings
+    if not settings.sync.assign_officers or not cases:
+        return
+    if "assigned_officer" not in run.mapping.fields:
+        run.report.warnings.append(
+            "sync.assign_officers is on but the target mapping has no [fields.assigned_officer]: no officer assigned"
+        )
+        return
+    from connector.intake.grade import load_team_calendars
+    from connector.reporting import ReportingStore
+    from connector.sync.officers import assign_officers, open_workload
+
+    calendars = load_team_calendars(settings.intake.team_calendars)
+    if not any(t.officer for t in calendars.team):
+        return
+    m = run.mapping
+
+    def is_new(case: FoiCase) -> bool:
+        try:
+            return run.state.get(m.table, m.source_key(case)) is None
+        except ValueError:
+            return False  # no usable key: the plan rejects it anyway
+
+    with ReportingStore(settings.report.store_path) as store:
+        workload = open_workload(store.frame())
+    done = assign_officers(cases, calendars, workload, today, is_new)
+    run.report.counts["officers_assigned"] = len(done)
+    for a in done:
+        log.info(
+            "officer assigned",
+            extra={"run_id": run.report.run_id, "reference": a.reference, "team": a.team, "open_before": a.open_before},
+        )
+
+
 def _retrain(run: _Run, c: Counter[str]) -> None:
     """Retrain both models from the CRM's history when ``learn.retrain_days`` have passed since the last training."""
     from connector.sync.learning import retrain_due, train_and_save
@@ -386,9 +422,11 @@ def run_sync(
 
                 router, timer = _models(run)
                 # Officers' triage overrides in the CRM win over the rules (docs/triage.md).
-                return run_intake(
+                result = run_intake(
                     settings, overrides=read_triage_overrides(client, run.mapping), model=router, time_model=timer
                 )
+                _assign_officers(run, result.cases, today)
+                return result
 
             plan, resolver, cases = run.check_read_and_plan(client, read, cases, engine, today, {"kind": "sync"})
             if dry_run:

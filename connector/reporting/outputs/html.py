@@ -282,11 +282,20 @@ def render_dashboard(
 <section><h2>Exemptions and exceptions applied (top 10)</h2>{hbar_chart(ex_items, color=AMBER)}</section>
 {_reviews_section(tables)}
 <section><h2>Open caseload by team</h2>{html_table(tables["open_caseload"])}</section>
+{_officer_section(tables)}
 <section><h2>Due soon</h2>{html_table(tables["due_soon"], LIST_LIMIT)}</section>
 <section class="wide"><h2>Overdue cases</h2>{html_table(tables["overdue"], LIST_LIMIT)}</section>
 <section class="wide"><h2>How this report counts</h2><ul class="note">{notes}</ul></section>
 </div></main></body></html>
 """
+
+
+def _officer_section(tables: dict[str, pd.DataFrame]) -> str:
+    """Open caseload per officer, when the CRM records assigned officers."""
+    df = tables.get("open_caseload_by_officer")
+    if df is None:
+        return ""
+    return f"<section><h2>Open caseload by officer</h2>{html_table(df)}</section>"
 
 
 def _reviews_section(tables: dict[str, pd.DataFrame]) -> str:
