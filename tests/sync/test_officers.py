@@ -72,7 +72,9 @@ def test_new_cases_go_to_the_least_loaded_officer_present_and_reports_show_each_
     register.write_text("\n".join([HEADER, *old]) + "\n", encoding="utf-8")
     s = sync_settings
     s.intake.sources = [
-        IntakeSource(name="register", kind="csv", path=str(register), mapping=MAPPINGS_DIR / "source-sample-register.toml")
+        IntakeSource(
+            name="register", kind="csv", path=str(register), mapping=MAPPINGS_DIR / "source-sample-register.toml"
+        )
     ]
     s.intake.rules = MAPPINGS_DIR / "routing-rules.toml"
     s.intake.triage_rules = MAPPINGS_DIR / "triage-rules.toml"
