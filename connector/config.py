@@ -227,7 +227,10 @@ def find_config_file(explicit: Path | None) -> Path:
     """``--config`` if given, else ``./foi-sync.toml``, else the shipped example (which targets the sandbox)."""
     if explicit is not None:
         if not explicit.is_file():
-            raise ConfigError(f"config file {explicit} does not exist; pass an existing file to --config")
+            raise ConfigError(
+                f"config file {explicit} does not exist. Fix: pass an existing file to --config (a new one starts as "
+                "a copy of config.example.toml)"
+            )
         return explicit
     local = Path.cwd() / DEFAULT_CONFIG_NAME
     return local if local.is_file() else EXAMPLE_CONFIG
