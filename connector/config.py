@@ -23,6 +23,11 @@ from connector.paths import REPO_ROOT
 DEFAULT_CONFIG_NAME = "foi-sync.toml"
 EXAMPLE_CONFIG = REPO_ROOT / "config.example.toml"
 
+#: Relative paths of these keys (files foi-sync ships: mappings, rules, templates) are looked for next to the config
+#: file first, then in the install folder. Every other relative path (state, rejects, reports, secrets, CA bundle)
+#: is the config file's folder only.
+SHIPPED_INPUTS = {"holiday_overrides", "rules", "triage_rules", "team_calendars", "target_mapping", "template_dir"}
+
 #: Keys that hold secrets; finding one of these in a TOML file is a configuration error.
 SECRET_KEYS = {"client_secret", "certificate_password"}
 
@@ -160,7 +165,8 @@ class LoggingSettings(_Section):
 
 
 class Settings(BaseSettings):
-    """The whole configuration. Relative paths are resolved against the config file's folder."""
+    """The whole configuration. Relative paths are resolved against the config file's folder (mapping, rules and
+    template files not found there: against the install folder, see SHIPPED_INPUTS)."""
 
     model_config = SettingsConfigDict(
         env_prefix="FOI_SYNC_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -195,16 +201,26 @@ class Settings(BaseSettings):
         for section in (self.deadlines, self.intake, self.sync, self.report, self.letters, self.council):
             for name, value in section:
                 if isinstance(value, Path) and not value.is_absolute():
-                    setattr(section, name, self.base_dir / value)
+                    setattr(section, name, self._input_path(value) if name in SHIPPED_INPUTS else self.base_dir / value)
         for source in self.intake.sources:
             if source.mapping is not None and not source.mapping.is_absolute():
-                source.mapping = self.base_dir / source.mapping
+                source.mapping = self._input_path(source.mapping)
         dv = self.dataverse
         for name in ("client_secret_file", "certificate_path", "certificate_password_file", "ca_bundle"):
             value = getattr(dv, name)
             if isinstance(value, Path) and not value.is_absolute():
                 setattr(dv, name, self.base_dir / value)
         return self
+
+    def _input_path(self, path: Path) -> Path:
+        """A relative mapping, rules or template path: the config file's folder if it is there, else the folder
+        foi-sync is installed in (the shipped ``mappings/`` and ``templates/``), so a config moved to /etc/foi-sync
+        still finds ``mappings/target-incident.toml``. Neither: the config's folder, which the error then names."""
+        local = self.base_dir / path
+        if local.exists():
+            return local
+        shipped = REPO_ROOT / path
+        return shipped if shipped.exists() else local
 
     def resolve(self, path: Path | str) -> Path:
         path = Path(path)
