@@ -270,6 +270,9 @@ class _Run:
             self.record_plan(plan)
             c["unresolved_lookups"] = resolver.unresolved
             c["lookups_live"] = resolver.live
+            for line in resolver.summary(self.mapping.source_path or settings.sync.target_mapping):
+                log.warning(line, extra={"run_id": self.report.run_id, "code": "lookup_unresolved"})
+                self.report.warnings.append(line)
         return plan, resolver, cases
 
     def dead_letter_rejects(self, plan: Plan, pusher: Pusher) -> None:
