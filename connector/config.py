@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -151,9 +151,13 @@ class LetterSettings(_Section):
     copy_as_note: bool = False
 
 
+ReportFormat = Literal["xlsx", "html", "csv"]
+REPORT_FORMATS: tuple[ReportFormat, ...] = get_args(ReportFormat)
+
+
 class ReportSettings(_Section):
     out_dir: Path = Path("var/reports")
-    formats: list[Literal["xlsx", "html", "csv"]] = Field(default_factory=lambda: ["xlsx", "html", "csv"])
+    formats: list[ReportFormat] = Field(default_factory=lambda: list(REPORT_FORMATS))
     store_path: Path = Path("var/reporting.sqlite")
     #: Service standard for acknowledging a request (working days from receipt); not a statutory limit.
     acknowledge_within_working_days: int = Field(default=5, ge=0, le=20)

@@ -11,13 +11,18 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from connector import odata, tomlfile
 from connector.config import Settings, load_settings
+
+if TYPE_CHECKING:  # imported inside the functions that use them, so `foi-sync --help` stays fast
+    from connector.dataverse import DataverseClient
+    from connector.sync.engine import RunReport
+    from connector.sync.mapping import TargetMapping
 
 #: Environment variable the connector reads the client secret from (never from the TOML file).
 SECRET_ENV = "FOI_SYNC_DATAVERSE__CLIENT_SECRET"  # noqa: S105 (a variable name, not a secret)
@@ -89,7 +94,7 @@ def run_demo(
             console.print("[bold]3. Scheduled job[/] intake -> plan -> push -> letters -> pull -> report")
             report = run_sync(settings, client=client)
             console.print("[bold]4. Second run[/] nothing changed in the source, so nothing should be written")
-            before = dict(client.stats.snapshot()) if hasattr(client.stats, "snapshot") else None
+            before = dict(client.stats.snapshot())
             second = run_sync(settings, client=client)
             summary = _summarise(client, mapping, settings, report, second, before)
             summary["letters"] = write_letter_previews(settings, workdir / "letters")
@@ -148,7 +153,14 @@ def _describe(provisioned: Any) -> str:
     return str(provisioned)
 
 
-def _summarise(client: Any, mapping: Any, settings: Settings, first: Any, second: Any, before: Any) -> dict[str, Any]:
+def _summarise(
+    client: DataverseClient,
+    mapping: TargetMapping,
+    settings: Settings,
+    first: RunReport,
+    second: RunReport,
+    before: dict[str, Any],
+) -> dict[str, Any]:
     """Counts read back from the CRM itself, plus one case compared field by field with its source."""
     from connector.intake import run_intake
 
@@ -181,12 +193,8 @@ def _summarise(client: Any, mapping: Any, settings: Settings, first: Any, second
     }
 
 
-def _as_dict(report: Any) -> dict[str, Any]:
-    if hasattr(report, "model_dump"):
-        return report.model_dump(mode="json")
-    if hasattr(report, "as_dict"):
-        return report.as_dict()
-    return dict(vars(report)) if hasattr(report, "__dict__") else {"result": str(report)}
+def _as_dict(report: RunReport) -> dict[str, Any]:
+    return report.model_dump(mode="json")
 
 
 def _print_summary(console: Console, s: dict[str, Any], workdir: Path, seconds: float) -> None:

@@ -38,7 +38,10 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module_name, attr, _ = COMMANDS[cmd_name]
-        return getattr(importlib.import_module(module_name), attr)
+        command = getattr(importlib.import_module(module_name), attr)  # the lazy table names a module attribute
+        if not isinstance(command, click.Command):
+            raise TypeError(f"COMMANDS[{cmd_name!r}] names {module_name}.{attr}, which is not a click command")
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):

@@ -27,7 +27,7 @@ def _parse_received(value: str) -> tuple[date, datetime | None]:
     return dt.astimezone(LONDON).date(), dt
 
 
-class _Date(click.ParamType):
+class _Date(click.ParamType[date]):
     name = "DATE"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> date:

@@ -76,12 +76,15 @@ def intake(
     if path is not None:
         if "://" not in path:
             path = str(Path(path).resolve())  # a path typed at the prompt is relative to where it was typed
-        source = IntakeSource(
-            name=source_name or Path(path).stem or "adhoc",
-            kind=kind or _guess_kind(path),
-            path=path,
-            mapping=mapping,
-            query=query,
+        # Validated like a [[intake.sources]] table, so the kind is checked against the same list.
+        source = IntakeSource.model_validate(
+            {
+                "name": source_name or Path(path).stem or "adhoc",
+                "kind": kind or _guess_kind(path),
+                "path": path,
+                "mapping": mapping,
+                "query": query,
+            }
         )
         result = read_source(source, settings, mapping_path=mapping)
         label = source.name

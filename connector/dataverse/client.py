@@ -118,7 +118,7 @@ class DataverseClient:
         for attempt in range(3):
             try:
                 resp = self.transport.request("POST", odata.name(entity_set), json=body, headers=headers)
-                return _id_from(resp.headers) or str(body.get(pid) or "")
+                return _id_from(resp.headers) or (str(body.get(pid) or "") if pid else "")
             except OutcomeUnknown as exc:
                 if not pid:
                     raise
@@ -147,7 +147,8 @@ class DataverseClient:
         self, entity_set: str, key: Key, select: Sequence[str] | None = None, expand: str | None = None
     ) -> dict[str, Any]:
         query = build_query(select=list(select) if select else None, expand=expand)
-        return self.transport.json("GET", odata.record_path(entity_set, key), query=query or None)
+        record: dict[str, Any] = self.transport.json("GET", odata.record_path(entity_set, key), query=query or None)
+        return record
 
     def update(self, entity_set: str, key: Key, record: Mapping[str, Any], etag: str | None = None) -> None:
         """Update only (``If-Match: *`` or the given etag): a missing record is :class:`NotFound`, a changed
@@ -282,8 +283,8 @@ class DataverseClient:
                 early.append((index, key, exc))
                 continue
             prepared.append(_Item(index, key, _strip_keys(record, key)))
-        for index, key, exc in early:
-            writer._fail([_Item(index, key, {})], ValidationFailed(str(exc), status=None, code="key-unsafe"))
+        for index, key, refused in early:
+            writer._fail([_Item(index, key, {})], ValidationFailed(str(refused), status=None, code="key-unsafe"))
         return writer.run(prepared, len(items))
 
     def create_multiple(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -97,6 +98,22 @@ class MetadataReader:
             self._cache.clear()
             self._sets.clear()
 
+    def export(self) -> dict[str, TableMetadata]:
+        """logical name -> definition of every table read so far (stored with a cached mapping check)."""
+        with self._lock:
+            return {logical: meta for logical, (_, meta) in self._cache.items()}
+
+    def prime(self, tables: Iterable[TableMetadata]) -> None:
+        """Seed the cache with definitions read earlier, so a run whose check is cached reads no metadata.
+
+        Tables already cached are kept (they are at least as fresh); primed ones age from now like a fresh read.
+        """
+        now = time.monotonic()
+        with self._lock:
+            for meta in tables:
+                self._cache.setdefault(meta.logical_name, (now, meta))
+                self._sets.setdefault(meta.entity_set, meta.logical_name)
+
     def table(self, logical_name: str, *, refresh: bool = False) -> TableMetadata:
         with self._lock:
             hit = self._cache.get(logical_name)
@@ -116,9 +133,10 @@ class MetadataReader:
         rows = self._t.json("GET", "EntityDefinitions", query=q).get("value", [])
         if not rows:
             raise LookupError(f"no Dataverse table has the entity set '{entity_set}' (names are case-sensitive)")
+        logical = str(rows[0]["LogicalName"])
         with self._lock:
-            self._sets[entity_set] = rows[0]["LogicalName"]
-        return rows[0]["LogicalName"]
+            self._sets[entity_set] = logical
+        return logical
 
     def table_for_set(self, entity_set: str) -> TableMetadata:
         return self.table(self.logical_name_for_set(entity_set))

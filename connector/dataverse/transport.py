@@ -155,7 +155,7 @@ class VerifyingSession(requests.Session):
         super().__init__()
         self.verify = ca_bundle or True
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("verify") in (None, True, False):
             kwargs["verify"] = self.verify
         return super().request(method, url, *args, **kwargs)
@@ -287,7 +287,8 @@ class Transport:
             if isinstance(exc, _Transient) and isinstance(exc.error, Throttled):
                 return exc.error.retry_after + random.uniform(0, JITTER_SECONDS)
             n = rs.attempt_number
-            return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (n - 1)) * random.uniform(0.75, 1.25)
+            # 2.0 ** int is a float; 2 ** int is typed Any (a negative exponent would make it a float).
+            return min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (n - 1)) * random.uniform(0.75, 1.25)
 
         def stop(rs: RetryCallState) -> bool:
             exc = rs.outcome.exception() if rs.outcome else None

@@ -348,10 +348,15 @@ class DeadlineEngine:
                     lapsed = last_day is not None and as_of > last_day
                     if as_of >= ci.fee_notice:
                         clock = "paused" if clock == "running" else clock
+                    lapse = (
+                        f"the request lapses unless paid by {fmt(last_day)}"
+                        if last_day is not None
+                        else "the regime sets no date by which it lapses"
+                    )
                     exp.append(
                         f"Fees notice {fmt(ci.fee_notice)} not yet paid: clock paused "
-                        f"{paused} working days so far (to {fmt(as_of)}); the request lapses unless paid by "
-                        f"{fmt(last_day)} ({rule.fee_pause_source}; {lapse_source})"
+                        f"{paused} working days so far (to {fmt(as_of)}); {lapse} "
+                        f"({rule.fee_pause_source}; {lapse_source})"
                     )
                     flags.append("fee_unpaid")
                 else:
@@ -894,7 +899,8 @@ def _add_months(d: np.ndarray, months: int) -> np.ndarray:
     day = (d - month_start.astype("datetime64[D]")).astype(np.int64)
     target = month_start + months
     length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(np.int64)
-    return target.astype("datetime64[D]") + np.minimum(day, length - 1)
+    out: np.ndarray = target.astype("datetime64[D]") + np.minimum(day, length - 1)
+    return out
 
 
 def _months_beginning_with(d: np.ndarray, months: int) -> np.ndarray:
@@ -905,4 +911,5 @@ def _months_beginning_with(d: np.ndarray, months: int) -> np.ndarray:
     target = month_start + months
     first = target.astype("datetime64[D]")
     length = ((target + 1).astype("datetime64[D]") - first).astype(np.int64)
-    return np.where(day < length, first + day - 1, first + length - 1)
+    out: np.ndarray = np.where(day < length, first + day - 1, first + length - 1)
+    return out

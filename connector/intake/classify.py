@@ -166,7 +166,7 @@ class RoutingModel:
         team_votes: dict[str, Counter[str]] = {}
         for _, a, tm in rows:
             if tm:
-                team_votes.setdefault(a, Counter())[tm] += 1  # type: ignore[index]
+                team_votes.setdefault(a, Counter())[tm] += 1
         pipeline = make_pipeline(
             TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, stop_words="english"),
             LogisticRegression(max_iter=1000, C=4.0),
@@ -219,7 +219,8 @@ def classify_frame(frame: pd.DataFrame, rules: RoutingRules | None, model: Routi
         for k, (area, proba) in zip(todo, model.predict([texts[k] for k in todo]), strict=True):
             if proba > results[k].confidence:
                 results[k] = Classification(area, model.teams.get(area), round(proba, 3), "model", "model")
-    areas, teams, conf, rule, method = [], [], [], [], []
+    areas, teams, conf, method = [], [], [], []
+    rule: list[str | None] = []
     for k, res in enumerate(results):
         if given_area[k]:
             areas.append(given_area[k])

@@ -8,10 +8,11 @@ must answer is closed or short-staffed before the due date (``mappings/team-cale
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -20,6 +21,10 @@ from connector import tomlfile
 from connector.errors import MappingError
 from connector.intake.source_mapping import fold
 from connector.model import CLOSED_STAGES, RelatedRequest, RelationKind
+
+if TYPE_CHECKING:  # the pipeline imports the deadline engine lazily (intake may use deadlines: see check_layers)
+    from connector.deadlines.calendar import WorkingCalendar
+    from connector.deadlines.engine import DeadlineEngine
 
 GRADES = ((60, "P1 urgent"), (35, "P2 high"), (15, "P3 normal"), (-1000, "P4 routine"))
 
@@ -149,13 +154,13 @@ def _date(value: Any) -> date | None:
 
 
 class Grader:
-    """Grades cases; ``engine`` is a :class:`connector.deadlines.DeadlineEngine` (for working-day counts)."""
+    """Grades cases, counting working days in the deadline engine's calendars."""
 
-    def __init__(self, engine: Any, calendars: TeamCalendars | None = None) -> None:
+    def __init__(self, engine: DeadlineEngine, calendars: TeamCalendars | None = None) -> None:
         self.engine = engine
         self.calendars = calendars or TeamCalendars()
 
-    def grade(self, row: dict[str, Any], related: list[RelatedRequest], today: date) -> Grade:
+    def grade(self, row: Mapping[Hashable, Any], related: list[RelatedRequest], today: date) -> Grade:
         reasons: list[tuple[int, str]] = []
         stage = row.get("stage") or "received"
         if stage in {s.value for s in CLOSED_STAGES}:
@@ -241,7 +246,7 @@ class Grader:
         label = next(name for floor, name in GRADES if score >= floor)
         return Grade(label, score, [f"{p:+d} {text}" for p, text in reasons])
 
-    def _team_pressure(self, team: str | None, today: date, due: date, cal: Any) -> list[tuple[int, str]]:
+    def _team_pressure(self, team: str | None, today: date, due: date, cal: WorkingCalendar) -> list[tuple[int, str]]:
         """Closures and absences between today and the due date, in working days the team actually has."""
         if due <= today:
             return []

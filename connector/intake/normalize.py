@@ -8,11 +8,12 @@ pass each. ``FoiCase`` objects are built afterwards, only for the rows a caller 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import operator
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from connector import model
 from connector.intake.controls import MULTILINE_FIELDS, clean_column, control_mask
@@ -355,6 +357,11 @@ def _clean(s: pd.Series) -> pd.Series:
     return pd.Series(stripped, dtype=object)
 
 
+def _mapped_or_collapsed(table: dict[str, str], value: str) -> str:
+    """The value map's entry for ``value`` (folded), else the value with its whitespace collapsed."""
+    return table.get(fold(value), _collapse(value))
+
+
 def _map_uniques(s: pd.Series, func: Callable[[str], Any]) -> pd.Series:
     """Apply ``func`` once per distinct value (a register has few regimes, departments, stages, dates)."""
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
@@ -520,8 +527,7 @@ def _parse_uniques(u: pd.Series, mapping: SourceMapping) -> tuple[np.ndarray, np
     for fmt in opts.date_formats:
         if not todo.any():
             break
-        parsed = pd.to_datetime(u[todo], format=fmt, errors="coerce").to_numpy("datetime64[ns]")
-        naive[np.flatnonzero(todo)] = parsed
+        naive[np.flatnonzero(todo)] = pd.to_datetime(u[todo], format=fmt, errors="coerce").to_numpy("datetime64[ns]")
         todo &= np.isnat(naive)
     if opts.excel_serial_dates and todo.any():
         serial = todo & u.str.fullmatch(_SERIAL, na=False).to_numpy(bool)
@@ -554,8 +560,9 @@ def parse_datetimes(
         tcodes, tuniques = pd.factorize(time, use_na_sentinel=True)
         tu = pd.Series(np.asarray(tuniques, dtype=object), dtype=object).str.strip().str.replace(".", ":", regex=False)
         tu = tu.where(tu.str.count(":") != 1, tu + ":00")
-        td_u = pd.to_timedelta(tu, errors="coerce")
-        td_u = td_u.where((td_u >= pd.Timedelta(0)) & (td_u < pd.Timedelta(days=1))).to_numpy("timedelta64[ns]")
+        td_parsed = pd.to_timedelta(tu, errors="coerce")
+        in_day = (td_parsed >= pd.Timedelta(0)) & (td_parsed < pd.Timedelta(days=1))
+        td_u = td_parsed.where(in_day).to_numpy("timedelta64[ns]")
         td = _take(td_u, tcodes, np.timedelta64("NaT", "ns"))
         bad_time = (tcodes >= 0) & np.isnat(td)
         add = ~np.isnat(naive) & ~np.isnat(td) & (naive == naive.astype("datetime64[D]"))
@@ -565,7 +572,7 @@ def parse_datetimes(
     )
     local_utc = local.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]")
     combined = np.where(np.isnat(utc), local_utc, utc)
-    return pd.Series(combined).dt.tz_localize("UTC"), bad_time
+    return pd.Series(combined, dtype="datetime64[ns]").dt.tz_localize("UTC"), bad_time
 
 
 def _date_formats_hint(mapping: SourceMapping) -> str:
@@ -820,7 +827,7 @@ def normalize_frame(
         values = get(field, raw_cells=True)
         if values.notna().any():
             table = mapping.values.lookup(field)
-            values = _map_uniques(values, lambda v, t=table: t.get(fold(v), _collapse(v)))
+            values = _map_uniques(values, functools.partial(_mapped_or_collapsed, table))
         default = getattr(mapping.defaults, field)
         if default:
             values = values.fillna(default)
@@ -898,9 +905,9 @@ def normalize_frame(
         reference = opts.reference_prefix + reference
     if opts.reference_case == "upper":
         present = reference.notna().to_numpy(bool)
-        values = reference.to_numpy(object).copy()
-        values[present] = list(map(str.upper, values[present]))
-        reference = pd.Series(values, dtype=object)
+        upper = reference.to_numpy(object).copy()
+        upper[present] = list(map(str.upper, upper[present]))
+        reference = pd.Series(upper, dtype=object)
     problems.add(
         reference.isna().to_numpy(bool),
         "reference",
@@ -964,15 +971,15 @@ def normalize_frame(
             mask[pos[has_err]] = True
             problems.add(mask, "received_at", reason)
 
-    rows = df[ROW].to_numpy()
-    rejects = list(raw.rejects) + problems.rejects(rows, sources)
+    row_numbers = df[ROW].to_numpy()
+    rejects = list(raw.rejects) + problems.rejects(row_numbers, sources)
     keep = ~problems.bad
     columns: dict[str, Any] = {c: _values(out[c])[keep] for c in CASE_COLUMNS}
-    columns[ROW] = rows[keep]
+    columns[ROW] = row_numbers[keep]
     columns[FILE] = files.to_numpy(object)[keep]
     columns[SOURCE] = sources[keep]
-    for col, values in deadline_values.items():
-        columns[col] = values[keep]
+    for col, deadline_column in deadline_values.items():
+        columns[col] = deadline_column[keep]
     if "authorities_addressed" in df.columns:  # .eml: how many public bodies the message was sent to
         addressed = pd.to_numeric(df["authorities_addressed"], errors="coerce").fillna(0).astype(int).to_numpy()
         columns[AUTHORITIES] = addressed[keep]
@@ -1035,7 +1042,7 @@ def _val(value: Any) -> Any:
     return value
 
 
-def _requester_reason(err: dict[str, Any]) -> str:
+def _requester_reason(err: ErrorDetails) -> str:
     """A reason for a requester problem that does not repeat the value (it is personal data)."""
     loc = [str(p) for p in err["loc"]]
     part = loc[1] if len(loc) > 1 else "requester"
@@ -1046,37 +1053,40 @@ def _requester_reason(err: dict[str, Any]) -> str:
     return f"requester {part.replace('_', ' ')}: {err['msg'].removeprefix('Value error, ')}"
 
 
-def case_from_row(row: dict[str, Any]) -> FoiCase:
+def case_from_row(row: Mapping[Hashable, Any]) -> FoiCase:
     """One normalised row -> FoiCase (pydantic validates once more: the model is the last word)."""
     v = {k: _val(x) for k, x in row.items()}
     received = v["received_at"]
     responded = v.get("responded_at")
     wdtk = v.get("wdtk_request_id")
-    return FoiCase(
-        reference=v["reference"],
-        regime=v["regime"],
-        received_at=received.to_pydatetime() if isinstance(received, pd.Timestamp) else received,
-        channel=v["channel"],
-        requester={
-            "name": v["requester_name"],
-            "email": v["requester_email"],
-            "postal_address": v["requester_address"],
-            "postcode": v["requester_postcode"],
-            "organisation": v["requester_organisation"],
-            "type": v["requester_type"],
-        },
-        subject=v["subject"],
-        request_text=v["request_text"],
-        service_area=v.get("service_area"),
-        assigned_team=v.get("assigned_team"),
-        assigned_officer=v.get("assigned_officer"),
-        stage=v["stage"],
-        outcome=v.get("outcome"),
-        exemptions=v["exemptions"].split(";") if v.get("exemptions") else [],
-        responded_at=responded.to_pydatetime() if isinstance(responded, pd.Timestamp) else responded,
-        source_system=v["source_system"],
-        source_id=v.get("source_id"),
-        wdtk_request_id=int(wdtk) if wdtk is not None else None,
+    # model_validate, as the constructor does, with the requester as a dict so errors keep their ("requester", ...) loc.
+    return FoiCase.model_validate(
+        {
+            "reference": v["reference"],
+            "regime": v["regime"],
+            "received_at": received.to_pydatetime() if isinstance(received, pd.Timestamp) else received,
+            "channel": v["channel"],
+            "requester": {
+                "name": v["requester_name"],
+                "email": v["requester_email"],
+                "postal_address": v["requester_address"],
+                "postcode": v["requester_postcode"],
+                "organisation": v["requester_organisation"],
+                "type": v["requester_type"],
+            },
+            "subject": v["subject"],
+            "request_text": v["request_text"],
+            "service_area": v.get("service_area"),
+            "assigned_team": v.get("assigned_team"),
+            "assigned_officer": v.get("assigned_officer"),
+            "stage": v["stage"],
+            "outcome": v.get("outcome"),
+            "exemptions": v["exemptions"].split(";") if v.get("exemptions") else [],
+            "responded_at": responded.to_pydatetime() if isinstance(responded, pd.Timestamp) else responded,
+            "source_system": v["source_system"],
+            "source_id": v.get("source_id"),
+            "wdtk_request_id": int(wdtk) if wdtk is not None else None,
+        }
     )
 
 

@@ -214,7 +214,7 @@ def _finish(
     frame["grade"] = [g.grade for g in grades]
     frame["grade_score"] = [g.score for g in grades]
     frame["grade_reasons"] = [" | ".join(g.reasons) for g in grades]
-    result.grades = {frame.at[pos, "reference"]: grades[pos] for pos in keep}
+    result.grades = {str(frame.at[pos, "reference"]): grades[pos] for pos in keep}
     result.frame = frame.iloc[keep].reset_index(drop=True)
     result.cases = cases
     result.rejects = sorted(rejects, key=lambda r: (r.source, r.row if r.row is not None else -1))

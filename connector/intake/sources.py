@@ -538,7 +538,11 @@ def _body_text(msg: EmailMessage) -> str:
     try:
         content = part.get_content()
     except (LookupError, UnicodeDecodeError):
-        content = part.get_payload(decode=True).decode("latin-1", errors="replace")
+        # get_payload(decode=True) of a non-multipart part is its bytes (the union type covers multipart parts).
+        raw = part.get_payload(decode=True)
+        content = raw.decode("latin-1", errors="replace") if isinstance(raw, bytes) else ""
+    if not isinstance(content, str):
+        content = ""  # a non-text body part (get_body only picks text/plain or text/html, so never in practice)
     if part.get_content_type() == "text/html":
         content = _TAGS.sub(" ", content)
     match = _WDTK_FOOTER.search(content) or _FOOTER_LINE.search(content)

@@ -136,7 +136,9 @@ def _regarding_table(target: LetterTarget) -> str:
     return m.group("table")
 
 
-def _existing(client: DataverseClient, entity_set: str, pid: str, ids: Sequence[str], select: list[str]) -> dict:
+def _existing(
+    client: DataverseClient, entity_set: str, pid: str, ids: Sequence[str], select: list[str]
+) -> dict[str, dict[str, Any]]:
     """id -> row for those of ``ids`` that already exist (one query per 50 ids)."""
     found: dict[str, dict[str, Any]] = {}
     for i in range(0, len(ids), _LOOKUP_CHUNK):

@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.errors import ConfigError
 from connector.reporting.measures import compute_measures
 from connector.reporting.periods import Period, make_period, parse_period
 from connector.reporting.pull import PullResult, pull_cases
 from connector.reporting.store import ReportingStore, normalise_activity, normalise_case
+
+if TYPE_CHECKING:
+    from connector.deadlines.engine import DeadlineEngine
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ def build_report(
     date_from: str | date | None = None,
     date_to: str | date | None = None,
     today: date | None = None,
-    engine: Any = None,
+    engine: DeadlineEngine | None = None,
 ) -> tuple[dict[str, Any], Period, int]:
     """Read the reporting store (settings.report.store_path) and compute every table: (tables, period, cases)."""
     from connector.deadlines import DeadlineEngine
@@ -107,7 +110,7 @@ def write_reports(
     date_from: str | date | None = None,
     date_to: str | date | None = None,
     today: date | None = None,
-    engine: Any = None,
+    engine: DeadlineEngine | None = None,
 ) -> list[Path]:
     """Compute every measure from the store and write the chosen formats (default settings.report.formats)."""
     tables, per, count = build_report(

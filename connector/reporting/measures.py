@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,10 @@ from connector import model
 from connector.model import Stage
 from connector.reporting import categories as C
 from connector.reporting.periods import Period, make_period
+
+if TYPE_CHECKING:  # the engine is built lazily (_default_engine) so importing reports stays cheap
+    from connector.deadlines.calendar import WorkingCalendar
+    from connector.deadlines.engine import DeadlineEngine
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +52,11 @@ class WorkingDays:
     non-working weekdays of the years spanned from ``is_working_day`` once, and caches them.
     """
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: DeadlineEngine) -> None:
         self.engine = engine
-        self._calendars: dict[str, Any] = {}
-        self._holidays: dict[tuple[str, int, int], np.busdaycalendar] = {}
+        self._calendars: dict[str, WorkingCalendar] = {}
 
-    def calendar(self, regime: str) -> Any:
+    def calendar(self, regime: str) -> WorkingCalendar:
         if regime not in self._calendars:
             from connector.model import Regime
 
@@ -62,17 +65,6 @@ class WorkingDays:
             except (ValueError, KeyError, TypeError):
                 self._calendars[regime] = self.engine.calendar(Regime.FOIA)
         return self._calendars[regime]
-
-    def busdaycal(self, regime: str, first: date, last: date) -> np.busdaycalendar:
-        cal = self.calendar(regime)
-        if isinstance(getattr(cal, "busdaycal", None), np.busdaycalendar):
-            return cal.busdaycal
-        key = (regime, first.year, last.year)
-        if key not in self._holidays:
-            days = pd.bdate_range(date(first.year, 1, 1), date(last.year, 12, 31)).date
-            hol = np.array([d for d in days if not cal.is_working_day(d)], dtype="datetime64[D]")
-            self._holidays[key] = np.busdaycalendar(weekmask="1111100", holidays=hol)
-        return self._holidays[key]
 
     def between(self, start: pd.Series, end: pd.Series, regime: pd.Series) -> pd.Series:
         """Working days after ``start`` up to and including ``end`` (WorkingCalendar.working_days_between)."""
@@ -85,8 +77,7 @@ class WorkingDays:
         for reg, idx in regimes.groupby(regimes).groups.items():
             s = start.loc[idx].to_numpy().astype("datetime64[D]")
             e = end.loc[idx].to_numpy().astype("datetime64[D]")
-            first, last = min(s.min(), e.min()).item(), max(s.max(), e.max()).item()
-            bdc = self.busdaycal(str(reg), first, last)
+            bdc = self.calendar(str(reg)).busdaycal
             # numpy counts a reversed range differently from the calendar; count forwards, then sign it.
             lo, hi = np.minimum(s, e), np.maximum(s, e)
             count = np.busday_count(lo + one, hi + one, busdaycal=bdc)
@@ -103,7 +94,7 @@ def _default_engine() -> Any:
 # -- preparation ------------------------------------------------------------------------------------------
 
 
-def _fill_due_dates(df: pd.DataFrame, engine: Any) -> pd.DataFrame:
+def _fill_due_dates(df: pd.DataFrame, engine: DeadlineEngine) -> pd.DataFrame:
     """Compute due dates the CRM did not hold (the CRM's own dates win when present)."""
     need = df["received_date"].notna() & (
         df["due_date"].isna() | (df["extension"].notna() & df["extended_due_date"].isna())
@@ -136,7 +127,7 @@ def _fill_due_dates(df: pd.DataFrame, engine: Any) -> pd.DataFrame:
     return df
 
 
-def prepare(frame: pd.DataFrame, today: date, engine: Any, wd: WorkingDays | None = None) -> pd.DataFrame:
+def prepare(frame: pd.DataFrame, today: date, engine: DeadlineEngine, wd: WorkingDays | None = None) -> pd.DataFrame:
     """Per-case derived columns every measure uses (status, timeliness, working-day durations)."""
     wd = wd or WorkingDays(engine)
     df = _fill_due_dates(frame, engine)
@@ -595,7 +586,7 @@ def compute_measures(
     period: Period | str | None = None,
     *,
     today: date | None = None,
-    engine: Any = None,
+    engine: DeadlineEngine | None = None,
     due_soon_days: int = 5,
     activities: pd.DataFrame | None = None,
     ack_days: int = 5,

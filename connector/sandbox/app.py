@@ -533,40 +533,40 @@ class SandboxApp:
             if action == "UpdateMultiple":
                 seen: set[str] = set()
                 for item in targets:
-                    rid = item.get(table.primary_id)
-                    if not isinstance(rid, str) or not GUID_RE.match(rid):
+                    primary = item.get(table.primary_id)
+                    if not isinstance(primary, str) or not GUID_RE.match(primary):
                         raise DvError(
                             400,
                             "0x80040203",
                             f"UpdateMultiple items must carry the primary key '{table.primary_id}' (alternate keys are not supported).",
                         )
-                    rid = rid.lower()
-                    if rid in seen:
+                    primary = primary.lower()
+                    if primary in seen:
                         continue  # documented: only the first of duplicate targets is applied
-                    seen.add(rid)
-                    self.records.update(table, rid, item, user)
+                    seen.add(primary)
+                    self.records.update(table, primary, item, user)
                 return Response(204), len(targets), 0
             seen_keys: set[str] = set()
             for item in targets:
                 odata_id = item.get("@odata.id")
-                rid: str | None
+                upsert_id: str | None
                 alt: dict[str, Any] | None = None
                 if odata_id:
                     # @odata.id is a URL: its key segment is percent-decoded like a request path's (records.resolve_url).
                     ttable, key_text = split_paren(unquote(str(odata_id).split("/")[-1]))
                     if ttable != table.entity_set or key_text is None:
                         raise DvError(400, "0x80048d19", f"'{odata_id}' does not address a {table.logical} record.")
-                    rid, alt = self.records.resolve_key(table, key_text)
+                    upsert_id, alt = self.records.resolve_key(table, key_text)
                     sig = key_text
                 else:
-                    rid = item.get(table.primary_id)
-                    sig = str(rid)
-                    if rid is None:
+                    upsert_id = item.get(table.primary_id)
+                    sig = str(upsert_id)
+                    if upsert_id is None:
                         raise DvError(400, "0x80040203", "UpsertMultiple items need '@odata.id' or the primary key.")
                 if sig in seen_keys:
                     raise DvError(400, "0x80040237", f"Duplicate key in Targets: {sig}.")
                 seen_keys.add(sig)
-                self._upsert(table, rid, alt, item, user)
+                self._upsert(table, upsert_id, alt, item, user)
             return Response(204), len(targets), 0
 
     def _upsert(

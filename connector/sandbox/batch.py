@@ -83,6 +83,7 @@ def parse_request_part(blob: bytes) -> Part:
     if not m:
         raise DvError(400, "0x80048d19", f"The batch part request line '{request_line[:80]}' is not valid.")
     rest = lines[1] if len(lines) > 1 else b""
+    headers: dict[str, str]
     if rest.startswith(b"\r\n"):
         headers, body = {}, rest[2:]
     else:

@@ -31,7 +31,8 @@ def _label_text(value: Any) -> str | None:
     if isinstance(value, dict):
         loc = value.get("LocalizedLabels") or []
         if loc:
-            return loc[0].get("Label")
+            label = loc[0].get("Label")
+            return label if isinstance(label, str) else None
     return None
 
 
@@ -640,7 +641,7 @@ def _relationship(
 
 
 def _attr_mid(table: Table, attr: Attribute) -> str:
-    return attr.to_metadata(table.logical)["MetadataId"]
+    return str(attr.to_metadata(table.logical)["MetadataId"])
 
 
 def _mid_rel(name: str) -> str:

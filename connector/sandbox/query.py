@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
@@ -279,7 +280,7 @@ class CollectionReader:
         if orderby:
             matched = [r for _, r in source() if predicate is None or predicate(r)]
             for col, desc in reversed(orderby):
-                matched.sort(key=lambda r, c=col: (r.get(c) is not None, _sortable(r.get(c))), reverse=desc)
+                matched.sort(key=_sort_key(col), reverse=desc)
             rows = matched[offset : offset + page_size]
             more = len(matched) > offset + page_size
             last_seq, next_offset = 0, offset + page_size
@@ -462,6 +463,15 @@ class CollectionReader:
             # UNCONFIRMED, the message is the service's.
             raise DvError(400, "0x80044352", CT_EXPIRED)
         return int(m.group(1))
+
+
+def _sort_key(col: str) -> Callable[[dict[str, Any]], tuple[bool, Any]]:
+    """Nulls first ascending (last descending), as Dataverse orders them."""
+
+    def key(r: dict[str, Any]) -> tuple[bool, Any]:
+        return (r.get(col) is not None, _sortable(r.get(col)))
+
+    return key
 
 
 def _sortable(v: Any) -> Any:

@@ -366,14 +366,14 @@ class Records:
                         raise E.payload_error(table.entity_set, f"A collection was expected for '{nav_name}'.")
                     coll_binds.append((nav_name, value))
                     continue
-                attr = table.attributes[nav.attribute]
+                lookup_attr = table.attributes[nav.attribute]
                 if value is None:
                     values[nav.attribute] = None
                     continue
                 if not isinstance(value, str):
                     raise E.payload_error(table.entity_set, f"The value of '{key}' must be a URL.")
                 target, rid = self.resolve_url(value)
-                if target.logical not in attr.targets:
+                if target.logical not in lookup_attr.targets:
                     raise E.payload_error(
                         table.entity_set,
                         f"'{target.logical}' is not a valid target for the navigation property '{nav_name}'.",
@@ -471,7 +471,12 @@ class Records:
 
     # ------------------------------------------------------------------ operations
     def create(
-        self, table: Table, body: dict[str, Any], caller: str, rid: str | None = None, key_values: dict | None = None
+        self,
+        table: Table,
+        body: dict[str, Any],
+        caller: str,
+        rid: str | None = None,
+        key_values: dict[str, Any] | None = None,
     ) -> tuple[str, dict[str, Any]]:
         values, deep, coll_binds = self.parse_body(table, body)
         if rid is None:
@@ -585,7 +590,7 @@ class Records:
         rid: str,
         body: dict[str, Any],
         caller: str,
-        strip_keys: dict | None = None,
+        strip_keys: dict[str, Any] | None = None,
         existing: dict[str, Any] | None = None,
         allow_state: bool = False,
     ) -> dict[str, Any]:
@@ -699,7 +704,7 @@ class Records:
                 out[nav_name] = [self.represent(target, r, sub_select, annotations) for r in rows if r]
             else:
                 col = f"_{nav.attribute}_value"
-                rid = rec.get(table.primary_id)
+                rid = rec[table.primary_id]
                 out[nav_name] = [
                     self.represent(target, r, sub_select, annotations)
                     for _, r in self.store.scan_eq(target.logical, col, rid)

@@ -70,6 +70,8 @@ def _handler(app: SandboxApp, scheme: str) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "foi-sync-sandbox"
         sys_version = ""
+        # Set by BaseHTTPRequestHandler.send_header (not in typeshed): the pending header bytes we append the body to.
+        _headers_buffer: list[bytes]
 
         def version_string(self) -> str:
             return self.server_version
@@ -87,7 +89,9 @@ def _handler(app: SandboxApp, scheme: str) -> type[BaseHTTPRequestHandler]:
             for k, v in self.headers.items():
                 lk = k.lower()
                 headers[lk] = headers[lk] + "," + v if lk in headers and lk == "prefer" else v
-            host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+            address = self.server.server_address
+            assert isinstance(address, tuple)  # an AF_INET/AF_INET6 server, never a Unix socket
+            host = self.headers.get("Host") or f"{address[0]}:{address[1]}"
             origin = f"{scheme}://{host}"
             try:
                 resp = app.handle(self.command, self.path, headers, body, origin)
@@ -110,7 +114,7 @@ def _handler(app: SandboxApp, scheme: str) -> type[BaseHTTPRequestHandler]:
 
         def _read_chunked(self) -> bytes:
             """Transfer-Encoding: chunked request bodies (streaming clients send them)."""
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:

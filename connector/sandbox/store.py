@@ -94,7 +94,7 @@ class Store:
         if row is None:
             return None
         self.meter.read()
-        data = json.loads(row[0])
+        data: dict[str, Any] = json.loads(row[0])
         data["versionnumber"] = row[1]
         return data
 

@@ -9,13 +9,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from connector import odata
 from connector.dataverse.errors import DataverseError, NotFound
+from connector.dataverse.metadata import TableMetadata
 from connector.errors import MappingError
 from connector.model import Channel, Outcome, Regime, RequesterType, ReviewOutcome, Stage
 from connector.sync.mapping import FieldMap, TargetMapping
+
+if TYPE_CHECKING:
+    from connector.dataverse.client import DataverseClient
+    from connector.sync.state import StateStore
 
 #: Which Dataverse AttributeTypes can hold each mapping field type.
 COMPATIBLE: dict[str, set[str]] = {
@@ -101,7 +106,7 @@ class Problem:
 
 
 class _Checker:
-    def __init__(self, client: Any, mapping: TargetMapping) -> None:
+    def __init__(self, client: DataverseClient, mapping: TargetMapping) -> None:
         self.client = client
         self.m = mapping
         self.file = str(mapping.source_path or "target mapping")
@@ -420,13 +425,13 @@ def _types_for(crm_type: str) -> str:
     return ", ".join(k for k, v in COMPATIBLE.items() if crm_type in v) or "none"
 
 
-def check_mapping(client: Any, mapping: TargetMapping) -> list[Problem]:
+def check_mapping(client: DataverseClient, mapping: TargetMapping) -> list[Problem]:
     """Every mismatch between the mapping and the tenant (errors first)."""
     problems = _Checker(client, mapping).run()
     return sorted(problems, key=lambda p: p.severity != "error")
 
 
-def require_valid(client: Any, mapping: TargetMapping) -> list[Problem]:
+def require_valid(client: DataverseClient, mapping: TargetMapping) -> list[Problem]:
     """Run the check; raise MappingError listing the errors, return the warnings."""
     problems = check_mapping(client, mapping)
     errors = [p for p in problems if p.severity == "error"]
@@ -441,38 +446,21 @@ def require_valid(client: Any, mapping: TargetMapping) -> list[Problem]:
 # ---------------------------------------------------------------------------------------------- cached check
 
 
-def _snapshot_metadata(client: Any) -> dict[str, Any]:
+def _snapshot_metadata(client: DataverseClient) -> dict[str, Any]:
     """The table definitions the live check just read, so a cached run needs no EntityDefinitions request either."""
-    reader = getattr(client, "metadata", None)
-    cache = getattr(reader, "_cache", None)
-    if not isinstance(cache, dict):
-        return {}
-    tables = {}
-    for logical, entry in list(cache.items()):
-        meta = entry[1] if isinstance(entry, tuple) else entry
-        if hasattr(meta, "model_dump"):
-            tables[logical] = meta.model_dump(mode="json")
-    return {"tables": tables}
+    return {"tables": {logical: meta.model_dump(mode="json") for logical, meta in client.metadata.export().items()}}
 
 
-def _prime_metadata(client: Any, snapshot: dict[str, Any]) -> None:
-    """Seed the client's metadata cache from a snapshot (no public API for it yet: best effort, never fatal)."""
-    reader = getattr(client, "metadata", None)
-    cache, sets = getattr(reader, "_cache", None), getattr(reader, "_sets", None)
-    if not isinstance(cache, dict) or not isinstance(sets, dict):
-        return
-    import time
-
-    from connector.dataverse.metadata import TableMetadata
-
-    for logical, raw in (snapshot.get("tables") or {}).items():
+def _prime_metadata(client: DataverseClient, snapshot: dict[str, Any]) -> None:
+    """Seed the client's metadata cache from a snapshot; a table stored by an older version that no longer
+    validates is skipped (it is read live when needed), never fatal."""
+    tables = []
+    for raw in (snapshot.get("tables") or {}).values():
         try:
-            meta = TableMetadata.model_validate(raw)
+            tables.append(TableMetadata.model_validate(raw))
         except ValueError:
             continue
-        if logical not in cache:
-            cache[logical] = (time.monotonic(), meta)
-        sets.setdefault(meta.entity_set, meta.logical_name)
+    client.metadata.prime(tables)
 
 
 def _problem(raw: dict[str, Any]) -> Problem:
@@ -482,9 +470,9 @@ def _problem(raw: dict[str, Any]) -> Problem:
 
 
 def require_valid_cached(
-    client: Any,
+    client: DataverseClient,
     mapping: TargetMapping,
-    state: Any,
+    state: StateStore,
     environment: str,
     max_age_hours: float,
     *,

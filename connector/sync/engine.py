@@ -31,7 +31,7 @@ from connector.errors import CrmUnavailable, FoiSyncError, exit_code_for
 from connector.model import FoiCase
 from connector.sync.check import Kind, metadata_shaped, require_valid_cached
 from connector.sync.lock import lock_for
-from connector.sync.mapping import TargetMapping, load_target_mapping, requester_ref
+from connector.sync.mapping import FieldMap, TargetMapping, load_target_mapping, requester_ref
 from connector.sync.plan import Plan, build_plan
 from connector.sync.push import FATAL, NameResolver, Pusher
 from connector.sync.state import StateStore
@@ -586,16 +586,17 @@ def reconcile(client: Any, mapping: TargetMapping, cases: list[FoiCase]) -> dict
                 for row in rows:
                     crm[str(row[key_col]).casefold()] = row
 
-    def label(spec: Any, value: Any) -> str:
+    def label(spec: FieldMap, value: Any) -> str:
         reverse = {v: k for k, v in spec.choices.items()}
         return str(reverse.get(value, value)) if value is not None else "(none)"
 
     out: dict[str, Any] = {"source": len(keys), "crm": len(crm)}
     match = len(crm) == len(keys)
-    for name, spec, getter in (
+    tallies: tuple[tuple[str, FieldMap | None, Callable[[FoiCase], str]], ...] = (
         ("by_stage", stage, lambda c: c.stage.value),
         ("by_outcome", outcome, lambda c: c.outcome.value if c.outcome else "(none)"),
-    ):
+    )
+    for name, spec, getter in tallies:
         if spec is None:
             continue
         src = Counter(getter(c) for c in keys.values())

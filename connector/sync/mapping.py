@@ -344,12 +344,12 @@ class TargetMapping(_Model):
             if spec.push:
                 cols[spec.payload_key] = name
         for col in self.alternate_key:
-            spec = self.field_for_column(col)
-            if spec is None:
+            key_spec = self.field_for_column(col)
+            if key_spec is None:
                 raise ValueError(
                     f"alternate_key column '{col}' is not mapped; add a [fields.reference_key] with column = '{col}'"
                 )
-            if spec.owner != "connector":
+            if key_spec.owner != "connector":
                 raise ValueError(f"alternate_key column '{col}' must be owner = 'connector'")
         if self.stage_field is None:
             raise ValueError("a target mapping needs [fields.stage] (stage transitions are what the sync tracks)")

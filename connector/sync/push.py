@@ -219,7 +219,12 @@ class Pusher:
         return {k: rec.payload.get(k) for k in keys if k in owned and k in rec.payload}
 
     def bulk_upsert(
-        self, entity_set: str, logical: str, recs: list[PlannedRecord], bodies: list[dict[str, Any]], keys: list[dict]
+        self,
+        entity_set: str,
+        logical: str,
+        recs: list[PlannedRecord],
+        bodies: list[dict[str, Any]],
+        keys: list[dict[str, Any]],
     ) -> list[PlannedRecord]:
         """UpsertMultiple as one stream; dead-letters failures; -> the records that landed (checkpointed per chunk)."""
         items = list(zip(keys, bodies, strict=True))

@@ -300,7 +300,7 @@ class StateStore:
         return {str(r["error_code"] or "unknown"): int(r["n"]) for r in rows}
 
     def dead_letters(self, status: str | None = "open", ids: Iterable[int] | None = None) -> list[DeadLetter]:
-        sql, args = "SELECT * FROM dead_letters WHERE 1=1", []
+        sql, args = "SELECT * FROM dead_letters WHERE 1=1", list[Any]()
         if status:
             sql += " AND status = ?"
             args.append(status)

@@ -113,9 +113,9 @@ def trend_chart(
     vmax = (max(received) or 1) * 1.15  # headroom so the threshold label stays readable
     parts = [_svg_open(width, height)]
     parts.append(f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="{GREY}"/>')
-    for pct in (0, 50, 100):
-        y = top + ph - ph * pct / 100
-        parts.append(f'<text x="{left + pw + 6}" y="{y + 4:.1f}" font-size="10" fill="{GREY}">{pct}%</text>')
+    for grid_pct in (0, 50, 100):
+        y = top + ph - ph * grid_pct / 100
+        parts.append(f'<text x="{left + pw + 6}" y="{y + 4:.1f}" font-size="10" fill="{GREY}">{grid_pct}%</text>')
     ty = top + ph - ph * threshold / 100
     parts.append(
         f'<line x1="{left}" y1="{ty:.1f}" x2="{left + pw}" y2="{ty:.1f}" stroke="{RED}" stroke-dasharray="5 4"/>'

@@ -14,8 +14,10 @@ from typing import Any
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from connector.reporting.outputs.cells import neutralise
 
@@ -46,7 +48,7 @@ def _cell_value(value: Any) -> Any:
     return value
 
 
-def _text_cell(ws: Any, text: str) -> WriteOnlyCell:
+def _text_cell(ws: WriteOnlyWorksheet, text: str) -> Cell:
     """A string cell, never a formula, whatever the text begins with."""
     cell = WriteOnlyCell(ws, value=neutralise(text))
     cell.data_type = "s"
@@ -103,7 +105,8 @@ def write_workbook(tables: dict[str, pd.DataFrame], path: Path, *, title: str | 
                     cell.number_format = DATE_FORMAT if isinstance(v, date) else fmt
                     out.append(cell)
                 elif isinstance(v, date):
-                    cell = WriteOnlyCell(ws, value=v)
+                    cell = WriteOnlyCell(ws)
+                    cell.value = v  # the value setter takes a date; the factory's parameter type omits it
                     cell.number_format = DATE_FORMAT
                     out.append(cell)
                 elif isinstance(v, str):
