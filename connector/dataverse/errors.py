@@ -67,7 +67,7 @@ class Throttled(DataverseError):
 
 
 class AuthenticationFailed(DataverseError):
-    status = 401
+    status: int | None = 401
     exit_code = ExitCode.CRM_UNAVAILABLE
     fix = "check dataverse.tenant_id, dataverse.client_id and the client secret (FOI_SYNC_DATAVERSE__CLIENT_SECRET or dataverse.client_secret_file) or certificate; `foi-sync doctor` checks each"
 
