@@ -134,6 +134,8 @@ class IntakeSettings(_Section):
     team_calendars: Path = Path("mappings/team-calendars.toml")
     repeat_window_days: int = Field(default=60, ge=1)
     rejects_dir: Path = Path("var/rejects")
+    #: How many rejects reports to keep in rejects_dir (the newest); older ones are deleted. 0 keeps them all.
+    rejects_keep: int = Field(default=50, ge=0)
 
 
 class SyncSettings(_Section):
@@ -269,9 +271,9 @@ def _reject_secrets_in_file(data: dict[str, Any], path: Path, prefix: str = "") 
             )
 
 
-def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+def load_settings(config_path: Path | str | None = None, **overrides: Any) -> Settings:
     """Read and validate the configuration; raise :class:`ConfigError` with one actionable message."""
-    path = find_config_file(config_path)
+    path = find_config_file(None if config_path is None else Path(config_path))
     data, text = tomlfile.read_toml(
         path, what="the configuration", fix_path="pass a readable file to --config", error=ConfigError
     )

@@ -253,6 +253,9 @@ class _Run:
                 if result.rejects and not self.dry_run:
                     out = settings.intake.rejects_dir / f"rejects-{self.report.run_id}.csv"
                     result.write_rejects(out)
+                    from connector.intake.rejects import prune_rejects
+
+                    prune_rejects(out.parent, settings.intake.rejects_keep)
                     self.report.warnings.append(f"{len(result.rejects)} source row(s) rejected: see {out}")
             c["source_cases"] = len(cases)
         resolver = NameResolver(client, self.state, self.environment, hours, remember=not self.dry_run)
