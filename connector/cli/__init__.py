@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "migrate": ("connector.cli.sync_cmd", "migrate", "Load a historical register into the CRM, resumably."),
     "dead-letters": ("connector.cli.sync_cmd", "dead_letters", "List, retry or discard records that failed."),
     "doctor": ("connector.cli.sync_cmd", "doctor", "Check config, network, token, permissions and mappings."),
+    "runs": ("connector.cli.audit_cmd", "runs", "List recent runs and what each did (the local run ledger)."),
+    "audit": ("connector.cli.audit_cmd", "audit", "Print a case's whole history: CRM notes plus the run ledger."),
     "letters": ("connector.cli.letters_cmd", "letters", "Preview the letters foi-sync sends."),
     "pull": ("connector.cli.report_cmd", "pull", "Bring case status back from the CRM into the reporting store."),
     "report": ("connector.cli.report_cmd", "report", "Write compliance reports (xlsx, html, csv)."),

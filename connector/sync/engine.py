@@ -100,6 +100,9 @@ class _Run:
         self._stats0: dict[str, Any] = {}
         #: Mapping keys whose "regarding" navigation the tenant lacks: those activities are skipped, not failed.
         self.unlinkable: set[str] = set()
+        #: What intake decided, by reference, for the audit notes (connector/sync/audit.py).
+        self.intake_frame: Any = None
+        self.grades: dict[str, Any] = {}
         #: The environment the cached mapping check and lookups belong to.
         self.environment = str(settings.dataverse.url or "").rstrip("/").casefold()
 
@@ -244,6 +247,7 @@ class _Run:
                 result = read()
                 cases = result.cases
                 grades = getattr(result, "grades", {}) or {}
+                self.intake_frame, self.grades = getattr(result, "frame", None), grades
                 c["source_rejects"] = len(result.rejects)
                 c["sources_failed"] = len(result.failed_sources)
                 for name in result.failed_sources:  # the run goes on with the other sources, and exits 1
@@ -334,9 +338,25 @@ def _push(run: _Run, plan: Plan, pusher: Pusher, engine: Any, today: date, resol
             pusher.move_bpfs(moved)
         c.update(pusher.counts)
         pusher.counts.clear()
+    _audit(run, plan, today)
     if pusher.metadata_suspect:
         run.distrust_metadata("push")
     return moved
+
+
+def _audit(run: _Run, plan: Plan, today: date) -> None:
+    """Audit notes for what landed (connector/sync/audit.py); a failure here never fails the run's cases."""
+    tl = run.mapping.timeline
+    if not tl.audit_notes or (run.kind == "migrate" and not tl.audit_on_migrate):
+        return
+    if "timeline.note_regarding_nav" in run.unlinkable:
+        return
+    from connector.sync.audit import AuditWriter, grades_from, routing_from_frame
+
+    with run.step("audit", fatal=False) as c:
+        writer = AuditWriter(run.client, run.mapping, run.state, run.report.run_id)
+        writer.write(plan, today, routing_from_frame(run.intake_frame), grades_from(run.grades))
+        c.update(writer.counts)
 
 
 def run_sync(

@@ -255,6 +255,11 @@ class Timeline(_Model):
     """Stage changes are written as a note on the case: the audit trail CRM users see on the timeline."""
 
     stage_notes: bool = True
+    #: Audit notes (connector/sync/audit.py): creation, routing decision, regime change, grade change and the names
+    #: of other pushed fields that changed. Never requester data.
+    audit_notes: bool = True
+    #: Audit notes for `foi-sync migrate` too (one note per migrated case: off by default for large backlogs).
+    audit_on_migrate: bool = False
     note_entity_set: str = "annotations"
     note_regarding_nav: str | None = "objectid_incident"
 

@@ -90,6 +90,18 @@ CREATE TABLE IF NOT EXISTS lookups (
     PRIMARY KEY (environment, target, match_column, value)
 );
 CREATE TABLE IF NOT EXISTS letters_done (marker TEXT PRIMARY KEY, source_key TEXT NOT NULL, done_at TEXT NOT NULL);
+-- Audit (connector/sync/audit.py): the last decisions the connector pushed per case (regime, grade, routing; no
+-- requester data), so the next run can say "from X to Y", and the local ledger of what each run recorded on a case.
+CREATE TABLE IF NOT EXISTS case_facts (source_key TEXT PRIMARY KEY, facts TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS case_events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_key TEXT NOT NULL,
+    run_id     TEXT,
+    at         TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    text       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS case_events_key ON case_events (source_key);
 """
 
 
@@ -449,6 +461,55 @@ class StateStore:
             if source_key is None:
                 return db.execute("DELETE FROM letters_done").rowcount
             return db.execute("DELETE FROM letters_done WHERE source_key = ?", (source_key,)).rowcount
+
+    # ------------------------------------------------------------------ audit facts and the per-case ledger
+    def case_facts(self, source_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The decisions last recorded for these cases (connector/sync/audit.py): {source_key: facts}."""
+        wanted = list(source_keys)
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            sql = f"SELECT source_key, facts FROM case_facts WHERE source_key IN ({','.join('?' * len(part))})"
+            out.update({r[0]: json.loads(r[1]) for r in self._query(sql, part)})
+        return out
+
+    def save_case_audit(
+        self,
+        facts: Iterable[tuple[str, dict[str, Any]]],
+        events: Iterable[tuple[str, str, str]],
+        run_id: str | None,
+    ) -> None:
+        """Facts (source_key, facts) and events (source_key, kind, text) the CRM confirmed, in one commit."""
+        stamp = now_iso()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO case_facts VALUES (?,?,?) ON CONFLICT (source_key) DO UPDATE SET "
+                "facts=excluded.facts, updated_at=excluded.updated_at",
+                [(k, json.dumps(f, sort_keys=True, default=str), stamp) for k, f in facts],
+            )
+            db.executemany(
+                "INSERT INTO case_events (source_key, run_id, at, kind, text) VALUES (?,?,?,?,?)",
+                [(k, run_id, stamp, kind, text) for k, kind, text in events],
+            )
+
+    def case_events(self, source_key: str) -> list[dict[str, Any]]:
+        """What runs recorded on one case, oldest first."""
+        rows = self._query("SELECT * FROM case_events WHERE source_key = ? ORDER BY id", (source_key,))
+        return [dict(r) for r in rows]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        return {**dict(rows[0]), "counts": json.loads(rows[0]["counts"])} if rows else None
+
+    def meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value", (key, value)
+            )
 
 
 def _fresh(stamp: str, max_age_hours: float) -> bool:
