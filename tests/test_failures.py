@@ -103,6 +103,7 @@ CRM_COMMANDS: list[list[str]] = [
     ["pull"],
     ["mapping", "check"],
     ["mapping", "provision"],
+    ["audit", "FOI/2025/0001"],
     ["doctor"],
 ]
 

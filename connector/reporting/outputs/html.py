@@ -177,8 +177,8 @@ def _nice_step(raw: float) -> float:
     """1, 2, 2.5 or 5 times a power of ten, at least ``raw``: axis steps a person reads at a glance."""
     if raw <= 0:
         return 1.0
-    power = 10 ** math.floor(math.log10(raw))
-    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    power = 10.0 ** math.floor(math.log10(raw))
+    return float(next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw))
 
 
 def stacked_bar(segments: list[tuple[str, float, str]], *, width: int = 560) -> str:
