@@ -69,7 +69,7 @@ def test_run_that_cannot_reach_the_crm_ends_with_a_json_error_line(sandbox: Any,
     lines = json_lines(done.stderr)
     finished = next(line for line in lines if line["msg"] == "run finished")
     assert finished["exit_code"] == 4 and finished["level"] == "error"
-    assert [e["code"] for e in finished["errors"]] == ["CrmUnavailable"]
+    assert [e["code"] for e in finished["errors"]] == ["TransportError"]  # the cause, not the wrapper
     final = lines[-1]
     assert final["level"] == "error" and final["exit_code"] == 4
     assert "dataverse.url" in final["msg"] and "Traceback" not in done.stderr

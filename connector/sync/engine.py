@@ -79,6 +79,12 @@ class RunReport(BaseModel):
         return {**self.model_dump(mode="json"), "exit_code": self.exit_code}
 
 
+def _error_code(exc: BaseException) -> str:
+    """The log's code for the error that stopped a run: the CRM's own failure, not the wrapper that carries it."""
+    cause = exc.__cause__ if isinstance(exc, CrmUnavailable) and exc.__cause__ is not None else exc
+    return type(cause).__name__
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -135,9 +141,7 @@ class _Run:
             if metadata_shaped(exc.code, exc.message, exc):
                 self.distrust_metadata(f"{name}: {exc.code or exc.status}")
             if fatal:  # e.g. still throttled or failing (5xx) after the whole retry budget
-                raise CrmUnavailable(
-                    f"{name}: the CRM kept failing ({exc}); the next run resumes", fix=exc.fix
-                ) from exc
+                raise CrmUnavailable(f"{name}: the CRM kept failing ({exc})", fix=exc.fix) from exc
             self.report.add_error(f"{name}.{exc.code or type(exc).__name__}", f"{name}: {exc}")
             log.error("step failed", extra={"run_id": self.report.run_id, "step": name, "code": exc.code})
         except Exception as exc:
@@ -423,7 +427,7 @@ def run_sync(
             status = "ok" if run.report.exit_code == 0 else "finished-with-failures"
             return run.finish(status)
     except BaseException as exc:
-        run.report.add_error(type(exc).__name__, f"{type(exc).__name__}: {str(exc)[:300]}")
+        run.report.add_error(_error_code(exc), f"{type(exc).__name__}: {str(exc)[:300]}")
         with contextlib.suppress(Exception):
             run.finish(status, exit_code=int(exit_code_for(exc)))
         raise
@@ -546,7 +550,7 @@ def run_migrate(
             status = "ok" if run.report.exit_code == 0 else "finished-with-failures"
             return run.finish(status)
     except BaseException as exc:
-        run.report.add_error(type(exc).__name__, f"{type(exc).__name__}: {str(exc)[:300]}")
+        run.report.add_error(_error_code(exc), f"{type(exc).__name__}: {str(exc)[:300]}")
         with contextlib.suppress(Exception):
             run.finish(status, exit_code=int(exit_code_for(exc)))
         raise
