@@ -200,9 +200,11 @@ def dl_retry(app: Any, ids: tuple[int, ...]) -> None:
 @click.pass_obj
 def dl_discard(app: Any, ids: tuple[int, ...]) -> None:
     """Give up on these records (they stay in the ledger as discarded)."""
+    from connector.sync.lock import lock_for
     from connector.sync.state import StateStore
 
-    with StateStore(app.settings.sync.state_path) as state:
+    # It writes the state, so it waits for no one and is refused (exit 3) while a run holds the lock.
+    with lock_for(app.settings.sync.state_path), StateStore(app.settings.sync.state_path) as state:
         n = state.discard_dead_letters(ids)
     click.echo(f"discarded {n} dead letter(s)")
 

@@ -30,7 +30,7 @@ from connector.dataverse.errors import DataverseError
 from connector.errors import CrmUnavailable, FoiSyncError, exit_code_for
 from connector.model import FoiCase
 from connector.sync.check import Kind, metadata_shaped, require_valid_cached
-from connector.sync.lock import lock_for
+from connector.sync.lock import RunLock, lock_for
 from connector.sync.mapping import FieldMap, TargetMapping, load_target_mapping, requester_ref
 from connector.sync.plan import Plan, build_plan
 from connector.sync.push import FATAL, NameResolver, Pusher
@@ -348,6 +348,15 @@ def _push(run: _Run, plan: Plan, pusher: Pusher, engine: Any, today: date, resol
     return moved
 
 
+def _run_lock(settings: Settings, dry_run: bool, held: RunLock | None) -> contextlib.AbstractContextManager[object]:
+    """The run lock to take: none for a dry run or when the caller already holds this state file's lock."""
+    if held is not None:
+        if not held.held or held.path != lock_for(settings.sync.state_path).path:
+            raise ValueError(f"held_lock must be the held run lock of {settings.sync.state_path}")
+        return contextlib.nullcontext()
+    return lock_for(settings.sync.state_path) if not dry_run else contextlib.nullcontext()
+
+
 def _audit(run: _Run, plan: Plan, today: date) -> None:
     """Audit notes for what landed (connector/sync/audit.py); a failure here never fails the run's cases."""
     tl = run.mapping.timeline
@@ -370,10 +379,12 @@ def run_sync(
     client: Any = None,
     today: date | None = None,
     cases: list[FoiCase] | None = None,
+    held_lock: RunLock | None = None,
 ) -> RunReport:
-    """The scheduled job. ``cases`` replaces intake (used by dead-letter retries)."""
+    """The scheduled job. ``cases`` replaces intake and ``held_lock`` is the caller's run lock (both used by
+    dead-letter retries, which hold the lock across all their runs)."""
     run = _Run(settings, "sync", dry_run, client)
-    lock = lock_for(settings.sync.state_path) if not dry_run else contextlib.nullcontext()
+    lock = _run_lock(settings, dry_run, held_lock)
     status = "failed"
     try:
         with lock:
@@ -501,12 +512,13 @@ def run_migrate(
     progress: bool = True,
     today: date | None = None,
     cases: list[FoiCase] | None = None,
+    held_lock: RunLock | None = None,
 ) -> RunReport:
     """Load a historical register resumably: rerun after an interruption and only what is missing is sent."""
     source_path = Path(source_path)
     mapping_path = Path(source_mapping) if source_mapping else None
     run = _Run(settings, "migrate", dry_run, client)
-    lock = lock_for(settings.sync.state_path) if not dry_run else contextlib.nullcontext()
+    lock = _run_lock(settings, dry_run, held_lock)
     status = "failed"
     origin = {
         "kind": "migrate",
@@ -644,7 +656,18 @@ def reconcile(client: Any, mapping: TargetMapping, cases: list[FoiCase]) -> dict
 def retry_dead_letters(
     settings: Settings, ids: list[int] | None = None, *, client: Any = None, today: date | None = None
 ) -> dict[str, Any]:
-    """Re-read each dead letter's record from its source, map it with the current mapping, and push it again."""
+    """Re-read each dead letter's record from its source, map it with the current mapping, and push it again.
+
+    The whole retry holds the run lock, like a sync: a retry and a scheduled run never interleave, and a retry
+    while another run holds the lock is refused with LockError (exit code 3) whether or not letters are open.
+    """
+    with lock_for(settings.sync.state_path) as lock:
+        return _retry_dead_letters(settings, ids, client, today, lock)
+
+
+def _retry_dead_letters(
+    settings: Settings, ids: list[int] | None, client: Any, today: date | None, lock: RunLock
+) -> dict[str, Any]:
     mapping = load_target_mapping(settings.sync.target_mapping)
     with StateStore(settings.sync.state_path) as state:
         letters = state.dead_letters("open", ids)
@@ -691,9 +714,10 @@ def retry_dead_letters(
                 progress=False,
                 cases=chosen,
                 today=today,
+                held_lock=lock,
             )
         else:
-            report = run_sync(settings, client=client, cases=chosen, today=today)
+            report = run_sync(settings, client=client, cases=chosen, today=today, held_lock=lock)
         summary["write_requests"] += report.write_requests
     with StateStore(settings.sync.state_path) as state:
         still = {d.id for d in state.dead_letters("open")}
