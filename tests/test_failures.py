@@ -104,6 +104,7 @@ CRM_COMMANDS: list[list[str]] = [
     ["mapping", "check"],
     ["mapping", "provision"],
     ["audit", "FOI/2025/0001"],
+    ["model", "evaluate"],
     ["doctor"],
 ]
 

@@ -54,17 +54,17 @@ def model() -> None:
 
 
 def _train(app: Any, kind: str, save: bool) -> dict[str, Any]:
-    from connector.cli.sync_cmd import _client, crm_errors
+    from connector.dataverse import DataverseClient
     from connector.learn.model_file import save_model
     from connector.sync.learning import read_history, train_from_history
     from connector.sync.mapping import load_target_mapping
 
     settings = app.settings
     mapping = load_target_mapping(settings.sync.target_mapping)
-    client = _client(settings)
+    # A CRM that cannot be reached or refuses us ends in one message and exit 4 (connector/errors.py).
+    client = DataverseClient.from_settings(settings.dataverse)
     try:
-        with crm_errors():
-            history = read_history(client, mapping)
+        history = read_history(client, mapping)
     finally:
         client.close()
     models = train_from_history(history, settings, KINDS[kind])
