@@ -46,3 +46,15 @@ def write_rejects(rejects: Iterable[Reject], path: Path) -> Path:
             row = "" if rej.row is None else rej.row
             writer.writerow([neutralise(rej.source), row, neutralise(rej.field or ""), neutralise(rej.reason)])
     return path
+
+
+def prune_rejects(folder: Path, keep: int) -> list[Path]:
+    """Keep the newest ``keep`` rejects reports (``rejects-*.csv``) in ``folder`` and delete the older ones, so a job
+    that runs every 15 minutes does not fill the disk; 0 keeps them all. Returns what was deleted."""
+    if keep <= 0 or not folder.is_dir():
+        return []
+    reports = sorted(folder.glob("rejects-*.csv"), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+    gone = reports[keep:]
+    for old in gone:
+        old.unlink(missing_ok=True)
+    return gone

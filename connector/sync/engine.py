@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from connector import odata
 from connector.config import IntakeSource, Settings
 from connector.dataverse.errors import DataverseError
-from connector.errors import FoiSyncError
+from connector.errors import CrmUnavailable, FoiSyncError, exit_code_for
 from connector.model import FoiCase
 from connector.sync.check import Kind, metadata_shaped, require_valid_cached
 from connector.sync.lock import RunLock, lock_for
@@ -39,10 +39,7 @@ from connector.sync.state import StateStore
 log = logging.getLogger(__name__)
 
 
-class CrmUnavailable(FoiSyncError):
-    """The CRM could not be reached, or refused the credentials or the permissions (exit 4)."""
-
-    exit_code = 4
+__all__ = ["CrmUnavailable", "RunReport", "run_migrate", "run_sync"]
 
 
 class RunReport(BaseModel):
@@ -59,6 +56,8 @@ class RunReport(BaseModel):
     plan: dict[str, Any] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
+    #: The same failures as codes and counts (safe for the log: no requester data), e.g. {"letters.render": 2}.
+    error_codes: dict[str, int] = Field(default_factory=dict)
     reconciliation: dict[str, Any] | None = None
     resumed_after: list[str] = Field(default_factory=list)
     requests: int = 0
@@ -72,8 +71,18 @@ class RunReport(BaseModel):
             return 1
         return 0
 
+    def add_error(self, code: str, text: str, count: int = 1) -> None:
+        self.errors.append(text)
+        self.error_codes[code] = self.error_codes.get(code, 0) + count
+
     def as_dict(self) -> dict[str, Any]:
         return {**self.model_dump(mode="json"), "exit_code": self.exit_code}
+
+
+def _error_code(exc: BaseException) -> str:
+    """The log's code for the error that stopped a run: the CRM's own failure, not the wrapper that carries it."""
+    cause = exc.__cause__ if isinstance(exc, CrmUnavailable) and exc.__cause__ is not None else exc
+    return type(cause).__name__
 
 
 def _now() -> str:
@@ -127,18 +136,18 @@ class _Run:
         try:
             yield counts
         except FATAL as exc:
-            raise CrmUnavailable(f"{name}: the CRM could not be reached or refused the request ({exc})") from exc
+            raise CrmUnavailable(f"{name}: {exc}", fix=exc.fix) from exc
         except DataverseError as exc:
             if metadata_shaped(exc.code, exc.message, exc):
                 self.distrust_metadata(f"{name}: {exc.code or exc.status}")
             if fatal:  # e.g. still throttled or failing (5xx) after the whole retry budget
-                raise CrmUnavailable(f"{name}: the CRM kept failing ({exc}); the next run resumes") from exc
-            self.report.errors.append(f"{name}: {exc}")
+                raise CrmUnavailable(f"{name}: the CRM kept failing ({exc})", fix=exc.fix) from exc
+            self.report.add_error(f"{name}.{exc.code or type(exc).__name__}", f"{name}: {exc}")
             log.error("step failed", extra={"run_id": self.report.run_id, "step": name, "code": exc.code})
         except Exception as exc:
             if fatal or isinstance(exc, FoiSyncError):
                 raise
-            self.report.errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:300]}")
+            self.report.add_error(f"{name}.{type(exc).__name__}", f"{name}: {type(exc).__name__}: {str(exc)[:300]}")
             log.error("step failed", extra={"run_id": self.report.run_id, "step": name, "error": type(exc).__name__})
         finally:
             seconds = round(time.monotonic() - started, 3)
@@ -156,8 +165,11 @@ class _Run:
                 },
             )
 
-    def finish(self, status: str) -> RunReport:
+    def finish(self, status: str, exit_code: int | None = None) -> RunReport:
+        """Close the ledger entry and log the ``run finished`` line with the exit code the process will end with
+        (``exit_code`` when the run ends in an exception the CLI turns into 2, 3 or 4)."""
         r = self.report
+        code = r.exit_code if exit_code is None else exit_code
         r.finished_at = _now()
         r.seconds = round(time.monotonic() - self._t0, 3)
         stats = getattr(self.client, "stats", None)
@@ -167,15 +179,19 @@ class _Run:
             delta = {m: n - before.get(m, 0) for m, n in after.get("requests", {}).items()}
             r.requests = sum(delta.values())
             r.write_requests = sum(n for m, n in delta.items() if m.upper() != "GET")
-        if not self.dry_run:
+        if not self.dry_run and r.run_id != "dry-run":
             self.state.finish_run(r.run_id, status, {**r.counts, "write_requests": r.write_requests})
-        log.info(
+            for dl_code, n in self.state.dead_letter_codes(r.run_id).items():
+                r.error_codes.setdefault(f"dead_letter.{dl_code}", n)
+        log.log(
+            logging.INFO if code == 0 else logging.ERROR,
             "run finished",
             extra={
                 "run_id": r.run_id,
                 "kind": self.kind,
                 "status": status,
-                "exit_code": r.exit_code,
+                "exit_code": code,
+                "errors": [{"code": k, "count": v} for k, v in sorted(r.error_codes.items())],
                 "duration_ms": int(r.seconds * 1000),
                 "counts": r.counts,
                 "requests": r.requests,
@@ -239,10 +255,15 @@ class _Run:
                 c["source_rejects"] = len(result.rejects)
                 c["sources_failed"] = len(result.failed_sources)
                 for name in result.failed_sources:  # the run goes on with the other sources, and exits 1
-                    self.report.errors.append(f"source '{name}' could not be read: see the rejects file")
+                    self.report.add_error(
+                        "source_unreadable", f"source '{name}' could not be read: see the rejects file"
+                    )
                 if result.rejects and not self.dry_run:
                     out = settings.intake.rejects_dir / f"rejects-{self.report.run_id}.csv"
                     result.write_rejects(out)
+                    from connector.intake.rejects import prune_rejects
+
+                    prune_rejects(out.parent, settings.intake.rejects_keep)
                     self.report.warnings.append(f"{len(result.rejects)} source row(s) rejected: see {out}")
             c["source_cases"] = len(cases)
         resolver = NameResolver(client, self.state, self.environment, hours, remember=not self.dry_run)
@@ -260,6 +281,9 @@ class _Run:
             self.record_plan(plan)
             c["unresolved_lookups"] = resolver.unresolved
             c["lookups_live"] = resolver.live
+            for line in resolver.summary(self.mapping.source_path or settings.sync.target_mapping):
+                log.warning(line, extra={"run_id": self.report.run_id, "code": "lookup_unresolved"})
+                self.report.warnings.append(line)
         return plan, resolver, cases
 
     def dead_letter_rejects(self, plan: Plan, pusher: Pusher) -> None:
@@ -414,10 +438,9 @@ def run_sync(
             status = "ok" if run.report.exit_code == 0 else "finished-with-failures"
             return run.finish(status)
     except BaseException as exc:
-        run.report.errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
-        if not dry_run and run.report.run_id != "dry-run":
-            with contextlib.suppress(Exception):
-                run.finish(status)
+        run.report.add_error(_error_code(exc), f"{type(exc).__name__}: {str(exc)[:300]}")
+        with contextlib.suppress(Exception):
+            run.finish(status, exit_code=int(exit_code_for(exc)))
         raise
     finally:
         run.close()
@@ -460,6 +483,8 @@ def _letters(run: _Run, plan: Plan, pusher: Pusher, c: Counter[str]) -> None:
     if any(metadata_shaped(getattr(f, "code", ""), getattr(f, "message", "")) for f in failed):
         run.distrust_metadata("letters")
     if failed:
+        for code, n in Counter(f"letters.{getattr(f, 'code', '') or 'failed'}" for f in failed).items():
+            run.report.error_codes[code] = run.report.error_codes.get(code, 0) + n
         run.report.errors.append(f"letters: {len(failed)} letter(s) failed (see the log for references)")
 
 
@@ -537,10 +562,9 @@ def run_migrate(
             status = "ok" if run.report.exit_code == 0 else "finished-with-failures"
             return run.finish(status)
     except BaseException as exc:
-        run.report.errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
-        if not dry_run and run.report.run_id != "dry-run":
-            with contextlib.suppress(Exception):
-                run.finish(status)
+        run.report.add_error(_error_code(exc), f"{type(exc).__name__}: {str(exc)[:300]}")
+        with contextlib.suppress(Exception):
+            run.finish(status, exit_code=int(exit_code_for(exc)))
         raise
     finally:
         run.close()
