@@ -171,7 +171,8 @@ class ReportSettings(_Section):
 class LearnSettings(_Section):
     """The learned models (README "Why a case got its grade"): where they live and how often the job retrains."""
 
-    model_dir: Path = Path("var/models")
+    #: Where the model files live; default: a "models" folder beside the sync state file (sync.state_path).
+    model_dir: Path | None = None
     #: The scheduled job retrains both models from the CRM's history when the last training is this many days old;
     #: 0 = never (train only with `foi-sync model train`).
     retrain_days: int = Field(default=7, ge=0, le=366)
@@ -227,6 +228,8 @@ class Settings(BaseSettings):
             for name, value in section:
                 if isinstance(value, Path) and not value.is_absolute():
                     setattr(section, name, self._input_path(value) if name in SHIPPED_INPUTS else self.base_dir / value)
+        if self.learn.model_dir is None:
+            self.learn.model_dir = self.sync.state_path.parent / "models"
         for source in self.intake.sources:
             if source.mapping is not None and not source.mapping.is_absolute():
                 source.mapping = self._input_path(source.mapping)

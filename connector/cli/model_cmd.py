@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from connector.sync.learning import models_at
+
 KINDS = {"time": ("time_to_respond",), "routing": ("routing",), "all": ("time_to_respond", "routing")}
 TITLES = {"time_to_respond": "time to respond", "routing": "routing"}
 
@@ -70,7 +72,7 @@ def _train(app: Any, kind: str, save: bool) -> dict[str, Any]:
     models = train_from_history(history, settings, KINDS[kind])
     if save:
         for m in models.values():
-            save_model(settings.learn.model_dir, m)
+            save_model(models_at(settings), m)
     return models
 
 
@@ -89,7 +91,7 @@ def train(app: Any, kind: str, as_json: bool) -> None:
     models = _train(app, kind, save=True)
     _print(models, as_json)
     if not as_json:
-        click.echo(f"saved in {app.settings.learn.model_dir}")
+        click.echo(f"saved in {models_at(app.settings)}")
     sys.exit(0 if all(m.meta.usable for m in models.values()) else 1)
 
 
@@ -105,12 +107,12 @@ def evaluate(app: Any, kind: str, as_json: bool, save: bool) -> None:
     models = _train(app, kind, save=save)
     if not save:  # the saved files take today's verdict: a model that no longer beats its baseline stops being used
         for k, fresh in models.items():
-            saved = load_model(app.settings.learn.model_dir, k)
+            saved = load_model(models_at(app.settings), k)
             if saved is not None and saved.meta.usable and not fresh.meta.usable:
                 saved.meta.usable = False
                 saved.meta.reason = f"refused on re-evaluation: {fresh.meta.reason}"
                 saved.meta.metrics = fresh.meta.metrics
-                save_model(app.settings.learn.model_dir, saved)
+                save_model(models_at(app.settings), saved)
     _print(models, as_json)
     sys.exit(0 if all(m.meta.usable for m in models.values()) else 1)
 
@@ -123,8 +125,8 @@ def show(app: Any, kind: str, as_json: bool) -> None:
     """What the saved model files say: trained when, on how many cases, their errors and whether they are used."""
     from connector.learn.model_file import load_model
 
-    models = {k: m for k in KINDS[kind] if (m := load_model(app.settings.learn.model_dir, k)) is not None}
+    models = {k: m for k in KINDS[kind] if (m := load_model(models_at(app.settings), k)) is not None}
     if not models:
-        click.echo(f"no model files in {app.settings.learn.model_dir}: run `foi-sync model train`")
+        click.echo(f"no model files in {models_at(app.settings)}: run `foi-sync model train`")
         sys.exit(1)
     _print(models, as_json)

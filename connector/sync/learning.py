@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -92,6 +93,11 @@ def read_history(client: DataverseClient, mapping: TargetMapping) -> pd.DataFram
     return frame[frame["received_date"].notna()].reset_index(drop=True)
 
 
+def models_at(settings: Settings) -> Path:
+    """The model folder (``learn.model_dir``, else ``models`` beside the sync state file)."""
+    return settings.learn.model_dir or settings.sync.state_path.parent / "models"
+
+
 def train_from_history(history: pd.DataFrame, settings: Settings, kinds: tuple[str, ...]) -> dict[str, ModelFile]:
     """Train (and judge) the models of these kinds on a history frame; nothing is saved here."""
     from connector.deadlines import DeadlineEngine
@@ -127,7 +133,7 @@ def train_and_save(
     """``foi-sync model train`` and the scheduled retraining: history from the CRM, judged, saved."""
     models = train_from_history(read_history(client, mapping), settings, kinds)
     for model in models.values():
-        save_model(settings.learn.model_dir, model)
+        save_model(models_at(settings), model)
         log.info(
             "model trained",
             extra={
@@ -149,7 +155,7 @@ def retrain_due(settings: Settings, now: datetime | None = None) -> bool:
     now = now or datetime.now(UTC)
     for kind in ("time_to_respond", "routing"):
         try:
-            model = load_model(settings.learn.model_dir, kind)
+            model = load_model(models_at(settings), kind)
         except ConfigError:
             return True  # a damaged file is replaced
         if model is None:
@@ -167,7 +173,7 @@ def usable_models(settings: Settings) -> tuple[RoutingModelJson | None, TimeMode
     timer: TimeModel | None = None
     for kind in ("routing", "time_to_respond"):
         try:
-            model = load_model(settings.learn.model_dir, kind)
+            model = load_model(models_at(settings), kind)
         except ConfigError as exc:
             warnings.append(f"model not used: {exc}")
             continue
