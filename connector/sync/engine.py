@@ -28,6 +28,7 @@ from connector import odata
 from connector.config import IntakeSource, Settings
 from connector.dataverse.errors import DataverseError
 from connector.errors import FoiSyncError
+from connector.intake.history import CrmHistory
 from connector.model import FoiCase
 from connector.sync.check import Kind, metadata_shaped, require_valid_cached
 from connector.sync.lock import lock_for
@@ -100,6 +101,12 @@ class _Run:
         #: What intake decided, by reference, for the audit notes (connector/sync/audit.py).
         self.intake_frame: Any = None
         self.grades: dict[str, Any] = {}
+        #: Cross-reference history of the CRM's earlier requests (connector/sync/history.py), opened by run_sync.
+        self.history: CrmHistory | None = None
+        #: Key-safe references the CRM holds (casefolded), from the pull's mirror: related-case links may point there.
+        self.crm_keys: set[str] = set()
+        #: The write count at the last pull: a later pull is needed only when something was written since.
+        self.writes_at_pull = -1
         #: The environment the cached mapping check and lookups belong to.
         self.environment = str(settings.dataverse.url or "").rstrip("/").casefold()
 
@@ -184,9 +191,17 @@ class _Run:
         )
         return r
 
+    def writes(self) -> int:
+        stats = getattr(self.client, "stats", None)
+        if stats is None or not hasattr(stats, "snapshot"):
+            return 0
+        return sum(n for m, n in stats.snapshot().get("requests", {}).items() if m.upper() != "GET")
+
     def close(self) -> None:
         if self.own_client and self.client is not None:
             self.client.close()
+        if self.history is not None:
+            self.history.close()
         self.state.close()
 
     def start_ledger(self, detail: dict[str, Any]) -> None:
@@ -215,8 +230,10 @@ class _Run:
         engine: Any,
         today: date,
         origin: dict[str, Any],
+        before_intake: Callable[[], None] | None = None,
     ) -> tuple[Plan, NameResolver, list[FoiCase]]:
-        """The steps every run starts with: mapping check, intake (unless ``cases`` is given) and the plan."""
+        """The steps every run starts with: mapping check, ``before_intake`` (the sync's pull), intake (unless
+        ``cases`` is given) and the plan."""
         settings = self.settings
         hours = float(getattr(settings.sync, "metadata_check_hours", 0) or 0)
         with self.step("check") as c:
@@ -229,6 +246,8 @@ class _Run:
             self.unlinkable = {p.key for p in problems if p.kind == Kind.REGARDING}
             if any(p.kind == Kind.BPF for p in problems):
                 self.unlinkable.add("bpf")  # the tenant lacks the flow (or its stages): moves are skipped
+        if before_intake is not None:
+            before_intake()
         grades: dict[str, Any] = {}
         with self.step("intake") as c:
             if cases is None:
@@ -256,6 +275,7 @@ class _Run:
                 origin=origin,
                 grades=grades,
                 resolve=resolver,
+                crm_keys=self.crm_keys,
             )
             self.record_plan(plan)
             c["unresolved_lookups"] = resolver.unresolved
@@ -339,6 +359,32 @@ def _audit(run: _Run, plan: Plan, today: date) -> None:
         c.update(writer.counts)
 
 
+def _pull(run: _Run, *, only_after_writes: bool = False) -> None:
+    """Pull the CRM's cases and letters into the local mirror and the cross-reference history (one read feeds
+    both). Before intake always (the CRM's history and officers' stages); later only if the run wrote since."""
+    if run.dry_run:
+        return
+    if only_after_writes and run.writes() == run.writes_at_pull:
+        return
+    from connector.sync.history import open_history, pull_with_history
+
+    with run.step("pull", fatal=False) as c:
+        if run.history is None:
+            run.history = open_history(run.settings)
+        pulled, contacts = pull_with_history(run.client, run.settings, run.mapping, run.history)
+        run.writes_at_pull = run.writes()
+        c["pulled"] += int(pulled.upserted)
+        c["pulled_deleted"] += int(pulled.deleted)
+        c["pulled_letters"] += int(pulled.activities)
+        c["history_contacts_read"] += contacts
+        if pulled.activities_deleted:
+            # An officer deleted a letter's email (how to ask for a fresh copy): forget what the state
+            # knows, so the next run asks the CRM again and re-creates it.
+            c["letters_rearmed"] += run.state.forget_letters()
+    if run.history is not None and not run.crm_keys:
+        run.crm_keys = run.history.reference_keys()
+
+
 def run_sync(
     settings: Settings,
     *,
@@ -363,9 +409,13 @@ def run_sync(
                 from connector.sync.triage_overrides import read_triage_overrides
 
                 # Officers' triage overrides in the CRM win over the rules (docs/triage.md).
-                return run_intake(settings, overrides=read_triage_overrides(client, run.mapping))
+                return run_intake(
+                    settings, overrides=read_triage_overrides(client, run.mapping), crm_history=run.history
+                )
 
-            plan, resolver, cases = run.check_read_and_plan(client, read, cases, engine, today, {"kind": "sync"})
+            plan, resolver, cases = run.check_read_and_plan(
+                client, read, cases, engine, today, {"kind": "sync"}, before_intake=lambda: _pull(run)
+            )
             if dry_run:
                 _preview_existing(run, plan)
                 status = "dry-run"
@@ -379,23 +429,13 @@ def run_sync(
                 pusher.counts.clear()
                 if pusher.metadata_suspect:
                     run.distrust_metadata("reminders")
+            _pull(run, only_after_writes=True)  # letters are decided from what the CRM holds now
             with run.step("letters", fatal=False) as c:
                 if "regarding_nav_email" in run.unlinkable:
                     run.report.warnings.append("letters skipped: the tenant cannot link emails to this table")
                 else:
                     _letters(run, plan, pusher, c)
-            with run.step("pull", fatal=False) as c:
-                from connector.reporting import ReportingStore, pull_cases
-
-                with ReportingStore(settings.report.store_path) as store:
-                    pulled = pull_cases(client, settings, run.mapping, store, show_progress=False)
-                c["pulled"] = int(getattr(pulled, "upserted", 0))
-                c["pulled_deleted"] = int(getattr(pulled, "deleted", 0))
-                c["pulled_letters"] = int(getattr(pulled, "activities", 0))
-                if int(getattr(pulled, "activities_deleted", 0) or 0):
-                    # An officer deleted a letter's email (how to ask for a fresh copy): forget what the state
-                    # knows, so the next run asks the CRM again and re-creates it.
-                    c["letters_rearmed"] = run.state.forget_letters()
+            _pull(run, only_after_writes=True)  # the reports count this run's letters too
             with run.step("report", fatal=False) as c:
                 from connector.reporting import write_reports
 
@@ -413,11 +453,16 @@ def run_sync(
 
 
 def _letters(run: _Run, plan: Plan, pusher: Pusher, c: Counter[str]) -> None:
-    from connector.letters import LetterTarget, push_letters
+    from connector.letters import LetterTarget, LetterType, push_letters
+    from connector.reporting import ReportingStore
+    from connector.sync.crm_state import crm_view
 
     m = run.mapping
     known = run.state.records(m.table)
     contacts = run.state.records(m.contact.table)
+    with ReportingStore(run.settings.report.store_path) as store:
+        mirror = store.rows([st.dataverse_id.lower() for st in known.values()])
+    waived = run.state.waived_letters()
     targets = []
     keys: dict[str, str] = {}
     for rec in plan.cases:
@@ -433,6 +478,8 @@ def _letters(run: _Run, plan: Plan, pusher: Pusher, c: Counter[str]) -> None:
                 contact_id=contact.dataverse_id if contact else None,
                 regarding_entity_set=m.entity_set,
                 regarding_nav=m.regarding_nav_email or "regardingobjectid_incident_email",
+                crm_case=crm_view(rec.case, mirror.get(st.dataverse_id.lower())),
+                waived=frozenset(LetterType(t) for t in waived.get(rec.source_key, ())),
             )
         )
     # Letters the state saw land (and finish) in an earlier run cost no request; deterministic ids with
@@ -442,6 +489,7 @@ def _letters(run: _Run, plan: Plan, pusher: Pusher, c: Counter[str]) -> None:
     if done:
         run.state.mark_letters((marker, keys.get(ref, ref)) for ref, marker in done)
     c["letters_known"] = int(getattr(result, "known", 0))
+    c["letters_stopped_by_crm"] = result.crm_stopped
     c["letters_created"] = int(getattr(result, "created", 0))
     c["letters_sent"] = int(getattr(result, "sent", 0))
     failed = getattr(result, "failed", [])
@@ -476,8 +524,13 @@ def run_migrate(
     progress: bool = True,
     today: date | None = None,
     cases: list[FoiCase] | None = None,
+    acknowledge: bool = False,
 ) -> RunReport:
-    """Load a historical register resumably: rerun after an interruption and only what is missing is sent."""
+    """Load a historical register resumably: rerun after an interruption and only what is missing is sent.
+
+    A historical import writes to no one: its cases' acknowledgements are waived in the state, so no later sync
+    sends them either. ``acknowledge`` (``--acknowledge``) opts in: the letters step runs for the migrated cases
+    (a late one states that it is late, never a due date in the past)."""
     source_path = Path(source_path)
     mapping_path = Path(source_mapping) if source_mapping else None
     run = _Run(settings, "migrate", dry_run, client)
@@ -518,6 +571,15 @@ def run_migrate(
                     slice_size=_slice(settings),
                 )
                 _push(run, plan, pusher, engine, today, resolver)
+            if acknowledge:
+                with run.step("letters", fatal=False) as c:
+                    _letters(run, plan, pusher, c)
+            else:
+                run.state.waive_letters(
+                    (rec.source_key, "acknowledgement", f"migrate {run.report.run_id}")
+                    for rec in plan.cases
+                    if rec.action != "reject"
+                )
             with run.step("reconcile") as c:
                 rec = reconcile(client, run.mapping, cases)
                 run.report.reconciliation = rec
