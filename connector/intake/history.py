@@ -93,6 +93,13 @@ def _ns(value: pd.Timestamp | None) -> int | None:
     return int((ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")).value)
 
 
+def _ns_many(values: list[pd.Timestamp | None]) -> list[int | None]:
+    """UTC nanoseconds of many timestamps at once (None stays None)."""
+    stamps = pd.to_datetime(pd.Series(values, dtype=object), utc=True)
+    ns = stamps.dt.tz_localize(None).to_numpy("datetime64[ns]").astype(np.int64)
+    return [None if pd.isna(t) else int(n) for t, n in zip(stamps, ns, strict=True)]
+
+
 @dataclass(frozen=True)
 class HistoryOptions:
     repeat_window_days: int = 60
@@ -104,6 +111,14 @@ class HistoryOptions:
     aggregation_days: int = 84  # 60 working days, as calendar days (a little generous around bank holidays)
     answered_threshold: float = 0.75
     max_links: int = 10
+
+
+def _top(positions: np.ndarray, sims: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` most similar of ``positions`` (ties: the earlier row)."""
+    if len(positions) <= n:
+        return positions
+    part = np.argpartition(-sims[positions], n - 1)[:n]
+    return positions[part]
 
 
 class CrmHistory:
@@ -119,11 +134,31 @@ class CrmHistory:
         self._db = sqlite3.connect(str(path))
         self._db.executescript(_SCHEMA)
         self._vec = _vectorizer()
+        self._analyze = self._vec.build_analyzer()
         self._loaded = False
+        self._exclude_for: object = None
+        self._exclude_mask = np.zeros(0, dtype=bool)
 
     # ------------------------------------------------------------------ writing (the pull feeds it)
     def vectorize(self, texts: list[str]) -> sparse.csr_matrix:
         return self._vec.transform(texts).tocsr()
+
+    def vectorize_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """One text -> (term indices, l2-normalised weights), equal to :meth:`vectorize` without scikit-learn's
+        per-call overhead (about 10 ms, which would be most of a cross-check)."""
+        from sklearn.utils import murmurhash3_32
+
+        counts: dict[int, int] = {}
+        for token in self._analyze(text):
+            h = murmurhash3_32(token, seed=0)
+            idx = abs(h) % N_FEATURES
+            counts[idx] = counts.get(idx, 0) + 1
+        if not counts:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        val = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        val /= np.sqrt((val * val).sum())
+        return idx, val.astype(np.float32)
 
     def upsert(self, rows: Iterable[HistoryRow]) -> int:
         """Add or replace rows (by CRM id); only these rows are vectorised."""
@@ -131,6 +166,8 @@ class CrmHistory:
         if not batch:
             return 0
         m = self.vectorize([r.text for r in batch])
+        received = _ns_many([r.received_at for r in batch])
+        answered_at = _ns_many([r.answered_at for r in batch])
         data = []
         for i, r in enumerate(batch):
             lo, hi = m.indptr[i], m.indptr[i + 1]
@@ -140,8 +177,8 @@ class CrmHistory:
                     r.reference,
                     r.requester,
                     r.contact_id.lower() if r.contact_id else None,
-                    _ns(r.received_at),
-                    _ns(r.answered_at),
+                    received[i],
+                    answered_at[i],
                     r.regime,
                     int(r.answered),
                     m.indices[lo:hi].astype(np.int32).tobytes(),
@@ -250,6 +287,11 @@ class CrmHistory:
         self.answered_ns = np.array(answered_ns, dtype=np.int64)
         self.regimes = np.array(regimes, dtype=object)
         self.answered = np.array(answered, dtype=bool)
+        # Integer codes for requesters and a flag for SARs: comparisons over thousands of candidates stay cheap.
+        uniq, codes = np.unique(self.keys.astype(str), return_inverse=True) if n else (np.zeros(0, str), np.zeros(0))
+        self.key_codes = codes.astype(np.int64)
+        self.code_of = {str(k): i for i, k in enumerate(uniq)}
+        self.is_sar = self.regimes == "sar"
         order = np.argsort(self.keys, kind="stable") if n else np.zeros(0, np.int64)
         self.by_key: dict[str, np.ndarray] = {}
         if n:
@@ -258,6 +300,7 @@ class CrmHistory:
             for a, b in itertools.pairwise(bounds):
                 self.by_key[str(sorted_keys[a])] = order[a:b]
         self._loaded = True
+        self._exclude_for = None
         log.info("cross-reference: %d earlier requests from the CRM loaded", n)
 
     def _ready(self) -> None:
@@ -267,10 +310,10 @@ class CrmHistory:
     def similarities(self, text: str) -> np.ndarray:
         """Cosine similarity of ``text`` to every row: only the postings of the query's own terms are read."""
         self._ready()
-        q = self.vectorize([text])
-        if not q.nnz or not len(self.references):
+        idx, val = self.vectorize_one(text)
+        if not len(idx) or not len(self.references):
             return np.zeros(len(self.references), dtype=np.float32)
-        return np.asarray(self.matrix[:, q.indices] @ q.data).ravel()
+        return np.asarray(self.matrix[:, idx] @ val).ravel()
 
     def related(
         self,
@@ -314,20 +357,23 @@ class CrmHistory:
                 links[(ref, RelationKind.AGGREGATION)] = cos
 
         if not sar:
-            others = np.flatnonzero(sims >= min(o.answered_threshold, o.round_robin_threshold))
-            others = others[(self.keys[others] != key) & (self.regimes[others] != "sar")]
+            # Everyone else's requests, all at once (numpy masks, never a loop over candidates): a campaign of a few
+            # thousand identical requests costs the same as one.
+            lo = min(o.answered_threshold, o.round_robin_threshold)
+            others = np.flatnonzero(sims >= lo)
+            others = others[(self.key_codes[others] != self.code_of.get(key, -1)) & ~self.is_sar[others]]
+            if exclude:
+                others = others[~self._excluded(exclude)[others]]
             delta = (when - self.received[others]) / DAY_NS
-            rr = [p for p in others[np.abs(delta) <= o.round_robin_window_days] if sims[p] >= o.round_robin_threshold]
-            rr = [p for p in rr if str(self.references[p]) not in exclude]
-            if len({self.keys[p] for p in rr}) + 1 + also_round_robin >= o.round_robin_min_requesters:
-                for p in rr:
+            rr = others[(np.abs(delta) <= o.round_robin_window_days) & (sims[others] >= o.round_robin_threshold)]
+            in_rr = np.zeros(len(others), dtype=bool)
+            if len(rr) and len(np.unique(self.key_codes[rr])) + 1 + also_round_robin >= o.round_robin_min_requesters:
+                in_rr = np.isin(others, rr)
+                for p in _top(rr, sims, o.max_links):
                     links[(str(self.references[p]), RelationKind.ROUND_ROBIN)] = float(sims[p])
-            for p in others[delta >= 0]:
-                ref = str(self.references[p])
-                if ref in exclude or (ref, RelationKind.ROUND_ROBIN) in links:
-                    continue
-                if self.answered[p] and sims[p] >= o.answered_threshold:
-                    links[(ref, RelationKind.ANSWERED_BEFORE)] = float(sims[p])
+            before = others[(delta >= 0) & ~in_rr & self.answered[others] & (sims[others] >= o.answered_threshold)]
+            for p in _top(before, sims, o.max_links):
+                links.setdefault((str(self.references[p]), RelationKind.ANSWERED_BEFORE), float(sims[p]))
 
         out: list[RelatedRequest] = []
         for kind in RelationKind:
@@ -339,6 +385,13 @@ class CrmHistory:
                 for ref, s in found[: o.max_links]
             ]
         return out
+
+    def _excluded(self, exclude: set[str] | frozenset[str]) -> np.ndarray:
+        """Rows whose reference is in ``exclude`` (computed once per set: intake passes the same set each time)."""
+        if self._exclude_for is not exclude:
+            self._exclude_mask = np.isin(self.references, list(exclude))
+            self._exclude_for = exclude
+        return self._exclude_mask
 
     def close(self) -> None:
         self._db.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sync_helpers import INCIDENT_MAPPING
 
 from connector import odata
 from connector.config import IntakeSource
@@ -224,3 +225,34 @@ def test_migrate_acknowledges_no_one_by_default_and_a_late_acknowledgement_says_
     assert "did not respond in time" in body and "We will respond by" not in body
     # The limit quoted comes from the rules table (20 working days for FOIA), the date is the one that passed.
     assert "20 working days" in body and "ask us now for an internal review" in body
+
+
+def test_a_retried_dead_letter_lands_with_its_grade_explanation_and_the_next_run_changes_nothing(
+    settings: Any, provisioned: Any, tmp_path: Path
+) -> None:
+    from connector.sync.engine import retry_dead_letters
+
+    # A copy of the shipped mapping without the EIR regime choice: the EIR case becomes a dead letter.
+    broken = tmp_path / "target-incident.toml"
+    text = INCIDENT_MAPPING.read_text(encoding="utf-8")
+    assert "eir = 100000001\n" in text
+    broken.write_text(text.replace("eir = 100000001\n", "", 1), encoding="utf-8")
+    settings.sync.target_mapping = broken
+    register = Path(settings.intake.sources[0].path)
+    eir = _row("FOI/2026/0331", 3, "Open").replace("Freedom of Information", "Env Info")
+    write_register(register, [_row("FOI/2026/0330", 3, "Open"), eir])
+    first = run_sync(settings, client=provisioned)
+    assert first.counts["dead_letters"] == 1 and first.counts["created"] == 1
+
+    broken.write_text(text, encoding="utf-8")  # the CRM admin fixes the mapping, then retries
+    summary = retry_dead_letters(settings, client=provisioned)
+    assert summary["resolved"] == 1, summary
+    case = crm_case(provisioned, "FOI-2026-0331", ["foi_gradeexplanation", "foi_prioritygrade"])
+    assert case["foi_gradeexplanation"] and case["foi_prioritygrade"] is not None
+
+    again = run_sync(settings, client=provisioned)
+    assert again.exit_code == 0, again.errors
+    # The retried case is unchanged (its grade and explanation rode on it); FOI/2026/0330 is only re-hashed because
+    # the mapping file changed back (nothing to send).
+    assert again.plan["examples"]["skip"] == ["FOI/2026/0331"], again.plan
+    assert again.write_requests == 0
