@@ -16,7 +16,7 @@ import msal
 import requests
 
 from connector.config import DataverseSettings
-from connector.dataverse.errors import AuthenticationFailed
+from connector.dataverse.errors import AuthenticationFailed, SignInRefused, SignInUnreachable
 from connector.dataverse.transport import VerifyingSession
 from connector.errors import ConfigError
 from connector.logs import get_logger
@@ -74,6 +74,16 @@ def _certificate_credential(settings: DataverseSettings) -> dict[str, Any]:
     return cred
 
 
+def _unreachable(authority: str, exc: requests.RequestException) -> SignInUnreachable:
+    """No answer from the token endpoint: a network problem, not a refused credential (so never "HTTP 401")."""
+    what = "the TLS certificate was not trusted" if isinstance(exc, requests.exceptions.SSLError) else "no answer"
+    return SignInUnreachable(
+        f"could not reach the sign-in authority {authority} ({what}: {type(exc).__name__}). Fix: check "
+        "dataverse.authority_host and dataverse.tenant_id, the network, firewall and proxy (HTTPS_PROXY), and "
+        "dataverse.ca_bundle"
+    )
+
+
 class TokenProvider:
     def __init__(self, settings: DataverseSettings, http: requests.Session | None = None) -> None:
         self.settings = settings
@@ -94,10 +104,7 @@ class TokenProvider:
         try:
             self._app: Any = self._make_app(settings, common)
         except requests.RequestException as exc:
-            raise AuthenticationFailed(
-                f"could not reach the sign-in authority {authority} ({type(exc).__name__}); check "
-                "dataverse.authority_host, dataverse.tenant_id, the network/proxy and dataverse.ca_bundle"
-            ) from None
+            raise _unreachable(authority, exc) from None
         except ValueError as exc:
             what = "certificate or its password" if settings.auth == "certificate" else "authority"
             raise AuthenticationFailed(
@@ -153,12 +160,15 @@ class TokenProvider:
                 print(flow["message"], flush=True)
                 result = self._app.acquire_token_by_device_flow(flow)
         else:
-            result = self._app.acquire_token_for_client(scopes=scopes)
+            try:
+                result = self._app.acquire_token_for_client(scopes=scopes)
+            except requests.RequestException as exc:
+                raise _unreachable(authority_for(self.settings), exc) from None
         if "access_token" not in result:
             desc = str(result.get("error_description") or result.get("error") or "no token returned").split("\n")[0]
-            raise AuthenticationFailed(
-                f"could not get a token for {self.scope} from {authority_for(self.settings)}: {desc}. Check "
-                "dataverse.tenant_id, dataverse.client_id and the client secret or certificate"
+            raise SignInRefused(
+                f"could not get a token for {self.scope} from {authority_for(self.settings)}: {desc.rstrip('.')}. Fix: "
+                "check dataverse.tenant_id, dataverse.client_id and the client secret or certificate"
             )
         self.acquired += 1
         self._token = result["access_token"]

@@ -23,6 +23,11 @@ from connector.paths import REPO_ROOT
 DEFAULT_CONFIG_NAME = "foi-sync.toml"
 EXAMPLE_CONFIG = REPO_ROOT / "config.example.toml"
 
+#: Relative paths of these keys (files foi-sync ships: mappings, rules, templates) are looked for next to the config
+#: file first, then in the install folder. Every other relative path (state, rejects, reports, secrets, CA bundle)
+#: is the config file's folder only.
+SHIPPED_INPUTS = {"holiday_overrides", "rules", "triage_rules", "team_calendars", "target_mapping", "template_dir"}
+
 #: Keys that hold secrets; finding one of these in a TOML file is a configuration error.
 SECRET_KEYS = {"client_secret", "certificate_password"}
 
@@ -129,6 +134,8 @@ class IntakeSettings(_Section):
     team_calendars: Path = Path("mappings/team-calendars.toml")
     repeat_window_days: int = Field(default=60, ge=1)
     rejects_dir: Path = Path("var/rejects")
+    #: How many rejects reports to keep in rejects_dir (the newest); older ones are deleted. 0 keeps them all.
+    rejects_keep: int = Field(default=50, ge=0)
 
 
 class SyncSettings(_Section):
@@ -164,7 +171,8 @@ class LoggingSettings(_Section):
 
 
 class Settings(BaseSettings):
-    """The whole configuration. Relative paths are resolved against the config file's folder."""
+    """The whole configuration. Relative paths are resolved against the config file's folder (mapping, rules and
+    template files not found there: against the install folder, see SHIPPED_INPUTS)."""
 
     model_config = SettingsConfigDict(
         env_prefix="FOI_SYNC_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -199,16 +207,26 @@ class Settings(BaseSettings):
         for section in (self.deadlines, self.intake, self.sync, self.report, self.letters, self.council):
             for name, value in section:
                 if isinstance(value, Path) and not value.is_absolute():
-                    setattr(section, name, self.base_dir / value)
+                    setattr(section, name, self._input_path(value) if name in SHIPPED_INPUTS else self.base_dir / value)
         for source in self.intake.sources:
             if source.mapping is not None and not source.mapping.is_absolute():
-                source.mapping = self.base_dir / source.mapping
+                source.mapping = self._input_path(source.mapping)
         dv = self.dataverse
         for name in ("client_secret_file", "certificate_path", "certificate_password_file", "ca_bundle"):
             value = getattr(dv, name)
             if isinstance(value, Path) and not value.is_absolute():
                 setattr(dv, name, self.base_dir / value)
         return self
+
+    def _input_path(self, path: Path) -> Path:
+        """A relative mapping, rules or template path: the config file's folder if it is there, else the folder
+        foi-sync is installed in (the shipped ``mappings/`` and ``templates/``), so a config moved to /etc/foi-sync
+        still finds ``mappings/target-incident.toml``. Neither: the config's folder, which the error then names."""
+        local = self.base_dir / path
+        if local.exists():
+            return local
+        shipped = REPO_ROOT / path
+        return shipped if shipped.exists() else local
 
     def resolve(self, path: Path | str) -> Path:
         path = Path(path)
@@ -231,7 +249,10 @@ def find_config_file(explicit: Path | None) -> Path:
     """``--config`` if given, else ``./foi-sync.toml``, else the shipped example (which targets the sandbox)."""
     if explicit is not None:
         if not explicit.is_file():
-            raise ConfigError(f"config file {explicit} does not exist; pass an existing file to --config")
+            raise ConfigError(
+                f"config file {explicit} does not exist. Fix: pass an existing file to --config (a new one starts as "
+                "a copy of config.example.toml)"
+            )
         return explicit
     local = Path.cwd() / DEFAULT_CONFIG_NAME
     return local if local.is_file() else EXAMPLE_CONFIG
@@ -250,9 +271,9 @@ def _reject_secrets_in_file(data: dict[str, Any], path: Path, prefix: str = "") 
             )
 
 
-def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+def load_settings(config_path: Path | str | None = None, **overrides: Any) -> Settings:
     """Read and validate the configuration; raise :class:`ConfigError` with one actionable message."""
-    path = find_config_file(config_path)
+    path = find_config_file(None if config_path is None else Path(config_path))
     data, text = tomlfile.read_toml(
         path, what="the configuration", fix_path="pass a readable file to --config", error=ConfigError
     )

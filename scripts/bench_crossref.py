@@ -30,9 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+from make_sample_data import TOPICS  # noqa: E402
+
 from connector.intake.crossref import CrossRefIndex, requester_key  # noqa: E402
 from connector.intake.history import CrmHistory, HistoryRow  # noqa: E402
-from make_sample_data import TOPICS  # noqa: E402
 
 PLACES = ["Mill Lane", "the High Street", "Northgate", "Riverside ward", "Eastfield", "the town centre", "Oakwood"]
 ASKS = ["Please provide", "Could you tell me", "I would like to know", "Under the FOI Act, please send", "Please"]

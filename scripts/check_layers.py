@@ -21,8 +21,11 @@ from pathlib import Path
 
 ROOT_PACKAGE = "connector"
 
-#: Top-level modules that every layer may use: the vocabulary, errors, escaping, config and logging.
-FOUNDATION = frozenset({"errors", "paths", "model", "odata", "logs", "config", "rules", "tomlfile", "__init__"})
+#: Top-level modules that every layer may use: the vocabulary, errors, escaping (OData and spreadsheet cells), config
+#: and logging.
+FOUNDATION = frozenset(
+    {"errors", "paths", "model", "odata", "logs", "config", "rules", "tomlfile", "cells", "__init__"}
+)
 
 #: package -> the packages it may import besides itself and the foundation. Anything not listed here is refused.
 ALLOWED: dict[str, frozenset[str]] = {

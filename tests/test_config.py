@@ -83,3 +83,25 @@ def test_cli_exits_2_on_bad_config(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     # doctor reports each check as a line on stdout; the config problem is one of them.
     assert "dataverse.url" in proc.stdout + proc.stderr
+
+
+def test_relative_paths_of_a_config_moved_to_etc(tmp_path: Path) -> None:
+    """A config in /etc/foi-sync keeps finding the shipped mappings; its own copy wins; data paths stay beside it."""
+    from connector.config import load_settings
+    from connector.paths import REPO_ROOT
+
+    etc = tmp_path / "etc" / "foi-sync"
+    etc.mkdir(parents=True)
+    config = etc / "foi-sync.toml"
+    config.write_text(
+        '[sync]\ntarget_mapping = "mappings/target-incident.toml"\nstate_path = "var/state.sqlite"\n'
+        '[intake]\nrules = "mappings/routing-rules.toml"\n',
+        encoding="utf-8",
+    )
+    s = load_settings(config)
+    assert s.sync.target_mapping == REPO_ROOT / "mappings" / "target-incident.toml"
+    assert s.intake.rules == REPO_ROOT / "mappings" / "routing-rules.toml"
+    assert s.sync.state_path == etc / "var" / "state.sqlite"
+    (etc / "mappings").mkdir()
+    (etc / "mappings" / "routing-rules.toml").write_text("# the council's own\n", encoding="utf-8")
+    assert load_settings(config).intake.rules == etc / "mappings" / "routing-rules.toml"

@@ -77,16 +77,16 @@ def _history(client: Any, mapping: Any, reference: str) -> tuple[dict[str, Any] 
 @click.pass_obj
 def audit(app: Any, reference: str, as_json: bool) -> None:
     """Print a case's whole history: the CRM's notes and letters, then the local run ledger."""
-    from connector.cli.sync_cmd import _client, crm_errors
+    from connector.dataverse import DataverseClient
     from connector.sync.mapping import load_target_mapping
     from connector.sync.state import StateStore
 
     settings = app.settings
     mapping = load_target_mapping(settings.sync.target_mapping)
-    client = _client(settings)
+    # A CRM that cannot be reached or refuses us ends in one message and exit 4 (connector/errors.py, in main).
+    client = DataverseClient.from_settings(settings.dataverse)
     try:
-        with crm_errors():
-            case, entries = _history(client, mapping, reference)
+        case, entries = _history(client, mapping, reference)
     finally:
         client.close()
     ledger: list[dict[str, Any]] = []

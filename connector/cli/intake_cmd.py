@@ -104,6 +104,10 @@ def intake(
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     target = rejects_path or settings.resolve(settings.intake.rejects_dir) / f"rejects-{label}-{stamp}.csv"
     written = result.write_rejects(target)
+    if rejects_path is None:
+        from connector.intake.rejects import prune_rejects
+
+        prune_rejects(written.parent, settings.intake.rejects_keep)
     summary = result.summary()
     summary["rejects_report"] = str(written)
     if as_json:

@@ -9,8 +9,6 @@ from typing import Any
 
 import click
 
-from connector.cli.sync_cmd import crm_errors
-
 
 def _mapping_path(app: Any, mapping: Path | None) -> Path:
     return mapping if mapping is not None else app.settings.sync.target_mapping
@@ -39,7 +37,7 @@ def check(app: Any, mapping_file: Path | None, as_json: bool) -> None:
 
     settings = app.settings
     m = load_target_mapping(_mapping_path(app, mapping_file))
-    with crm_errors(), DataverseClient.from_settings(settings.dataverse) as client:
+    with DataverseClient.from_settings(settings.dataverse) as client:
         problems = check_mapping(client, m)
     errors = [p for p in problems if p.severity == "error"]
     if as_json:
@@ -73,7 +71,7 @@ def provision(app: Any, mapping_file: Path | None, dry_run: bool, solution: str 
 
     settings = app.settings
     m = load_target_mapping(_mapping_path(app, mapping_file))
-    with crm_errors(), DataverseClient.from_settings(settings.dataverse) as client:
+    with DataverseClient.from_settings(settings.dataverse) as client:
         done = provision_schema(client, m, dry_run=dry_run, solution=solution)
     verb = "would create" if dry_run else "created"
     any_ = False

@@ -9,6 +9,9 @@ from typing import Any
 import click
 
 from connector.errors import ConfigError
+from connector.logs import get_logger
+
+log = get_logger(__name__)
 
 
 @click.command(name="pull")
@@ -34,7 +37,10 @@ def pull(app: Any, full: bool) -> None:
         client.close()
     click.echo(f"{result.summary()}; {total} cases in {settings.report.store_path}")
     for crm_id, reason in result.rejected[:20]:
-        click.echo(f"  not mirrored: {mapping.entity_set}({crm_id}): {reason}", err=True)
+        if app.json_logs:  # stderr holds JSON lines only
+            log.warning("not mirrored", extra={"entity_set": mapping.entity_set, "crm_id": crm_id, "reason": reason})
+        else:
+            click.echo(f"  not mirrored: {mapping.entity_set}({crm_id}): {reason}", err=True)
     if result.rejected:
         raise SystemExit(1)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import click
+
+from connector.errors import ConfigError
 
 
 @click.group(name="sandbox")
@@ -97,7 +100,18 @@ def serve(
                 ),
             )
         )
-    except (ValueError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            why = "is already in use by another program" if exc.errno == errno.EADDRINUSE else "may not be used"
+            raise ConfigError(
+                f"sandbox: port {port} or {other} on {host} {why}. Fix: choose free ports with --port N "
+                "(and --second-port M), or stop the program holding them (`ss -ltnp` shows which); --port 0 picks "
+                "free ones"
+            ) from None
+        raise ConfigError(
+            f"sandbox: cannot start ({exc.strerror or exc}). Fix: check --host, --port and --db"
+        ) from None
+    except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"Dataverse sandbox ({profile} profile) on {server.api_url}")
     click.echo(f"  environment URL : {server.url}")

@@ -1,52 +1,35 @@
 """``foi-sync sync | migrate | dead-letters | doctor``: the scheduled job, migrations, failed records, health check.
 
-Exit codes (documented in the README, "Operating the sync"): 0 ok; 1 finished with dead letters or a failed step
-(or a migration that does not reconcile); 2 configuration or mapping error; 3 another run holds the lock; 4 the CRM
-is unreachable or refused the credentials or permissions.
+Exit codes: the one table in ``connector/errors.py`` (README, "Exit codes"); the CLI entry point applies it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import os
 import socket
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import click
 
+from connector.errors import CrmUnavailable, ExitCode
+
 T = TypeVar("T")
 
 
-@contextlib.contextmanager
-def crm_errors() -> Iterator[None]:
-    """Turn 'cannot reach / not allowed' into exit code 4 with one message."""
-    from connector.dataverse import errors as dv
-    from connector.sync.engine import CrmUnavailable
-
-    try:
-        yield
-    except (dv.AuthenticationFailed, dv.PermissionDenied, dv.TransportError) as exc:
-        raise CrmUnavailable(f"the CRM could not be reached or refused the request: {exc}") from None
-    except dv.DataverseError as exc:
-        raise CrmUnavailable(f"the CRM answered with an error: {exc}") from None
-
-
-def _client(settings: Any) -> Any:
-    from connector.dataverse import DataverseClient
-
-    with crm_errors():
-        return DataverseClient.from_settings(settings.dataverse)
-
-
-def _print_report(report: Any, as_json: bool) -> None:
+def _print_report(report: Any, as_json: bool, json_logs: bool = False) -> None:
+    """The run's summary for a person at a terminal. With ``--log-format json`` (the scheduled job) the log lines
+    are the output, so nothing is printed unless ``--json`` asks for the report (one JSON document on stdout)."""
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        click.echo(json.dumps(report.as_dict(), indent=None if json_logs else 2))
+        return
+    if json_logs:
         return
     from rich.console import Console
     from rich.markup import escape
@@ -111,9 +94,8 @@ def sync(app: Any, dry_run: bool, as_json: bool) -> None:
     from connector.sync.engine import run_sync
 
     settings = app.settings
-    with crm_errors():
-        report = run_sync(settings, dry_run=dry_run)
-    _print_report(report, as_json)
+    report = run_sync(settings, dry_run=dry_run)
+    _print_report(report, as_json, app.json_logs)
     sys.exit(report.exit_code)
 
 
@@ -153,17 +135,16 @@ def migrate(
 
     settings = app.settings
     bypass = settings.sync.bypass_plugins if bypass_plugins is None else bypass_plugins
-    with crm_errors():
-        report = run_migrate(
-            settings,
-            source,
-            source_mapping,
-            dry_run=dry_run,
-            bypass_plugins=bypass,
-            progress=not as_json,
-            acknowledge=acknowledge,
-        )
-    _print_report(report, as_json)
+    report = run_migrate(
+        settings,
+        source,
+        source_mapping,
+        dry_run=dry_run,
+        bypass_plugins=bypass,
+        progress=not (as_json or app.json_logs),
+        acknowledge=acknowledge,
+    )
+    _print_report(report, as_json, app.json_logs)
     sys.exit(report.exit_code)
 
 
@@ -218,8 +199,7 @@ def dl_retry(app: Any, ids: tuple[int, ...]) -> None:
     """Re-read the records from their source, map them with the current mapping, push again (all open if no ids)."""
     from connector.sync.engine import retry_dead_letters
 
-    with crm_errors():
-        result = retry_dead_letters(app.settings, list(ids) or None)
+    result = retry_dead_letters(app.settings, list(ids) or None)
     click.echo(
         f"retried {result.get('retried', 0)}: {result.get('resolved', 0)} resolved, "
         f"{result.get('still_failing', 0)} still failing, {result.get('not_in_source', 0)} no longer in the source"
@@ -232,9 +212,11 @@ def dl_retry(app: Any, ids: tuple[int, ...]) -> None:
 @click.pass_obj
 def dl_discard(app: Any, ids: tuple[int, ...]) -> None:
     """Give up on these records (they stay in the ledger as discarded)."""
+    from connector.sync.lock import lock_for
     from connector.sync.state import StateStore
 
-    with StateStore(app.settings.sync.state_path) as state:
+    # It writes the state, so it waits for no one and is refused (exit 3) while a run holds the lock.
+    with lock_for(app.settings.sync.state_path), StateStore(app.settings.sync.state_path) as state:
         n = state.discard_dead_letters(ids)
     click.echo(f"discarded {n} dead letter(s)")
 
@@ -242,114 +224,176 @@ def dl_discard(app: Any, ids: tuple[int, ...]) -> None:
 # ---------------------------------------------------------------------------------------------- doctor
 
 
-def _check(results: list[tuple[str, bool, str, int]], name: str, fn: Callable[[], str], code: int) -> bool:
-    try:
-        results.append((name, True, fn(), 0))
-        return True
-    except Exception as exc:
-        results.append((name, False, str(exc), code))
-        return False
+class Check(NamedTuple):
+    """One doctor line. ``needs`` are the checks that must pass first; ``code`` is the exit code if it fails."""
+
+    name: str
+    needs: tuple[str, ...]
+    code: ExitCode
+    run: Callable[[], str]
+
+
+class CheckResult(NamedTuple):
+    name: str
+    status: str  # "ok", "FAIL" or "skip"
+    detail: str
+    code: ExitCode
+
+
+def run_checks(checks: list[Check]) -> list[CheckResult]:
+    """Run each check whose prerequisites passed; the others say why they were not checked (never "ok")."""
+    results: dict[str, CheckResult] = {}
+    #: For a check that was not run: the failed checks it waited on, directly or through other skipped ones.
+    causes: dict[str, list[str]] = {}
+    for check in checks:
+        blocked: list[str] = []
+        for n in check.needs:
+            if results[n].status == "FAIL":
+                blocked.append(n)
+            elif results[n].status == "skip":
+                blocked += causes[n]
+        if blocked:
+            causes[check.name] = list(dict.fromkeys(blocked))
+            why = " and ".join(f"'{n}' failed" for n in causes[check.name])
+            results[check.name] = CheckResult(check.name, "skip", f"not checked because {why}", ExitCode.OK)
+            continue
+        try:
+            results[check.name] = CheckResult(check.name, "ok", check.run(), ExitCode.OK)
+        except Exception as exc:
+            from connector.cli import describe_failure
+
+            results[check.name] = CheckResult(check.name, "FAIL", describe_failure(exc), check.code)
+    return list(results.values())
 
 
 @click.command(name="doctor")
 @click.pass_obj
 def doctor(app: Any) -> None:
-    """Check config, network, token, permissions and mappings."""
-    from connector.errors import ConfigError
+    """Check config, mapping file, sources, state, network, sign-in, permissions and the mapping against the tenant.
 
-    results: list[tuple[str, bool, str, int]] = []
-    try:
-        settings = app.settings
-        results.append(("config", True, f"loaded; CRM {settings.dataverse.url}", 0))
-    except ConfigError as exc:
-        results.append(("config", False, f"{exc}", 2))
-        _doctor_print(results)
-        sys.exit(2)
+    Each check runs only when the ones it needs passed; the exit code is that of the first failing check, in the
+    order ``sync`` meets the same problems (so a missing mapping file is 2 here as there).
+    """
+    from connector.errors import ConfigError, MappingError
 
-    def network() -> str:
-        parts = urlsplit(settings.dataverse.url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            socket.create_connection((parts.hostname, port), timeout=10).close()
-        except OSError as exc:
-            raise RuntimeError(
-                f"cannot open a connection to {parts.hostname}:{port} ({exc.strerror or exc}); check the URL, DNS, "
-                "firewall and proxy (HTTPS_PROXY)"
-            ) from None
-        return f"{parts.hostname}:{port} reachable"
+    box: dict[str, Any] = {}
 
-    client_box: list[Any] = []
+    def config() -> str:
+        box["settings"] = app.settings
+        return f"loaded; CRM {box['settings'].dataverse.url}"
 
-    def token() -> str:
-        from connector.dataverse import DataverseClient
+    def settings() -> Any:
+        return box["settings"]
 
-        client = DataverseClient.from_settings(settings.dataverse)
-        client_box.append(client)
-        client.tokens.token()
-        return f"access token acquired for app {settings.dataverse.client_id} (auth = {settings.dataverse.auth})"
-
-    def whoami() -> str:
-        who = client_box[0].whoami()
-        return f"WhoAmI: application user {who.get('UserId')}"
-
-    def mapping() -> str:
-        from connector.sync.check import check_mapping
+    def mapping_file() -> str:
         from connector.sync.mapping import load_target_mapping
 
-        m = load_target_mapping(settings.sync.target_mapping)
-        problems = check_mapping(client_box[0], m) if client_box else []
-        errors = [p for p in problems if p.severity == "error"]
-        if errors:
-            raise RuntimeError("\n      ".join(str(p) for p in errors))
-        warn = len(problems) - len(errors)
-        return f"{settings.sync.target_mapping} matches the tenant" + (f" ({warn} warning(s))" if warn else "")
-
-    def permissions() -> str:
-        from connector.sync.mapping import load_target_mapping
-
-        m = load_target_mapping(settings.sync.target_mapping)
-        client = client_box[0]
-        for es in (m.entity_set, m.contact.entity_set):
-            next(iter(client.query(es, select=None, top=1)), None)
-        return f"can read {m.entity_set} and {m.contact.entity_set}"
+        box["mapping"] = load_target_mapping(settings().sync.target_mapping)
+        return f"{settings().sync.target_mapping} is valid (table '{box['mapping'].table}')"
 
     def sources() -> str:
         missing = [
             f"{s.name}: {s.mapping}"
-            for s in settings.intake.sources
+            for s in settings().intake.sources
             if s.mapping is not None and not s.mapping.exists()
         ]
         if missing:
-            raise RuntimeError("source mapping file(s) missing: " + ", ".join(missing))
-        return f"{len(settings.intake.sources)} intake source(s) configured"
+            raise ConfigError(
+                "source mapping file(s) missing: " + ", ".join(missing) + ". Fix: correct 'mapping' of the source "
+                "in [[intake.sources]] of the config"
+            )
+        return f"{len(settings().intake.sources)} intake source(s) configured"
 
     def state() -> str:
-        path = settings.sync.state_path
+        path = settings().sync.state_path
         folder = path.parent
         if not folder.exists():
+            parent = next((p for p in folder.parents if p.exists()), None)
+            if parent is not None and not os.access(parent, os.W_OK):
+                raise ConfigError(f"cannot create {folder}; give the service account write access to {parent}")
             return f"{path} will be created (owner-only) on the first run"
         if not os.access(folder, os.W_OK):
-            raise RuntimeError(f"cannot write to {folder}; give the service account write access")
+            raise ConfigError(f"cannot write to {folder}; give the service account write access")
         if path.exists() and os.name == "posix":
             mode = stat.S_IMODE(path.stat().st_mode)
             if mode & 0o077:
-                raise RuntimeError(f"{path} is readable by others (mode {mode:o}); run chmod 600 {path}")
+                raise ConfigError(f"{path} is readable by others (mode {mode:o}); run chmod 600 {path}")
         return f"{path} ok"
 
-    _check(results, "sources", sources, 2)
-    _check(results, "state", state, 2)
-    if _check(results, "network", network, 4) and _check(results, "token", token, 4):
-        _check(results, "permissions (WhoAmI)", whoami, 4)
-        _check(results, "read access", permissions, 4)
-    _check(results, "mapping", mapping, 2)
-    for c in client_box:
-        c.close()
-    _doctor_print(results)
-    codes = [code for _, ok, _, code in results if not ok]
-    sys.exit(max(codes) if codes else 0)
+    def network() -> str:
+        parts = urlsplit(settings().dataverse.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), timeout=10).close()
+        except OSError as exc:
+            raise CrmUnavailable(
+                f"cannot open a connection to the CRM at {parts.hostname}:{port} ({exc.strerror or exc}). Fix: check "
+                "dataverse.url, DNS, the firewall and proxy (HTTPS_PROXY)"
+            ) from None
+        return f"{parts.hostname}:{port} reachable"
+
+    def token() -> str:
+        from connector.dataverse import DataverseClient
+
+        client = DataverseClient.from_settings(settings().dataverse)
+        box["client"] = client
+        client.tokens.token()
+        dv = settings().dataverse
+        return f"access token acquired for app {dv.client_id} (auth = {dv.auth})"
+
+    def whoami() -> str:
+        who = box["client"].whoami()
+        return f"WhoAmI: application user {who.get('UserId')}"
+
+    def read_access() -> str:
+        m = box["mapping"]
+        for es in (m.entity_set, m.contact.entity_set):
+            next(iter(box["client"].query(es, select=None, top=1)), None)
+        return f"can read {m.entity_set} and {m.contact.entity_set}"
+
+    def mapping() -> str:
+        from connector.sync.check import check_mapping
+
+        problems = check_mapping(box["client"], box["mapping"])
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            raise MappingError("\n      ".join(str(p) for p in errors))
+        warn = len(problems) - len(errors)
+        return f"{settings().sync.target_mapping} matches the tenant" + (f" ({warn} warning(s))" if warn else "")
+
+    checks = [
+        Check("config", (), ExitCode.CONFIG, config),
+        Check("mapping file", ("config",), ExitCode.CONFIG, mapping_file),
+        Check("sources", ("config",), ExitCode.CONFIG, sources),
+        Check("state", ("config",), ExitCode.CONFIG, state),
+        Check("network", ("config",), ExitCode.CRM_UNAVAILABLE, network),
+        Check("token", ("network",), ExitCode.CRM_UNAVAILABLE, token),
+        Check("permissions (WhoAmI)", ("token",), ExitCode.CRM_UNAVAILABLE, whoami),
+        Check("read access", ("permissions (WhoAmI)", "mapping file"), ExitCode.CRM_UNAVAILABLE, read_access),
+        Check("mapping", ("token", "mapping file"), ExitCode.CONFIG, mapping),
+    ]
+    try:
+        results = run_checks(checks)
+    finally:
+        if "client" in box:
+            box["client"].close()
+    _doctor_print(results, app.json_logs)
+    failed = [r.code for r in results if r.status == "FAIL"]
+    sys.exit(int(failed[0]) if failed else 0)
 
 
-def _doctor_print(results: list[tuple[str, bool, str, int]]) -> None:
-    for name, ok, detail, _ in results:
-        mark = click.style("ok  ", fg="green") if ok else click.style("FAIL", fg="red")
-        click.echo(f"{mark} {name}: {detail}")
+def _doctor_print(results: list[CheckResult], json_logs: bool) -> None:
+    if json_logs:
+        from connector.logs import configure_logging, get_logger
+
+        if not logging.getLogger("connector").handlers:
+            configure_logging("json")
+        log = get_logger("connector.doctor")
+        for r in results:
+            level = {"ok": logging.INFO, "skip": logging.WARNING}.get(r.status, logging.ERROR)
+            log.log(level, f"{r.name}: {r.detail}", extra={"check": r.name, "result": r.status.lower()})
+        return
+    style = {"ok": ("ok  ", "green"), "FAIL": ("FAIL", "red"), "skip": ("skip", "yellow")}
+    for r in results:
+        mark, colour = style[r.status]
+        click.echo(f"{click.style(mark, fg=colour)} {r.name}: {r.detail}")

@@ -9,8 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from connector.errors import ExitCode, FoiSyncError
 
-class DataverseError(Exception):
+
+class DataverseError(FoiSyncError):
+    """Any answer (or silence) from the CRM we could not use. Most end the run with exit 1 (the step failed, the
+    record is a dead letter); the ones that mean "cannot reach or may not use the CRM" carry exit 4."""
+
     status: int | None = None
 
     def __init__(
@@ -53,6 +58,8 @@ class ValidationFailed(DataverseError):
 
 class Throttled(DataverseError):
     status = 429
+    exit_code = ExitCode.CRM_UNAVAILABLE
+    fix = "the CRM kept throttling after the whole retry budget; the next run resumes (lower dataverse.max_workers or dataverse.requests_per_window if it persists)"
 
     def __init__(self, message: str, *, retry_after: float, **kw: Any) -> None:
         self.retry_after = retry_after
@@ -60,11 +67,21 @@ class Throttled(DataverseError):
 
 
 class AuthenticationFailed(DataverseError):
-    status = 401
+    status: int | None = 401
+    exit_code = ExitCode.CRM_UNAVAILABLE
+    fix = "check dataverse.tenant_id, dataverse.client_id and the client secret (FOI_SYNC_DATAVERSE__CLIENT_SECRET or dataverse.client_secret_file) or certificate; `foi-sync doctor` checks each"
+
+
+class SignInRefused(AuthenticationFailed):
+    """The sign-in authority answered but gave no token (wrong secret, tenant or client id): not a CRM status."""
+
+    status = None
 
 
 class PermissionDenied(DataverseError):
     status = 403
+    exit_code = ExitCode.CRM_UNAVAILABLE
+    fix = "give the application user a security role that can read and write the FOI tables (docs/mapping.md); `foi-sync doctor` shows what it can read"
 
 
 class RequestTooLarge(DataverseError):
@@ -76,6 +93,9 @@ class RequestTooLarge(DataverseError):
 class ServerError(DataverseError):
     """5xx after retries were exhausted (or on a request that is not safe to repeat)."""
 
+    exit_code = ExitCode.CRM_UNAVAILABLE
+    fix = "the CRM kept answering with a server error after every retry; nothing is lost and the next run resumes. If it persists, check the environment's health in the Power Platform admin centre"
+
 
 class OutcomeUnknown(DataverseError):
     """A non-idempotent write (plain create) failed in a way that leaves its outcome unknown; it was not re-sent."""
@@ -86,7 +106,14 @@ class DeltaTokenExpired(DataverseError):
 
 
 class TransportError(DataverseError):
-    """Network failure (connection refused, dropped, timed out) after retries."""
+    """Network failure (connection refused, dropped, timed out) after retries. No HTTP status: nothing answered."""
+
+    exit_code = ExitCode.CRM_UNAVAILABLE
+    fix = "check dataverse.url, DNS, the firewall and proxy (HTTPS_PROXY); `foi-sync doctor` checks the connection"
+
+
+class SignInUnreachable(TransportError):
+    """The sign-in authority (Entra ID, or the sandbox's token endpoint) could not be reached: no answer, no status."""
 
 
 _LITERAL = re.compile(r"(literal |value |values )'[^']*'", re.IGNORECASE)

@@ -83,7 +83,7 @@ def build_report(
     store_path = Path(settings.report.store_path)
     if not store_path.exists():
         raise ConfigError(
-            f"report.store_path {store_path} does not exist yet; run 'foi-sync pull' first to mirror the CRM"
+            f"report.store_path {store_path} does not exist yet. Fix: run 'foi-sync pull' first to mirror the CRM"
         )
     with ReportingStore(store_path) as store:
         frame = store.frame()

@@ -27,11 +27,11 @@ from pydantic import BaseModel, Field
 from connector import odata
 from connector.config import IntakeSource, Settings
 from connector.dataverse.errors import DataverseError
-from connector.errors import FoiSyncError
+from connector.errors import CrmUnavailable, FoiSyncError, exit_code_for
 from connector.intake.history import CrmHistory
 from connector.model import FoiCase
 from connector.sync.check import Kind, metadata_shaped, require_valid_cached
-from connector.sync.lock import lock_for
+from connector.sync.lock import RunLock, lock_for
 from connector.sync.mapping import FieldMap, TargetMapping, load_target_mapping, requester_ref
 from connector.sync.plan import Plan, build_plan
 from connector.sync.push import FATAL, NameResolver, Pusher
@@ -40,10 +40,7 @@ from connector.sync.state import StateStore
 log = logging.getLogger(__name__)
 
 
-class CrmUnavailable(FoiSyncError):
-    """The CRM could not be reached, or refused the credentials or the permissions (exit 4)."""
-
-    exit_code = 4
+__all__ = ["CrmUnavailable", "RunReport", "run_migrate", "run_sync"]
 
 
 class RunReport(BaseModel):
@@ -60,6 +57,8 @@ class RunReport(BaseModel):
     plan: dict[str, Any] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
+    #: The same failures as codes and counts (safe for the log: no requester data), e.g. {"letters.render": 2}.
+    error_codes: dict[str, int] = Field(default_factory=dict)
     reconciliation: dict[str, Any] | None = None
     resumed_after: list[str] = Field(default_factory=list)
     requests: int = 0
@@ -73,8 +72,18 @@ class RunReport(BaseModel):
             return 1
         return 0
 
+    def add_error(self, code: str, text: str, count: int = 1) -> None:
+        self.errors.append(text)
+        self.error_codes[code] = self.error_codes.get(code, 0) + count
+
     def as_dict(self) -> dict[str, Any]:
         return {**self.model_dump(mode="json"), "exit_code": self.exit_code}
+
+
+def _error_code(exc: BaseException) -> str:
+    """The log's code for the error that stopped a run: the CRM's own failure, not the wrapper that carries it."""
+    cause = exc.__cause__ if isinstance(exc, CrmUnavailable) and exc.__cause__ is not None else exc
+    return type(cause).__name__
 
 
 def _now() -> str:
@@ -134,18 +143,18 @@ class _Run:
         try:
             yield counts
         except FATAL as exc:
-            raise CrmUnavailable(f"{name}: the CRM could not be reached or refused the request ({exc})") from exc
+            raise CrmUnavailable(f"{name}: {exc}", fix=exc.fix) from exc
         except DataverseError as exc:
             if metadata_shaped(exc.code, exc.message, exc):
                 self.distrust_metadata(f"{name}: {exc.code or exc.status}")
             if fatal:  # e.g. still throttled or failing (5xx) after the whole retry budget
-                raise CrmUnavailable(f"{name}: the CRM kept failing ({exc}); the next run resumes") from exc
-            self.report.errors.append(f"{name}: {exc}")
+                raise CrmUnavailable(f"{name}: the CRM kept failing ({exc})", fix=exc.fix) from exc
+            self.report.add_error(f"{name}.{exc.code or type(exc).__name__}", f"{name}: {exc}")
             log.error("step failed", extra={"run_id": self.report.run_id, "step": name, "code": exc.code})
         except Exception as exc:
             if fatal or isinstance(exc, FoiSyncError):
                 raise
-            self.report.errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:300]}")
+            self.report.add_error(f"{name}.{type(exc).__name__}", f"{name}: {type(exc).__name__}: {str(exc)[:300]}")
             log.error("step failed", extra={"run_id": self.report.run_id, "step": name, "error": type(exc).__name__})
         finally:
             seconds = round(time.monotonic() - started, 3)
@@ -163,8 +172,11 @@ class _Run:
                 },
             )
 
-    def finish(self, status: str) -> RunReport:
+    def finish(self, status: str, exit_code: int | None = None) -> RunReport:
+        """Close the ledger entry and log the ``run finished`` line with the exit code the process will end with
+        (``exit_code`` when the run ends in an exception the CLI turns into 2, 3 or 4)."""
         r = self.report
+        code = r.exit_code if exit_code is None else exit_code
         r.finished_at = _now()
         r.seconds = round(time.monotonic() - self._t0, 3)
         stats = getattr(self.client, "stats", None)
@@ -174,15 +186,19 @@ class _Run:
             delta = {m: n - before.get(m, 0) for m, n in after.get("requests", {}).items()}
             r.requests = sum(delta.values())
             r.write_requests = sum(n for m, n in delta.items() if m.upper() != "GET")
-        if not self.dry_run:
+        if not self.dry_run and r.run_id != "dry-run":
             self.state.finish_run(r.run_id, status, {**r.counts, "write_requests": r.write_requests})
-        log.info(
+            for dl_code, n in self.state.dead_letter_codes(r.run_id).items():
+                r.error_codes.setdefault(f"dead_letter.{dl_code}", n)
+        log.log(
+            logging.INFO if code == 0 else logging.ERROR,
             "run finished",
             extra={
                 "run_id": r.run_id,
                 "kind": self.kind,
                 "status": status,
-                "exit_code": r.exit_code,
+                "exit_code": code,
+                "errors": [{"code": k, "count": v} for k, v in sorted(r.error_codes.items())],
                 "duration_ms": int(r.seconds * 1000),
                 "counts": r.counts,
                 "requests": r.requests,
@@ -258,10 +274,15 @@ class _Run:
                 c["source_rejects"] = len(result.rejects)
                 c["sources_failed"] = len(result.failed_sources)
                 for name in result.failed_sources:  # the run goes on with the other sources, and exits 1
-                    self.report.errors.append(f"source '{name}' could not be read: see the rejects file")
+                    self.report.add_error(
+                        "source_unreadable", f"source '{name}' could not be read: see the rejects file"
+                    )
                 if result.rejects and not self.dry_run:
                     out = settings.intake.rejects_dir / f"rejects-{self.report.run_id}.csv"
                     result.write_rejects(out)
+                    from connector.intake.rejects import prune_rejects
+
+                    prune_rejects(out.parent, settings.intake.rejects_keep)
                     self.report.warnings.append(f"{len(result.rejects)} source row(s) rejected: see {out}")
             c["source_cases"] = len(cases)
         resolver = NameResolver(client, self.state, self.environment, hours, remember=not self.dry_run)
@@ -280,6 +301,9 @@ class _Run:
             self.record_plan(plan)
             c["unresolved_lookups"] = resolver.unresolved
             c["lookups_live"] = resolver.live
+            for line in resolver.summary(self.mapping.source_path or settings.sync.target_mapping):
+                log.warning(line, extra={"run_id": self.report.run_id, "code": "lookup_unresolved"})
+                self.report.warnings.append(line)
         return plan, resolver, cases
 
     def dead_letter_rejects(self, plan: Plan, pusher: Pusher) -> None:
@@ -344,6 +368,15 @@ def _push(run: _Run, plan: Plan, pusher: Pusher, engine: Any, today: date, resol
     return moved
 
 
+def _run_lock(settings: Settings, dry_run: bool, held: RunLock | None) -> contextlib.AbstractContextManager[object]:
+    """The run lock to take: none for a dry run or when the caller already holds this state file's lock."""
+    if held is not None:
+        if not held.held or held.path != lock_for(settings.sync.state_path).path:
+            raise ValueError(f"held_lock must be the held run lock of {settings.sync.state_path}")
+        return contextlib.nullcontext()
+    return lock_for(settings.sync.state_path) if not dry_run else contextlib.nullcontext()
+
+
 def _audit(run: _Run, plan: Plan, today: date) -> None:
     """Audit notes for what landed (connector/sync/audit.py); a failure here never fails the run's cases."""
     tl = run.mapping.timeline
@@ -392,10 +425,12 @@ def run_sync(
     client: Any = None,
     today: date | None = None,
     cases: list[FoiCase] | None = None,
+    held_lock: RunLock | None = None,
 ) -> RunReport:
-    """The scheduled job. ``cases`` replaces intake (used by dead-letter retries)."""
+    """The scheduled job. ``cases`` replaces intake and ``held_lock`` is the caller's run lock (both used by
+    dead-letter retries, which hold the lock across all their runs)."""
     run = _Run(settings, "sync", dry_run, client)
-    lock = lock_for(settings.sync.state_path) if not dry_run else contextlib.nullcontext()
+    lock = _run_lock(settings, dry_run, held_lock)
     status = "failed"
     try:
         with lock:
@@ -443,10 +478,9 @@ def run_sync(
             status = "ok" if run.report.exit_code == 0 else "finished-with-failures"
             return run.finish(status)
     except BaseException as exc:
-        run.report.errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
-        if not dry_run and run.report.run_id != "dry-run":
-            with contextlib.suppress(Exception):
-                run.finish(status)
+        run.report.add_error(_error_code(exc), f"{type(exc).__name__}: {str(exc)[:300]}")
+        with contextlib.suppress(Exception):
+            run.finish(status, exit_code=int(exit_code_for(exc)))
         raise
     finally:
         run.close()
@@ -497,6 +531,8 @@ def _letters(run: _Run, plan: Plan, pusher: Pusher, c: Counter[str]) -> None:
     if any(metadata_shaped(getattr(f, "code", ""), getattr(f, "message", "")) for f in failed):
         run.distrust_metadata("letters")
     if failed:
+        for code, n in Counter(f"letters.{getattr(f, 'code', '') or 'failed'}" for f in failed).items():
+            run.report.error_codes[code] = run.report.error_codes.get(code, 0) + n
         run.report.errors.append(f"letters: {len(failed)} letter(s) failed (see the log for references)")
 
 
@@ -524,6 +560,7 @@ def run_migrate(
     progress: bool = True,
     today: date | None = None,
     cases: list[FoiCase] | None = None,
+    held_lock: RunLock | None = None,
     acknowledge: bool = False,
 ) -> RunReport:
     """Load a historical register resumably: rerun after an interruption and only what is missing is sent.
@@ -534,7 +571,7 @@ def run_migrate(
     source_path = Path(source_path)
     mapping_path = Path(source_mapping) if source_mapping else None
     run = _Run(settings, "migrate", dry_run, client)
-    lock = lock_for(settings.sync.state_path) if not dry_run else contextlib.nullcontext()
+    lock = _run_lock(settings, dry_run, held_lock)
     status = "failed"
     origin = {
         "kind": "migrate",
@@ -587,10 +624,9 @@ def run_migrate(
             status = "ok" if run.report.exit_code == 0 else "finished-with-failures"
             return run.finish(status)
     except BaseException as exc:
-        run.report.errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
-        if not dry_run and run.report.run_id != "dry-run":
-            with contextlib.suppress(Exception):
-                run.finish(status)
+        run.report.add_error(_error_code(exc), f"{type(exc).__name__}: {str(exc)[:300]}")
+        with contextlib.suppress(Exception):
+            run.finish(status, exit_code=int(exit_code_for(exc)))
         raise
     finally:
         run.close()
@@ -682,7 +718,18 @@ def reconcile(client: Any, mapping: TargetMapping, cases: list[FoiCase]) -> dict
 def retry_dead_letters(
     settings: Settings, ids: list[int] | None = None, *, client: Any = None, today: date | None = None
 ) -> dict[str, Any]:
-    """Re-read each dead letter's record from its source, map it with the current mapping, and push it again."""
+    """Re-read each dead letter's record from its source, map it with the current mapping, and push it again.
+
+    The whole retry holds the run lock, like a sync: a retry and a scheduled run never interleave, and a retry
+    while another run holds the lock is refused with LockError (exit code 3) whether or not letters are open.
+    """
+    with lock_for(settings.sync.state_path) as lock:
+        return _retry_dead_letters(settings, ids, client, today, lock)
+
+
+def _retry_dead_letters(
+    settings: Settings, ids: list[int] | None, client: Any, today: date | None, lock: RunLock
+) -> dict[str, Any]:
     mapping = load_target_mapping(settings.sync.target_mapping)
     with StateStore(settings.sync.state_path) as state:
         letters = state.dead_letters("open", ids)
@@ -729,9 +776,10 @@ def retry_dead_letters(
                 progress=False,
                 cases=chosen,
                 today=today,
+                held_lock=lock,
             )
         else:
-            report = run_sync(settings, client=client, cases=chosen, today=today)
+            report = run_sync(settings, client=client, cases=chosen, today=today, held_lock=lock)
         summary["write_requests"] += report.write_requests
     with StateStore(settings.sync.state_path) as state:
         still = {d.id for d in state.dead_letters("open")}

@@ -64,6 +64,11 @@ class RunLock:
         os.close(self._fd)
         self._fd = None
 
+    @property
+    def held(self) -> bool:
+        """True while this object holds the lock."""
+        return self._fd is not None
+
     def __enter__(self) -> RunLock:
         return self.acquire()
 

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from connector import odata
@@ -71,6 +72,8 @@ class NameResolver:
         self.cache: dict[tuple[str, str, str], str | None] = {}
         self.unresolved = 0
         self.live = 0
+        #: (field, target table, match column, on_missing) -> the names that matched nothing, for one warning each.
+        self.missing: dict[tuple[str, str, str, str], set[str]] = {}
 
     def __call__(self, name: str, spec: FieldMap, value: Any) -> str | None:
         if not spec.match_column or not spec.target:
@@ -84,6 +87,7 @@ class NameResolver:
                 self.cache[k] = bind
                 if bind is None:
                     self.unresolved += 1
+                    self._miss(name, spec, value)
                 return bind
         md = self.client.metadata.table(spec.target)
         es = spec.target_entity_set or md.entity_set
@@ -95,10 +99,35 @@ class NameResolver:
         self.cache[k] = bind
         if not rows:
             self.unresolved += 1
-            log.warning("lookup %s: no %s matches by %s", name, spec.target, spec.match_column)
+            self._miss(name, spec, value)
         if self.state is not None and self.max_age_hours > 0 and self.remember:
             self.state.save_lookup(self.environment, k[0], k[1], k[2], bind)
         return bind
+
+    def _miss(self, name: str, spec: FieldMap, value: Any) -> None:
+        key = (name, spec.target or "", spec.match_column or "", spec.on_missing)
+        self.missing.setdefault(key, set()).add(str(value))
+
+    def summary(self, mapping_path: Path | str) -> list[str]:
+        """One warning per lookup field, naming every value that matched nothing and the fix (instead of one
+        identical line per value). Team and queue names are organisation data, not requester data."""
+        lines = []
+        for (name, target, column, on_missing), values in sorted(self.missing.items()):
+            shown = sorted(values)
+            names = ", ".join(f"'{v}'" for v in shown[:20]) + (
+                f" and {len(shown) - 20} more" if len(shown) > 20 else ""
+            )
+            then = (
+                "until then those cases keep the CRM's default owner"
+                if on_missing == "skip"
+                else "until then those cases go to the dead letters"
+            )
+            lines.append(
+                f"lookup {name}: no {target} has the {column} {names} ({len(shown)} name(s)). Fix: create the "
+                f"{target} record(s) with exactly these names in the CRM, or correct the names the cases carry "
+                f"(routing rules, source mapping); {then} (fields.{name}.on_missing = '{on_missing}' in {mapping_path})"
+            )
+        return lines
 
 
 class Pusher:

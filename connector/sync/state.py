@@ -311,6 +311,14 @@ class StateStore:
             )
             return int(cur.lastrowid or 0)
 
+    def dead_letter_codes(self, run_id: str) -> dict[str, int]:
+        """Open dead letters a run left, counted by error code (for the run's log line; no record data)."""
+        rows = self._query(
+            "SELECT error_code, COUNT(*) AS n FROM dead_letters WHERE run_id = ? AND status = 'open' GROUP BY 1",
+            (run_id,),
+        )
+        return {str(r["error_code"] or "unknown"): int(r["n"]) for r in rows}
+
     def dead_letters(self, status: str | None = "open", ids: Iterable[int] | None = None) -> list[DeadLetter]:
         sql, args = "SELECT * FROM dead_letters WHERE 1=1", list[Any]()
         if status:

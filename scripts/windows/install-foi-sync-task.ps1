@@ -5,8 +5,9 @@
 .DESCRIPTION
   Fills in the service account, the foi-sync executable, the config file and the log folder, checks the config with
   `foi-sync doctor`, then registers the task. JSON log lines are appended to <LogDir>\foi-sync.jsonl; the task's
-  "Last Run Result" shows foi-sync's exit code (0 ok, 1 dead letters or a failed step, 2 config/mapping error,
-  3 another run holds the lock, 4 CRM unreachable or access refused).
+  "Last Run Result" shows foi-sync's exit code (connector/errors.py, README "Exit codes": 0 ok, 1 dead letters or
+  a failed step, 2 config/mapping/input error, 3 another run holds the lock, 4 CRM or sign-in unreachable or access
+  refused, 5 unexpected failure).
 
   The client secret is never passed on the command line: put it in a file only the service account can read and
   name it in the config (dataverse.client_secret_file), or set FOI_SYNC_DATAVERSE__CLIENT_SECRET as a machine-level
@@ -27,7 +28,10 @@ param(
 $ErrorActionPreference = 'Stop'
 
 $exe = Join-Path $InstallDir '.venv\Scripts\foi-sync.exe'
-if (-not (Test-Path $exe)) { throw "foi-sync is not installed at $exe; create the venv and run: pip install foi-sync" }
+if (-not (Test-Path $exe)) {
+    throw ("foi-sync is not installed at $exe. Copy the repository to $InstallDir, then: py -3 -m venv $InstallDir\.venv; " +
+        "$InstallDir\.venv\Scripts\python -m pip install -e $InstallDir  (README, 'Scheduling on Windows')")
+}
 if (-not (Test-Path $Config)) { throw "config file $Config not found; copy config.example.toml there and edit it" }
 New-Item -ItemType Directory -Force -Path $LogDir | Out-Null
 

@@ -107,6 +107,10 @@ def check(run: dict[str, Any]) -> dict[str, Any]:
             problems.append(f"{exp.source}: {exp.reference!r} differs: {diff}")
         else:
             equal += 1
+    # Nothing else reached the CRM: a broken row is a reject line, not also a record.
+    extra = sorted(set(incidents) - {exp.reference for exp in corpus.healthy})
+    if extra:
+        problems.append(f"{len(extra)} CRM records that are not healthy source rows: {extra[:5]}")
     # Broken files and rows: exactly one reject line each.
     by_source = Counter(r["source"] for r in rejects if not r["row"])
     by_row = Counter((r["source"], int(r["row"])) for r in rejects if r["row"])
@@ -120,8 +124,12 @@ def check(run: dict[str, Any]) -> dict[str, Any]:
             problems.append(f"broken row {source} line {line} ({why}): {n} reject lines, expected exactly 1")
     expected_lines = len(corpus.broken_files) + len(corpus.broken_rows)
     if len(rejects) != expected_lines:
-        extra = [r for r in rejects if r["source"] not in corpus.broken_files]
-        problems.append(f"{len(rejects)} reject lines, expected {expected_lines}: {extra[:5]}")
+        unexpected = [r for r in rejects if r["source"] not in corpus.broken_files]
+        problems.append(f"{len(rejects)} reject lines, expected {expected_lines}: {unexpected[:5]}")
+    # The rejects file is opened in a spreadsheet too: none of its cells may run as a formula.
+    risky = [c for r in rejects for c in r.values() if c and c.startswith(TRIGGERS) and not _number(c)]
+    if risky:
+        problems.append(f"{len(risky)} rejects-file cells would run as formulas: {risky[:3]}")
     # Failed sources are named in the log/output and make the exit code 1.
     if proc.returncode != 1:
         problems.append(f"exit code {proc.returncode}, expected 1 (sources failed)")
@@ -151,8 +159,18 @@ def check(run: dict[str, Any]) -> dict[str, Any]:
         if path.suffix == ".xlsx":
             with zipfile.ZipFile(path) as z:
                 for name in z.namelist():
-                    if name.startswith("xl/worksheets/") and b"<f>" in z.read(name):
+                    xml = z.read(name)
+                    if b"\x00" in xml or b"&#0;" in xml or b"&#x0;" in xml:
+                        problems.append(f"a NUL reached {path.name} ({name})")
+                    if name.startswith("xl/worksheets/") and b"<f>" in xml:
                         formula_cells += 1
+                    # Text cells (inline or shared strings) must be neutralised too, not only kept out of <f>.
+                    if name.startswith("xl/worksheets/") or name == "xl/sharedStrings.xml":
+                        for text in _xlsx_texts(xml):
+                            if text.startswith(TRIGGERS) and not _number(text):
+                                formula_cells += 1
+                            elif text.startswith("'") and text[1:2] in TRIGGERS:
+                                neutralised += 1
     if formula_cells:
         problems.append(f"{formula_cells} report cells would run as formulas")
     return {
@@ -167,6 +185,14 @@ def check(run: dict[str, Any]) -> dict[str, Any]:
         "exit_code": proc.returncode,
         "problems": problems,
     }
+
+
+def _xlsx_texts(xml: bytes) -> list[str]:
+    """The text of every <t> element (inline strings in a sheet, or the shared-string table)."""
+    from xml.etree import ElementTree
+
+    root = ElementTree.fromstring(xml)  # noqa: S314 - our own workbook, just written by the run under test
+    return [el.text or "" for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "t"]
 
 
 def _number(cell: str) -> bool:

@@ -1,8 +1,9 @@
 """The hostile-input corpus through ONE ``foi-sync sync`` against the sandbox (issue 19's "must show").
 
 After the run: every healthy record is in the CRM equal to its source (expected values from tests/corpus/corpus_files.py's
-oracle, computed from the raw rows), every broken file or row has exactly one reject line, no traceback, and no NUL
-and no formula reaches a report or the CRM. The run and the checks are in tests/corpus/sync_check.py.
+oracle, computed from the raw rows) and nothing else is, every broken file or row has exactly one reject line, no
+traceback, and no NUL and no formula reaches a report (CSV cells, XLSX formulas and text cells), the rejects file or
+the CRM. The run and the checks are in tests/corpus/sync_check.py.
 """
 
 from __future__ import annotations

@@ -187,3 +187,45 @@ def test_an_unreadable_source_is_one_reject_and_the_others_still_land(
     assert sorted(r.source for r in lines) == ["corrupt", "empty", "unclosed"]
     for r in lines:
         assert "fix" in r.reason, r
+
+
+#: Text beginning with these opens as a formula in Excel, LibreOffice and Google Sheets (OWASP "CSV Injection").
+HOSTILE_STARTS = ("=1+2", "+SUM(A1)", "-2+3", "@SUM(A1:A2)", "\tTAB", "\rCR")
+
+
+def _rejects_csv(path: Path) -> list[list[str]]:
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def test_rejects_csv_cells_never_open_as_formulas(tmp_path: Path) -> None:
+    from connector.intake.rejects import Reject, write_rejects
+
+    rejects = [Reject(text, i, text, text) for i, text in enumerate(HOSTILE_STARTS, start=2)]
+    rejects.append(Reject("register", 9, "received_at", "received_at: '31/02/2025' is not a date; fix the cell"))
+    rows = _rejects_csv(write_rejects(rejects, tmp_path / "rejects.csv"))
+    assert rows[0] == ["source", "row", "field", "reason"]
+    for (source, row, field, reason), text, line in zip(rows[1:7], HOSTILE_STARTS, range(2, 8), strict=True):
+        assert source == field == reason == "'" + text  # shown as the text it is, with OWASP's leading quote
+        assert row == str(line)
+    assert rows[-1] == ["register", "9", "received_at", "received_at: '31/02/2025' is not a date; fix the cell"]
+
+
+def test_hostile_source_names_reach_rejects_csv_as_text(settings: Any, register_mapping: Path, tmp_path: Path) -> None:
+    """A real intake of files whose names (hence the reject's source cell) begin with each trigger, one bad row each."""
+    from connector.intake.rejects import write_rejects
+
+    rejects = []
+    for i, start in enumerate(HOSTILE_STARTS):
+        text = HEADER + "\n" + _row(f"T/{i}") + "\n" + _row(f"B/{i}") + ",extra,cells\n"
+        result = _read(settings, _csv(tmp_path, f"{start}.csv", text), register_mapping)
+        assert [c.reference for c in result.cases] == [f"T/{i}"]
+        rejects += result.rejects
+    rows = _rejects_csv(write_rejects(rejects, tmp_path / "rejects.csv"))[1:]
+    assert len(rows) == len(HOSTILE_STARTS)  # one line per broken row
+    assert sorted(r[0] for r in rows) == sorted("'" + s for s in HOSTILE_STARTS)
+    assert all(r[1] == "3" and "12 cells where the header has 10" in r[3] for r in rows)
+    triggers = ("=", "+", "-", "@", "\t", "\r")
+    assert not any(cell.startswith(triggers) for r in rows for cell in r)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,12 +69,14 @@ def test_unreachable_crm_exits_4(sandbox: Any, sandbox_settings: Any, tmp_path: 
         f"http://127.0.0.1:{dead_port}",
         sandbox.https_url,
         str(sandbox.ca_bundle),
-        "retry_budget_seconds = 1\ntimeout_seconds = 2\n",
+        # The sandbox signs in for its own URL only, so the token is asked for that one: the CRM itself is dead.
+        f'retry_budget_seconds = 1\ntimeout_seconds = 2\nscope = "{sandbox.url}/.default"\n',
     )
     proc = subprocess.run(
         [sys.executable, "-m", "connector", "--config", str(cfg), "sync"], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 4, proc.stderr[-1500:]
-    assert "error: " in proc.stderr and "could not be reached or refused" in proc.stderr
+    assert "error: " in proc.stderr and "connection refused" in proc.stderr and "dataverse.url" in proc.stderr
+    assert not re.search(r"HTTP \d", proc.stderr)
     res = CliRunner().invoke(cli, ["--config", str(cfg), "doctor"])
     assert res.exit_code == 4 and "FAIL network" in res.output

@@ -1,7 +1,7 @@
 """CSV files for Power BI: one UTF-8 file per table, stable names, ISO dates, no index column, RFC 4180 CRLF
 record ends (so a carriage return inside a cell is quoted, not a record break).
 
-Text that a spreadsheet would run as a formula is neutralised first (:mod:`connector.reporting.outputs.cells`).
+Text that a spreadsheet would run as a formula is neutralised first (:mod:`connector.cells`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from connector.reporting.outputs.cells import neutralise_frame
+from connector.cells import neutralise_frame
 
 
 def write_csvs(tables: dict[str, pd.DataFrame], folder: Path) -> list[Path]:

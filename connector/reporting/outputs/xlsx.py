@@ -2,7 +2,7 @@
 
 Written in openpyxl's write-only mode so large lists (overdue cases) stay fast. Every text cell is stored with the
 string type (openpyxl would otherwise store text beginning with ``=`` as a formula) and neutralised by OWASP's
-CSV-injection rule (:mod:`connector.reporting.outputs.cells`), so requester text can never run as a formula.
+CSV-injection rule (:mod:`connector.cells`), so requester text can never run as a formula.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from connector.reporting.outputs.cells import neutralise
+from connector.cells import neutralise
 
 #: Tables too detailed for a workbook (they go to CSV for Power BI).
 NOT_IN_WORKBOOK = {"cases"}
