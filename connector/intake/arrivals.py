@@ -6,7 +6,8 @@ text within :data:`NEAR_SAME_TIME` through a *different* source (another mailbox
 through the same source is a second request (perhaps a s.14(2) repeat, which cross-referencing judges), not a
 second arrival. The first arrival (earliest, then the order the sources are listed in) keeps the case; the others
 are recorded on it (``FoiCase.other_arrivals``: source and row, never requester data) and get no case, so no second
-acknowledgement and no link from the request to itself.
+acknowledgement and no link from the request to itself. The text rule applies to arrivals only (an email, a web
+form: a file each); register rows, which carry the references officers gave them, are never merged by it.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def merge_arrivals(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, list[st
         for v in ids
     ]
     sources = [_source_name(v) for v in frame[SOURCE]]
+    # Only messages and form submissions (a file each: "mailbox/0412.eml") are arrivals; a register row with its own
+    # reference is a case someone already logged, and two such rows stay two cases.
+    arrival = ["/" in str(v) for v in frame[SOURCE]]
 
     # Earliest first (then source order): the first arrival of a group keeps the case.
     order = sorted(
@@ -84,7 +88,7 @@ def merge_arrivals(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, list[st
             owner[i] = by_msg[msg[i]]
             continue
         found = None
-        if texts[i] and keys[i] and not pd.isna(received.iloc[i]):
+        if texts[i] and keys[i] and arrival[i] and not pd.isna(received.iloc[i]):
             for j in by_text.get((keys[i], texts[i]), []):
                 if sources[j] != sources[i] and received.iloc[i] - received.iloc[j] <= NEAR_SAME_TIME:
                     found = j
