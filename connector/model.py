@@ -265,6 +265,15 @@ class RelationKind(StrEnum):
     ANSWERED_BEFORE = "answered_before"  # an earlier request already answered the question
 
 
+#: How each relation reads to an officer in the CRM (``related_requests``): one phrase per kind, defined once.
+RELATION_WORDS: dict[RelationKind, str] = {
+    RelationKind.REPEAT: "repeat of (same requester, substantially similar: consider FOIA s.14(2) / FOISA s.14(2))",
+    RelationKind.ROUND_ROBIN: "round robin with (near-identical text from other requesters)",
+    RelationKind.AGGREGATION: "may be aggregated with (cost limit, within 60 working days)",
+    RelationKind.ANSWERED_BEFORE: "answered before in (consider s.21 / the disclosure log)",
+}
+
+
 class RelatedRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -296,6 +305,13 @@ class FoiCase(BaseModel):
     review_outcome: ReviewOutcome | None = None
     complaint_outcome: ReviewOutcome | None = None
     related: list[RelatedRequest] = Field(default_factory=list)
+    #: Other arrivals of this same request (the same message to a second address or through a second channel),
+    #: merged into this one case by intake: "source:row" of each, no requester data.
+    other_arrivals: list[str] = Field(default_factory=list)
+    #: Intake's priority grade ("P2 high") and why, carried on the case so a retried or re-planned case pushes the
+    #: same grade and explanation as the run that graded it.
+    grade: str | None = Field(default=None, max_length=40)
+    grade_explanation: str | None = Field(default=None, max_length=4000)
     source_system: str = Field(default="manual", max_length=100)
     source_id: str | None = Field(default=None, max_length=200)
     #: WhatDoTheyKnow request id, from a request-NNN-xxxxxxxx@whatdotheyknow.com address.

@@ -195,6 +195,7 @@ def _finish(
             rejects.append(item)
             continue
         item.related = links[pos]
+        item.grade, item.grade_explanation = grades[pos].grade, grades[pos].text()[:4000]
         cases.append(item)
         keep.append(pos)
     # Triage after normalising: validity, business as usual, regime (connector/intake/triage.py, docs/triage.md).

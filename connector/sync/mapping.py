@@ -61,6 +61,10 @@ CASE_FIELDS: dict[str, str] = {
     "source_id": "id of the case in that system",
     "wdtk_request_id": "WhatDoTheyKnow request number",
     "related_references": "related requests, 'REF (relation)' joined with '; '",
+    "related_requests": "related requests as an officer reads them: one line per request, what the relation means",
+    "related_case": "lookup to the earliest related case (a repeat first), found by its reference's alternate key",
+    "other_arrivals": "other arrivals of the same request merged into this case (source and row, no personal data)",
+    "grade_explanation": "why the case got its priority grade: the score and every reason",
     "triage": "request | invalid | business_as_usual (connector/intake/triage.py)",
     "triage_status": "how the triage reads to an officer: 'invalid: no address for correspondence', 'rerouted', ...",
     "triage_explanation": "why triage decided what it did, citing the law (FOIA s.8, EIR reg 5, ...)",
@@ -490,6 +494,24 @@ def requester_ref(case: FoiCase) -> str:
     return "R-" + hashlib.sha256(("foi-sync-requester|" + basis).encode()).hexdigest()[:20].upper()
 
 
+def related_requests_text(case: FoiCase) -> str:
+    """One line per related request, e.g. ``FOI/2026/0001: repeat of (...), 93% similar``."""
+    return "\n".join(
+        f"{r.reference}: {model.RELATION_WORDS[r.relation]}, {round(r.score * 100)}% similar" for r in case.related
+    )
+
+
+def related_case_reference(case: FoiCase, earlier: Callable[[str], bool] | None = None) -> str | None:
+    """The one earlier case the ``related_case`` lookup points at: a repeat first, then the other kinds in the
+    model's order, the most similar first (the order intake lists them in). ``earlier(reference)`` says whether that
+    case came before this one (a round robin links both ways; the lookup only ever points back in time)."""
+    for kind in model.RelationKind:
+        for r in case.related:
+            if r.relation is kind and r.reference != case.reference and (earlier is None or earlier(r.reference)):
+                return r.reference
+    return None
+
+
 def triage_status(case: FoiCase) -> str:
     """``invalid: no address for correspondence``, ``rerouted``, ``request``: the triage as an officer reads it."""
     if case.triage is TriageOutcome.INVALID:
@@ -530,6 +552,9 @@ def case_values(case: FoiCase) -> dict[str, Any]:
         "source_id": case.source_id,
         "wdtk_request_id": case.wdtk_request_id,
         "related_references": "; ".join(f"{r.reference} ({r.relation.value})" for r in case.related) or None,
+        "related_requests": related_requests_text(case) or None,
+        "other_arrivals": "; ".join(case.other_arrivals) or None,
+        "grade_explanation": case.grade_explanation,
         "triage": case.triage.value,
         "triage_status": triage_status(case),
         "triage_explanation": case.triage_explanation,

@@ -24,6 +24,7 @@ from connector.sync.mapping import (
     _normalise,
     _to_column,
     contact_values,
+    related_case_reference,
     requester_ref,
     stable_hash,
 )
@@ -138,6 +139,30 @@ def derived_values(case: FoiCase, engine: Any, today: date, grade: str | None = 
     }
 
 
+def related_case_bind(
+    mapping: TargetMapping, case: FoiCase, known: set[str], received: dict[str, tuple[Any, str]]
+) -> dict[str, str | None]:
+    """``related_case`` -> the earlier case by its alternate key (``incidents(foi_reference='FOI-2026-0001')``), so
+    an officer can click through in Dynamics; None (no link) when the case has no related request, or when the
+    related case is not known to be in the CRM (pushed before, in this run, or mirrored by the pull): a bind to a
+    missing key would cost the whole case a dead letter."""
+    spec = mapping.fields.get("related_case")
+    if spec is None or not spec.push or len(mapping.alternate_key) != 1:
+        return {}
+    me = (case.received_at, case.reference)
+
+    def earlier(reference: str) -> bool:
+        # a case of this run only when it arrived before this one; any other known case was pushed before
+        other = received.get(odata.key_safe(reference).casefold())
+        return other is None or other < me
+
+    ref = related_case_reference(case, earlier)
+    key = odata.key_safe(ref) if ref else ""
+    if not ref or key.casefold() not in known:
+        return {"related_case": None}
+    return {"related_case": odata.bind(spec.target_entity_set or mapping.entity_set, {mapping.alternate_key[0]: key})}
+
+
 def contact_payload(mapping: TargetMapping, case: FoiCase) -> dict[str, Any]:
     cm = mapping.contact
     values = contact_values(case)
@@ -163,10 +188,15 @@ def build_plan(
     origins: dict[str, dict[str, Any]] | None = None,
     grades: dict[str, Any] | None = None,
     resolve: Any = None,
+    crm_keys: set[str] | None = None,
 ) -> Plan:
-    """Pure diff: reads the state, writes nothing."""
+    """Pure diff: reads the state, writes nothing. ``crm_keys``: key-safe references the CRM holds (the pull's
+    mirror), casefolded, so a related-case link may point at a case the connector never pushed."""
     today = today or date.today()
     case_state = state.records(mapping.table)
+    known = {k.casefold() for k in case_state} | {k.casefold() for k in crm_keys or ()}
+    received = {odata.key_safe(c.reference).casefold(): (c.received_at, c.reference) for c in cases}
+    known |= set(received)
     contact_state = state.records(mapping.contact.table)
     cm = mapping.contact
     contacts: dict[str, PlannedRecord] = {}
@@ -226,9 +256,11 @@ def build_plan(
                     origin={**org, "requester_of": case.reference},
                 )
             key_col, key_val = next(iter(contacts[ref].key.items()))
-            binds = {"requester": odata.bind(cm.entity_set, {key_col: key_val})}
+            binds: dict[str, str | None] = {"requester": odata.bind(cm.entity_set, {key_col: key_val})}
+            binds.update(related_case_bind(mapping, case, known, received))
             g = (grades or {}).get(case.reference)
-            derived = derived_values(case, engine, today, getattr(g, "grade", g))
+            # A case re-planned without intake's grades (a dead-letter retry) carries its own grade.
+            derived = derived_values(case, engine, today, getattr(g, "grade", g) or case.grade)
             payload = mapping.to_crm(case, derived, binds=binds, resolve=resolve)
         except MappingValueError as exc:
             planned.append(reject(case, org, source_key, exc.code, str(exc), contact_ref=ref))

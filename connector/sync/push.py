@@ -369,13 +369,17 @@ class Pusher:
             creates = still
         for r in creates:
             r.dataverse_id = deterministic_id(m.table, r.source_key)
-        landed = self.bulk_upsert(
-            m.entity_set,
-            m.table,
-            creates,
-            [{**r.payload, m.primary_id: r.dataverse_id} for r in creates],
-            [{c: r.payload[c] for c in m.alternate_key} for r in creates],
-        )
+        landed: list[PlannedRecord] = []
+        # A case linked (related_case) to another case created in this same run waits until that one has landed:
+        # the lookup is bound by the earlier case's alternate key, which must exist first.
+        for level in _dependency_levels(m, creates):
+            landed += self.bulk_upsert(
+                m.entity_set,
+                m.table,
+                level,
+                [{**r.payload, m.primary_id: r.dataverse_id} for r in level],
+                [{c: r.payload[c] for c in m.alternate_key} for r in level],
+            )
         self.counts["created"] += len(landed)
         self.counts["adopted"] += len(adopted)
         if self.progress and adopted:
@@ -619,6 +623,29 @@ class Pusher:
                 log.warning("reminder task not created", extra={"reference": case.reference, "code": exc.code})
                 continue
             self.state.mark_reminder(rec.source_key, gate.name, due.isoformat(), task_id)
+
+
+def _dependency_levels(m: TargetMapping, creates: list[PlannedRecord]) -> list[list[PlannedRecord]]:
+    """Creates in waves: those whose ``related_case`` points at no other create of this run first, then the cases
+    pointing at those, and so on (the plan only points back in time, so there is no cycle; if one appeared it would
+    go in the last wave)."""
+    if "related_case" not in m.fields or len(m.alternate_key) != 1 or not creates:
+        return [creates] if creates else []
+    key_col = m.alternate_key[0]
+    pending = {str(r.payload[key_col]).casefold(): r for r in creates}
+    spec = m.fields["related_case"]
+    # the bind path each pending case would be pointed at by: /incidents(foi_reference='FOI-2026-0001')
+    path_of = {
+        odata.bind(spec.target_entity_set or m.entity_set, {key_col: r.payload[key_col]}): k for k, r in pending.items()
+    }
+    target = {k: path_of.get(str(r.payload.get(spec.payload_key))) for k, r in pending.items()}
+    levels: list[list[PlannedRecord]] = []
+    while pending:
+        ready = [k for k in pending if target[k] not in pending or target[k] == k]
+        if not ready:
+            ready = list(pending)
+        levels.append([pending.pop(k) for k in ready])
+    return levels
 
 
 def _label(spec: FieldMap, value: Any) -> str | None:
