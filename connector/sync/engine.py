@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -36,6 +36,13 @@ from connector.sync.mapping import FieldMap, TargetMapping, load_target_mapping,
 from connector.sync.plan import Plan, build_plan
 from connector.sync.push import FATAL, NameResolver, Pusher
 from connector.sync.state import StateStore
+
+if TYPE_CHECKING:  # intake is imported inside the functions that run it (startup cost of `foi-sync --help`)
+    import pandas as pd
+
+    from connector.dataverse.client import DataverseClient
+    from connector.intake.grade import Grade
+    from connector.intake.pipeline import IntakeResult
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +100,7 @@ def _now() -> str:
 class _Run:
     """Shared plumbing: settings, mapping, state, client, step timing and the report."""
 
-    def __init__(self, settings: Settings, kind: str, dry_run: bool, client: Any) -> None:
+    def __init__(self, settings: Settings, kind: str, dry_run: bool, client: DataverseClient | None) -> None:
         self.settings = settings
         self.kind = kind
         self.dry_run = dry_run
@@ -108,8 +115,8 @@ class _Run:
         #: Mapping keys whose "regarding" navigation the tenant lacks: those activities are skipped, not failed.
         self.unlinkable: set[str] = set()
         #: What intake decided, by reference, for the audit notes (connector/sync/audit.py).
-        self.intake_frame: Any = None
-        self.grades: dict[str, Any] = {}
+        self.intake_frame: pd.DataFrame | None = None
+        self.grades: dict[str, Grade] = {}
         #: Cross-reference history of the CRM's earlier requests (connector/sync/history.py), opened by run_sync.
         self.history: CrmHistory | None = None
         #: Key-safe references the CRM holds (casefolded), from the pull's mirror: related-case links may point there.
@@ -127,13 +134,19 @@ class _Run:
             self.state.invalidate_checks(self.environment)
         log.warning("cached mapping check dropped", extra={"run_id": self.report.run_id, "reason": why})
 
-    def open_client(self) -> Any:
+    @property
+    def crm(self) -> DataverseClient:
+        """The client, once :meth:`open_client` has run (every step that talks to the CRM runs after it)."""
+        if self.client is None:
+            raise RuntimeError("the run's CRM client is used before open_client()")
+        return self.client
+
+    def open_client(self) -> DataverseClient:
         if self.client is None:
             from connector.dataverse import DataverseClient
 
             self.client = DataverseClient.from_settings(self.settings.dataverse)
-        stats = getattr(self.client, "stats", None)
-        self._stats0 = stats.snapshot() if stats is not None and hasattr(stats, "snapshot") else {}
+        self._stats0 = self.client.stats.snapshot()
         return self.client
 
     @contextlib.contextmanager
@@ -179,9 +192,8 @@ class _Run:
         code = r.exit_code if exit_code is None else exit_code
         r.finished_at = _now()
         r.seconds = round(time.monotonic() - self._t0, 3)
-        stats = getattr(self.client, "stats", None)
-        if stats is not None and hasattr(stats, "snapshot"):
-            after = stats.snapshot()
+        if self.client is not None:
+            after = self.client.stats.snapshot()
             before = self._stats0.get("requests", {})
             delta = {m: n - before.get(m, 0) for m, n in after.get("requests", {}).items()}
             r.requests = sum(delta.values())
@@ -208,10 +220,10 @@ class _Run:
         return r
 
     def writes(self) -> int:
-        stats = getattr(self.client, "stats", None)
-        if stats is None or not hasattr(stats, "snapshot"):
+        """Write requests this client has sent so far (a later pull is needed only when this grew)."""
+        if self.client is None:
             return 0
-        return sum(n for m, n in stats.snapshot().get("requests", {}).items() if m.upper() != "GET")
+        return sum(n for m, n in self.client.stats.snapshot().get("requests", {}).items() if m.upper() != "GET")
 
     def close(self) -> None:
         if self.own_client and self.client is not None:
@@ -241,7 +253,7 @@ class _Run:
     def check_read_and_plan(
         self,
         client: Any,
-        read: Callable[[], Any],
+        read: Callable[[], IntakeResult],
         cases: list[FoiCase] | None,
         engine: Any,
         today: date,
@@ -251,7 +263,7 @@ class _Run:
         """The steps every run starts with: mapping check, ``before_intake`` (the sync's pull), intake (unless
         ``cases`` is given) and the plan."""
         settings = self.settings
-        hours = float(getattr(settings.sync, "metadata_check_hours", 0) or 0)
+        hours = settings.sync.metadata_check_hours
         with self.step("check") as c:
             problems, cached = require_valid_cached(
                 client, self.mapping, self.state, self.environment, hours, remember=not self.dry_run
@@ -269,8 +281,8 @@ class _Run:
             if cases is None:
                 result = read()
                 cases = result.cases
-                grades = getattr(result, "grades", {}) or {}
-                self.intake_frame, self.grades = getattr(result, "frame", None), grades
+                grades = result.grades
+                self.intake_frame, self.grades = result.frame, grades
                 c["source_rejects"] = len(result.rejects)
                 c["sources_failed"] = len(result.failed_sources)
                 for name in result.failed_sources:  # the run goes on with the other sources, and exits 1
@@ -321,7 +333,7 @@ def _preview_existing(run: _Run, plan: Plan) -> None:
     values = [str(r.payload[col]) for r in creates]
     found: set[str] = set()
     for batch in odata.any_of_batches(col, values):
-        for row in run.client.query(m.entity_set, select=[col], filter=batch):
+        for row in run.crm.query(m.entity_set, select=[col], filter=batch):
             found.add(str(row.get(col)).casefold())
     linked = [r.reference for r in creates if str(r.payload[col]).casefold() in found]
     run.report.plan["already_in_crm"] = {"count": len(linked), "examples": linked[:3]}
@@ -387,7 +399,7 @@ def _audit(run: _Run, plan: Plan, today: date) -> None:
     from connector.sync.audit import AuditWriter, grades_from, routing_from_frame
 
     with run.step("audit", fatal=False) as c:
-        writer = AuditWriter(run.client, run.mapping, run.state, run.report.run_id)
+        writer = AuditWriter(run.crm, run.mapping, run.state, run.report.run_id)
         writer.write(plan, today, routing_from_frame(run.intake_frame), grades_from(run.grades))
         c.update(writer.counts)
 
@@ -404,7 +416,7 @@ def _pull(run: _Run, *, only_after_writes: bool = False) -> None:
     with run.step("pull", fatal=False) as c:
         if run.history is None:
             run.history = open_history(run.settings)
-        pulled, contacts = pull_with_history(run.client, run.settings, run.mapping, run.history)
+        pulled, contacts = pull_with_history(run.crm, run.settings, run.mapping, run.history)
         run.writes_at_pull = run.writes()
         c["pulled"] += int(pulled.upserted)
         c["pulled_deleted"] += int(pulled.deleted)
@@ -422,7 +434,7 @@ def run_sync(
     settings: Settings,
     *,
     dry_run: bool = False,
-    client: Any = None,
+    client: DataverseClient | None = None,
     today: date | None = None,
     cases: list[FoiCase] | None = None,
     held_lock: RunLock | None = None,
@@ -439,7 +451,7 @@ def run_sync(
             engine = _engine(settings)
             client = run.open_client()
 
-            def read() -> Any:
+            def read() -> IntakeResult:
                 from connector.intake import run_intake
                 from connector.sync.triage_overrides import read_triage_overrides
 
@@ -518,20 +530,19 @@ def _letters(run: _Run, plan: Plan, pusher: Pusher, c: Counter[str]) -> None:
         )
     # Letters the state saw land (and finish) in an earlier run cost no request; deterministic ids with
     # If-None-Match stay the backstop for everything else.
-    result = push_letters(run.client, run.settings, targets, done=run.state.letters_done)
-    done = getattr(result, "done", [])
-    if done:
-        run.state.mark_letters((marker, keys.get(ref, ref)) for ref, marker in done)
-    c["letters_known"] = int(getattr(result, "known", 0))
+    result = push_letters(run.crm, run.settings, targets, done=run.state.letters_done)
+    if result.done:
+        run.state.mark_letters((marker, keys.get(ref, ref)) for ref, marker in result.done)
+    c["letters_known"] = result.known
     c["letters_stopped_by_crm"] = result.crm_stopped
-    c["letters_created"] = int(getattr(result, "created", 0))
-    c["letters_sent"] = int(getattr(result, "sent", 0))
-    failed = getattr(result, "failed", [])
+    c["letters_created"] = result.created
+    c["letters_sent"] = result.sent
+    failed = result.failed
     c["letters_failed"] = len(failed)
-    if any(metadata_shaped(getattr(f, "code", ""), getattr(f, "message", "")) for f in failed):
+    if any(metadata_shaped(f.code, f.message) for f in failed):
         run.distrust_metadata("letters")
     if failed:
-        for code, n in Counter(f"letters.{getattr(f, 'code', '') or 'failed'}" for f in failed).items():
+        for code, n in Counter(f"letters.{f.code or 'failed'}" for f in failed).items():
             run.report.error_codes[code] = run.report.error_codes.get(code, 0) + n
         run.report.errors.append(f"letters: {len(failed)} letter(s) failed (see the log for references)")
 
@@ -541,7 +552,7 @@ def _letters(run: _Run, plan: Plan, pusher: Pusher, c: Counter[str]) -> None:
 _KINDS = {".csv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".json": "json-folder"}
 
 
-def read_migration_source(settings: Settings, source_path: Path, source_mapping: Path | None) -> Any:
+def read_migration_source(settings: Settings, source_path: Path, source_mapping: Path | None) -> IntakeResult:
     from connector.intake import read_source
 
     kind = _KINDS.get(source_path.suffix.lower(), "eml-folder" if source_path.is_dir() else "csv")
@@ -556,7 +567,7 @@ def run_migrate(
     *,
     dry_run: bool = False,
     bypass_plugins: bool = False,
-    client: Any = None,
+    client: DataverseClient | None = None,
     progress: bool = True,
     today: date | None = None,
     cases: list[FoiCase] | None = None,
@@ -661,7 +672,7 @@ def _progress(enabled: bool, total: int) -> Iterator[Callable[[int], None] | Non
 RECONCILE_SCAN_FROM = 5000
 
 
-def reconcile(client: Any, mapping: TargetMapping, cases: list[FoiCase]) -> dict[str, Any]:
+def reconcile(client: DataverseClient, mapping: TargetMapping, cases: list[FoiCase]) -> dict[str, Any]:
     """Counts per stage and per outcome in the source vs the CRM, over the source's own references."""
     key_col = mapping.alternate_key[0]
     stage = mapping.stage_field
@@ -716,7 +727,11 @@ def reconcile(client: Any, mapping: TargetMapping, cases: list[FoiCase]) -> dict
 
 
 def retry_dead_letters(
-    settings: Settings, ids: list[int] | None = None, *, client: Any = None, today: date | None = None
+    settings: Settings,
+    ids: list[int] | None = None,
+    *,
+    client: DataverseClient | None = None,
+    today: date | None = None,
 ) -> dict[str, Any]:
     """Re-read each dead letter's record from its source, map it with the current mapping, and push it again.
 
@@ -728,7 +743,7 @@ def retry_dead_letters(
 
 
 def _retry_dead_letters(
-    settings: Settings, ids: list[int] | None, client: Any, today: date | None, lock: RunLock
+    settings: Settings, ids: list[int] | None, client: DataverseClient | None, today: date | None, lock: RunLock
 ) -> dict[str, Any]:
     mapping = load_target_mapping(settings.sync.target_mapping)
     with StateStore(settings.sync.state_path) as state:
