@@ -114,10 +114,21 @@ def sync(app: Any, dry_run: bool, as_json: bool) -> None:
     default=None,
     help="Skip custom plug-ins and flows while loading (needs prvBypassCustomBusinessLogic).",
 )
+@click.option(
+    "--acknowledge",
+    is_flag=True,
+    help="Also send acknowledgements to the migrated cases still open (default: a historical import writes to no one).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @click.pass_obj
 def migrate(
-    app: Any, source: Path, source_mapping: Path, dry_run: bool, bypass_plugins: bool | None, as_json: bool
+    app: Any,
+    source: Path,
+    source_mapping: Path,
+    dry_run: bool,
+    bypass_plugins: bool | None,
+    acknowledge: bool,
+    as_json: bool,
 ) -> None:
     """Load a historical register into the CRM, resumably."""
     from connector.sync.engine import run_migrate
@@ -131,6 +142,7 @@ def migrate(
         dry_run=dry_run,
         bypass_plugins=bypass,
         progress=not (as_json or app.json_logs),
+        acknowledge=acknowledge,
     )
     _print_report(report, as_json, app.json_logs)
     sys.exit(report.exit_code)

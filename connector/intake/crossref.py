@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz
 
+from connector.intake.history import CrmHistory, HistoryOptions
 from connector.model import ANSWERED_STAGES as _ANSWERED
 from connector.model import CLOSED_STAGES, RelatedRequest, RelationKind
 
@@ -268,8 +269,71 @@ def crossref_frame(
     history: pd.DataFrame | None = None,
     options: CrossRefOptions | None = None,
     working_days: Callable[[str, date, date], int] | None = None,
+    crm: CrmHistory | None = None,
 ) -> list[list[RelatedRequest]]:
-    """Links for every open row of ``frame`` against ``history`` plus the rows of ``frame`` itself (closed rows: [])."""
+    """Links for every open row of ``frame`` against ``history`` plus the rows of ``frame`` itself (closed rows: []),
+    and, with ``crm``, against every earlier request the CRM holds (the pull's persisted index)."""
+    links = _crossref_frame(frame, history, options, working_days)
+    if crm is None or not len(frame):
+        return links
+    o = options or CrossRefOptions()
+    hopts = HistoryOptions(
+        repeat_window_days=o.repeat_window_days,
+        repeat_threshold=o.repeat_threshold,
+        round_robin_threshold=o.round_robin_threshold,
+        round_robin_min_requesters=o.round_robin_min_requesters,
+        round_robin_window_days=o.round_robin_window_days,
+        aggregation_threshold=o.aggregation_threshold,
+        aggregation_days=o.aggregation_working_days * 7 // 5,
+        answered_threshold=o.answered_threshold,
+        max_links=o.max_links,
+    )
+    exclude = frozenset(frame["reference"].astype(str))
+    if "stage" in frame:
+        query = ~frame["stage"].isin(CLOSED_STAGE_VALUES).to_numpy(bool)
+    else:
+        query = np.ones(len(frame), dtype=bool)
+    if not query.any():
+        return links
+    texts = _texts(frame)
+    if "requester_key" in frame:
+        keys = frame["requester_key"].astype(str).tolist()
+    else:
+        keys = [requester_key(n, e) for n, e in zip(frame["requester_name"], frame["requester_email"], strict=True)]
+    received = pd.to_datetime(frame["received_at"], utc=True)
+    regimes = frame["regime"].astype(str).tolist()
+    for pos in np.flatnonzero(query):
+        mine = links[pos]
+        rr = sum(1 for r in mine if r.relation is RelationKind.ROUND_ROBIN)
+        found = crm.related(
+            texts[pos], keys[pos], received.iloc[pos], regimes[pos], exclude=exclude, options=hopts, also_round_robin=rr
+        )
+        if found:
+            links[pos] = _merge(mine, found, o.max_links)
+    return links
+
+
+def _merge(a: list[RelatedRequest], b: list[RelatedRequest], max_links: int) -> list[RelatedRequest]:
+    """Today's links and the CRM's, one per (reference, relation), in the model's kind order, best first."""
+    best: dict[tuple[str, RelationKind], RelatedRequest] = {}
+    for r in [*a, *b]:
+        k = (r.reference, r.relation)
+        if k not in best or r.score > best[k].score:
+            best[k] = r
+    out: list[RelatedRequest] = []
+    for kind in RelationKind:
+        out += sorted((r for r in best.values() if r.relation is kind), key=lambda r: (-r.score, r.reference))[
+            :max_links
+        ]
+    return out
+
+
+def _crossref_frame(
+    frame: pd.DataFrame,
+    history: pd.DataFrame | None = None,
+    options: CrossRefOptions | None = None,
+    working_days: Callable[[str, date, date], int] | None = None,
+) -> list[list[RelatedRequest]]:
     cols = ["reference", "subject", "request_text", "received_at", "regime"]
     extra = [c for c in ("responded_at", "stage", "outcome") if c in frame]
 

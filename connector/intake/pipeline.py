@@ -20,9 +20,11 @@ import pandas as pd
 
 from connector.config import IntakeSource, Settings
 from connector.errors import FoiSyncError, SourceError
+from connector.intake.arrivals import merge_arrivals
 from connector.intake.classify import LearnedRouter, classify_frame, load_rules
 from connector.intake.crossref import CrossRefOptions, crossref_frame
 from connector.intake.grade import Grade, Grader, ResponseTimeEstimator, grade_frame, load_team_calendars
+from connector.intake.history import CrmHistory
 from connector.intake.normalize import SOURCE, NormalizedFrame, iter_cases, normalize_frame
 from connector.intake.rejects import Reject, write_rejects
 from connector.intake.source_mapping import SourceMapping, builtin_mapping, load_source_mapping
@@ -79,6 +81,7 @@ class IntakeResult:
             "by_triage": dict(sorted(Counter(c.triage.value for c in self.cases).items())),
             "invalid": sum(1 for c in self.cases if c.stage.value == "invalid"),
             "rerouted": sum(1 for c in self.cases if c.stage.value == "rerouted"),
+            "other_arrivals_merged": sum(len(c.other_arrivals) for c in self.cases),
         }
 
 
@@ -138,6 +141,7 @@ def _finish(
     extra_rejects: list[Reject] | None = None,
     overrides: Mapping[str, TriageOverride] | None = None,
     time_model: ResponseTimeEstimator | None = None,
+    crm_history: CrmHistory | None = None,
 ) -> IntakeResult:
     rejects: list[Reject] = list(extra_rejects or [])
     frames = []
@@ -154,6 +158,10 @@ def _finish(
         result.rejects = rejects
         result.frame = frame
         return result
+
+    # One request, one case: the same message through several addresses or channels (connector/intake/arrivals.py).
+    frame, arrivals = merge_arrivals(frame)
+    frame["other_arrivals"] = [arrivals.get(i, []) for i in range(len(frame))]
 
     # The same reference from two sources: the first source listed keeps it.
     dup = frame["reference"].duplicated(keep="first")
@@ -185,7 +193,8 @@ def _finish(
     def working_days(regime: str, start: date, end: date) -> int:
         return int(engine.calendar(regime).working_days_between(start, end))
 
-    links = crossref_frame(frame, history, options, working_days)
+    links = crossref_frame(frame, history, options, working_days, crm_history)
+    merged_from: list[list[str]] = [[str(a) for a in x] for x in frame["other_arrivals"].tolist()]
     grader = Grader(engine, load_team_calendars(Path(settings.intake.team_calendars)), estimator=time_model)
     grades = grade_frame(frame, links, grader, today)
 
@@ -197,6 +206,7 @@ def _finish(
             continue
         item.related = links[pos]
         item.grade, item.grade_explanation = grades[pos].grade, grades[pos].text()[:4000]
+        item.other_arrivals = merged_from[pos]
         cases.append(item)
         keep.append(pos)
     # Triage after normalising: validity, business as usual, regime (connector/intake/triage.py, docs/triage.md).
@@ -260,8 +270,10 @@ def run_intake(
     today: date | None = None,
     overrides: Mapping[str, TriageOverride] | None = None,
     time_model: ResponseTimeEstimator | None = None,
+    crm_history: CrmHistory | None = None,
 ) -> IntakeResult:
-    """Every source in ``settings.intake.sources``; a source that cannot be read becomes one reject line."""
+    """Every source in ``settings.intake.sources``; a source that cannot be read becomes one reject line.
+    ``crm_history``: every earlier request the CRM holds (connector/intake/history.py), for cross-referencing."""
     engine = deadline_engine(settings)
     parts: list[NormalizedFrame] = []
     failures: list[Reject] = []
@@ -296,6 +308,7 @@ def run_intake(
         extra_rejects=failures,
         overrides=overrides,
         time_model=time_model,
+        crm_history=crm_history,
     )
     result.failed_sources = [f.source for f in failures]
     return result

@@ -70,6 +70,11 @@ class LetterTarget:
     contact_id: str | None
     regarding_entity_set: str = "incidents"
     regarding_nav: str = "regardingobjectid_incident_email"
+    #: The case as the CRM holds it after the pull (its stage and outcome): a letter is created only if this still
+    #: calls for it too, so the register never overrides an officer's stage. None: the CRM has nothing newer.
+    crm_case: FoiCase | None = None
+    #: Letter types never to create for this case (e.g. the acknowledgement of a migrated historical case).
+    waived: frozenset[LetterType] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ class LetterPushResult:
     skipped: list[LetterFailure] = field(default_factory=list)
     letters: list[tuple[str, str, str]] = field(default_factory=list)  # (reference, type, activity id) created
     known: int = 0  # skipped without a request: the caller's state already saw them land and finish
+    crm_stopped: int = 0  # due by the register, but the case's state in the CRM no longer calls for them
     done: list[tuple[str, str]] = field(default_factory=list)  # (reference, marker) confirmed finished this run
 
     def summary(self) -> str:
@@ -183,9 +189,14 @@ def push_letters(
     result = LetterPushResult()
     send_mode = settings.letters.send_mode
     plan: list[tuple[LetterTarget, LetterType, str]] = []
+    stopped: list[str] = []  # activity ids the register calls for and the CRM's state no longer does
     for target in targets:
         try:
-            due = letters_due(target.case)
+            due = [lt for lt in letters_due(target.case) if lt not in target.waived]
+            if target.crm_case is not None:
+                allowed = set(letters_due(target.crm_case))
+                stopped += [activity_id(target.case.reference, lt) for lt in due if lt not in allowed]
+                due = [lt for lt in due if lt in allowed]
         except Exception as exc:  # one bad case never stops the rest
             result.failed.append(LetterFailure(target.case.reference, "-", "select", type(exc).__name__))
             continue
@@ -202,6 +213,9 @@ def push_letters(
                 )
                 continue
             plan.append((target, letter, activity_id(target.case.reference, letter)))
+    # Counted only while not already in the CRM (a letter sent before the officer moved the case on is no news).
+    already = done([done_marker(a, settings) for a in stopped]) if stopped and done is not None else set()
+    result.crm_stopped = sum(1 for a in stopped if done_marker(a, settings) not in already)
     if plan and done is not None:
         finished = done([done_marker(aid, settings) for _, _, aid in plan])
         if finished:

@@ -211,6 +211,11 @@ class LetterRenderer:
             "extended_due": deadline.extended_due,
             "day0": deadline.day0,
         }
+        # Acknowledged late (received long ago, the due date already past): the letter states the position as it is
+        # now (late, and what the requester may do) instead of promising a date in the past.
+        effective = deadline.extended_due or deadline.due
+        dates["late"] = bool(effective is not None and today > effective)
+        dates["due_passed"] = effective
 
         clarification_note: str | None = None
 

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from connector.config import Settings
 from connector.errors import ConfigError
 from connector.reporting.measures import compute_measures
 from connector.reporting.periods import Period, make_period, parse_period
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMATS = ("xlsx", "html", "csv")
-#: Working days within which a request should be acknowledged (a council service standard, not statute).
-ACK_WORKING_DAYS = 5
 
 __all__ = [
     "FORMATS",
@@ -68,7 +67,7 @@ def write_tables(
 
 
 def build_report(
-    settings: Any,
+    settings: Settings,
     period: Period | str | None = None,
     *,
     date_from: str | date | None = None,
@@ -96,13 +95,13 @@ def build_report(
         engine=engine,
         due_soon_days=settings.deadlines.due_soon_working_days,
         activities=activities,
-        ack_days=int(getattr(settings.report, "acknowledge_within_working_days", ACK_WORKING_DAYS)),
+        ack_days=settings.report.acknowledge_within_working_days,
     )
     return tables, per, len(frame)
 
 
 def write_reports(
-    settings: Any,
+    settings: Settings,
     period: Period | str | None = None,
     formats: list[str] | None = None,
     out_dir: Path | None = None,

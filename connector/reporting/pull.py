@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -23,6 +23,19 @@ from connector.reporting.store import ACTIVITY_SET, ReportingStore, normalise_ac
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 1000
+
+
+class ChangeSink(Protocol):
+    """Another local copy fed by the same change-tracking read (the cross-reference history, connector/sync): it sees
+    each changed row as the CRM sent it, and is flushed before each page's delta link is saved."""
+
+    def add(self, crm_id: str, record: Mapping[str, Any]) -> None: ...
+
+    def delete(self, crm_id: str) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def clear(self) -> None: ...
 
 
 @dataclass
@@ -72,8 +85,10 @@ class _Writer:
         mapping: Any,
         result: PullResult,
         names: Callable[[], dict[str, dict[str, str]]],
+        sink: ChangeSink | None = None,
     ) -> None:
         self.store, self.entity_set, self.mapping, self.result = store, entity_set, mapping, result
+        self.sink = sink
         self._read_names = names  # read on the first changed row: an empty delta costs no names query
         self._names: dict[str, dict[str, str]] | None = None
         self.rows: list[dict[str, Any]] = []
@@ -91,8 +106,12 @@ class _Writer:
         if change.deleted:
             self.deletes.append(crm_id)
             self.rows = [r for r in self.rows if r["crm_id"] != crm_id]
+            if self.sink is not None:
+                self.sink.delete(crm_id)
             return
         record = change.record or {}
+        if self.sink is not None:
+            self.sink.add(crm_id, record)
         try:
             fields = dict(self.mapping.from_crm(record))
             for name, by_id in self.names.items():
@@ -115,6 +134,8 @@ class _Writer:
             self.flush()
 
     def flush(self) -> None:
+        if self.sink is not None:
+            self.sink.flush()
         if self.rows:
             self.result.upserted += self.store.upsert(self.rows)
             self.rows = []
@@ -255,16 +276,21 @@ def pull_cases(
     show_progress: bool = True,
     page_size: int | None = None,
     activities: bool = True,
+    sink: ChangeSink | None = None,
+    extra_select: list[str] | None = None,
 ) -> PullResult:
     """Mirror the mapped case table into ``store``; resume from the saved delta link when there is one. Then
     (``activities``, when the mapping links emails to cases) the letters regarding them, the same way.
 
     ``page_size`` (default: the client's, 5,000) is the change-tracking page; the delta link is saved after each.
+    ``sink`` sees every changed row too, with ``extra_select`` columns the store itself never keeps (the request
+    text for the cross-reference history): one read feeds both.
     """
     started = time.monotonic()
     entity_set = mapping.entity_set
     result = PullResult(entity_set)
     select = _select(mapping)
+    select += [c for c in extra_select or [] if c not in select]
     link = store.delta_link(entity_set)
     result.full_resync = link is None
     console = Console(stderr=True)
@@ -282,7 +308,7 @@ def pull_cases(
         def bar() -> None:
             progress.advance(task)
 
-        writer = _Writer(store, entity_set, mapping, result, lambda: lookup_names(client, mapping))
+        writer = _Writer(store, entity_set, mapping, result, lambda: lookup_names(client, mapping), sink)
         try:
             _run(client, writer, entity_set, select, link, bar, page_size)
         except DeltaTokenExpired:
@@ -292,6 +318,8 @@ def pull_cases(
             )
             writer.rows, writer.deletes = [], []
             store.clear_cases()
+            if sink is not None:
+                sink.clear()
             store.save_delta_link(entity_set, None)
             result.token_expired = result.full_resync = True
             _run(client, writer, entity_set, select, None, bar, page_size)

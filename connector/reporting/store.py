@@ -296,6 +296,17 @@ class ReportingStore:
         found = cur.fetchone()
         return dict(zip(CASE_COLUMNS, found, strict=True)) if found else None
 
+    def rows(self, crm_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """crm id -> store row, for those of ``crm_ids`` the mirror holds (the CRM's view of those cases)."""
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(crm_ids), 500):
+            chunk = crm_ids[i : i + 500]
+            sql = f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE crm_id IN ({', '.join('?' * len(chunk))})"
+            for found in self._db.execute(sql, chunk):
+                row = dict(zip(CASE_COLUMNS, found, strict=True))
+                out[str(row["crm_id"]).lower()] = row
+        return out
+
     def frame(self) -> pd.DataFrame:
         """All mirrored cases as a DataFrame: date columns as datetime64, text columns as strings/None."""
         rows = self._db.execute(f"SELECT {', '.join(CASE_COLUMNS)} FROM cases").fetchall()

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +28,7 @@ from connector import odata
 from connector.config import IntakeSource, Settings
 from connector.dataverse.errors import DataverseError
 from connector.errors import CrmUnavailable, FoiSyncError, exit_code_for
+from connector.intake.history import CrmHistory
 from connector.model import FoiCase
 from connector.sync.check import Kind, metadata_shaped, require_valid_cached
 from connector.sync.lock import RunLock, lock_for
@@ -35,6 +36,13 @@ from connector.sync.mapping import FieldMap, TargetMapping, load_target_mapping,
 from connector.sync.plan import Plan, build_plan
 from connector.sync.push import FATAL, NameResolver, Pusher
 from connector.sync.state import StateStore
+
+if TYPE_CHECKING:  # intake is imported inside the functions that run it (startup cost of `foi-sync --help`)
+    import pandas as pd
+
+    from connector.dataverse.client import DataverseClient
+    from connector.intake.grade import Grade
+    from connector.intake.pipeline import IntakeResult
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +100,7 @@ def _now() -> str:
 class _Run:
     """Shared plumbing: settings, mapping, state, client, step timing and the report."""
 
-    def __init__(self, settings: Settings, kind: str, dry_run: bool, client: Any) -> None:
+    def __init__(self, settings: Settings, kind: str, dry_run: bool, client: DataverseClient | None) -> None:
         self.settings = settings
         self.kind = kind
         self.dry_run = dry_run
@@ -107,8 +115,14 @@ class _Run:
         #: Mapping keys whose "regarding" navigation the tenant lacks: those activities are skipped, not failed.
         self.unlinkable: set[str] = set()
         #: What intake decided, by reference, for the audit notes (connector/sync/audit.py).
-        self.intake_frame: Any = None
-        self.grades: dict[str, Any] = {}
+        self.intake_frame: pd.DataFrame | None = None
+        self.grades: dict[str, Grade] = {}
+        #: Cross-reference history of the CRM's earlier requests (connector/sync/history.py), opened by run_sync.
+        self.history: CrmHistory | None = None
+        #: Key-safe references the CRM holds (casefolded), from the pull's mirror: related-case links may point there.
+        self.crm_keys: set[str] = set()
+        #: The write count at the last pull: a later pull is needed only when something was written since.
+        self.writes_at_pull = -1
         #: The environment the cached mapping check and lookups belong to.
         self.environment = str(settings.dataverse.url or "").rstrip("/").casefold()
 
@@ -120,13 +134,19 @@ class _Run:
             self.state.invalidate_checks(self.environment)
         log.warning("cached mapping check dropped", extra={"run_id": self.report.run_id, "reason": why})
 
-    def open_client(self) -> Any:
+    @property
+    def crm(self) -> DataverseClient:
+        """The client, once :meth:`open_client` has run (every step that talks to the CRM runs after it)."""
+        if self.client is None:
+            raise RuntimeError("the run's CRM client is used before open_client()")
+        return self.client
+
+    def open_client(self) -> DataverseClient:
         if self.client is None:
             from connector.dataverse import DataverseClient
 
             self.client = DataverseClient.from_settings(self.settings.dataverse)
-        stats = getattr(self.client, "stats", None)
-        self._stats0 = stats.snapshot() if stats is not None and hasattr(stats, "snapshot") else {}
+        self._stats0 = self.client.stats.snapshot()
         return self.client
 
     @contextlib.contextmanager
@@ -172,9 +192,8 @@ class _Run:
         code = r.exit_code if exit_code is None else exit_code
         r.finished_at = _now()
         r.seconds = round(time.monotonic() - self._t0, 3)
-        stats = getattr(self.client, "stats", None)
-        if stats is not None and hasattr(stats, "snapshot"):
-            after = stats.snapshot()
+        if self.client is not None:
+            after = self.client.stats.snapshot()
             before = self._stats0.get("requests", {})
             delta = {m: n - before.get(m, 0) for m, n in after.get("requests", {}).items()}
             r.requests = sum(delta.values())
@@ -200,9 +219,17 @@ class _Run:
         )
         return r
 
+    def writes(self) -> int:
+        """Write requests this client has sent so far (a later pull is needed only when this grew)."""
+        if self.client is None:
+            return 0
+        return sum(n for m, n in self.client.stats.snapshot().get("requests", {}).items() if m.upper() != "GET")
+
     def close(self) -> None:
         if self.own_client and self.client is not None:
             self.client.close()
+        if self.history is not None:
+            self.history.close()
         self.state.close()
 
     def start_ledger(self, detail: dict[str, Any]) -> None:
@@ -226,15 +253,17 @@ class _Run:
     def check_read_and_plan(
         self,
         client: Any,
-        read: Callable[[], Any],
+        read: Callable[[], IntakeResult],
         cases: list[FoiCase] | None,
         engine: Any,
         today: date,
         origin: dict[str, Any],
+        before_intake: Callable[[], None] | None = None,
     ) -> tuple[Plan, NameResolver, list[FoiCase]]:
-        """The steps every run starts with: mapping check, intake (unless ``cases`` is given) and the plan."""
+        """The steps every run starts with: mapping check, ``before_intake`` (the sync's pull), intake (unless
+        ``cases`` is given) and the plan."""
         settings = self.settings
-        hours = float(getattr(settings.sync, "metadata_check_hours", 0) or 0)
+        hours = settings.sync.metadata_check_hours
         with self.step("check") as c:
             problems, cached = require_valid_cached(
                 client, self.mapping, self.state, self.environment, hours, remember=not self.dry_run
@@ -245,13 +274,15 @@ class _Run:
             self.unlinkable = {p.key for p in problems if p.kind == Kind.REGARDING}
             if any(p.kind == Kind.BPF for p in problems):
                 self.unlinkable.add("bpf")  # the tenant lacks the flow (or its stages): moves are skipped
+        if before_intake is not None:
+            before_intake()
         grades: dict[str, Any] = {}
         with self.step("intake") as c:
             if cases is None:
                 result = read()
                 cases = result.cases
-                grades = getattr(result, "grades", {}) or {}
-                self.intake_frame, self.grades = getattr(result, "frame", None), grades
+                grades = result.grades
+                self.intake_frame, self.grades = result.frame, grades
                 c["source_rejects"] = len(result.rejects)
                 c["sources_failed"] = len(result.failed_sources)
                 for name in result.failed_sources:  # the run goes on with the other sources, and exits 1
@@ -277,6 +308,7 @@ class _Run:
                 origin=origin,
                 grades=grades,
                 resolve=resolver,
+                crm_keys=self.crm_keys,
             )
             self.record_plan(plan)
             c["unresolved_lookups"] = resolver.unresolved
@@ -301,7 +333,7 @@ def _preview_existing(run: _Run, plan: Plan) -> None:
     values = [str(r.payload[col]) for r in creates]
     found: set[str] = set()
     for batch in odata.any_of_batches(col, values):
-        for row in run.client.query(m.entity_set, select=[col], filter=batch):
+        for row in run.crm.query(m.entity_set, select=[col], filter=batch):
             found.add(str(row.get(col)).casefold())
     linked = [r.reference for r in creates if str(r.payload[col]).casefold() in found]
     run.report.plan["already_in_crm"] = {"count": len(linked), "examples": linked[:3]}
@@ -367,7 +399,7 @@ def _audit(run: _Run, plan: Plan, today: date) -> None:
     from connector.sync.audit import AuditWriter, grades_from, routing_from_frame
 
     with run.step("audit", fatal=False) as c:
-        writer = AuditWriter(run.client, run.mapping, run.state, run.report.run_id)
+        writer = AuditWriter(run.crm, run.mapping, run.state, run.report.run_id)
         writer.write(plan, today, routing_from_frame(run.intake_frame), grades_from(run.grades))
         c.update(writer.counts)
 
@@ -425,16 +457,42 @@ def _retrain(run: _Run, c: Counter[str]) -> None:
 
     if not retrain_due(run.settings):
         return
-    models = train_and_save(run.client, run.settings, run.mapping, ("time_to_respond", "routing"))
+    models = train_and_save(run.crm, run.settings, run.mapping, ("time_to_respond", "routing"))
     c["models_trained"] = len(models)
     c["models_usable"] = sum(1 for m in models.values() if m.meta.usable)
+
+
+def _pull(run: _Run, *, only_after_writes: bool = False) -> None:
+    """Pull the CRM's cases and letters into the local mirror and the cross-reference history (one read feeds
+    both). Before intake always (the CRM's history and officers' stages); later only if the run wrote since."""
+    if run.dry_run:
+        return
+    if only_after_writes and run.writes() == run.writes_at_pull:
+        return
+    from connector.sync.history import open_history, pull_with_history
+
+    with run.step("pull", fatal=False) as c:
+        if run.history is None:
+            run.history = open_history(run.settings)
+        pulled, contacts = pull_with_history(run.crm, run.settings, run.mapping, run.history)
+        run.writes_at_pull = run.writes()
+        c["pulled"] += int(pulled.upserted)
+        c["pulled_deleted"] += int(pulled.deleted)
+        c["pulled_letters"] += int(pulled.activities)
+        c["history_contacts_read"] += contacts
+        if pulled.activities_deleted:
+            # An officer deleted a letter's email (how to ask for a fresh copy): forget what the state
+            # knows, so the next run asks the CRM again and re-creates it.
+            c["letters_rearmed"] += run.state.forget_letters()
+    if run.history is not None and not run.crm_keys:
+        run.crm_keys = run.history.reference_keys()
 
 
 def run_sync(
     settings: Settings,
     *,
     dry_run: bool = False,
-    client: Any = None,
+    client: DataverseClient | None = None,
     today: date | None = None,
     cases: list[FoiCase] | None = None,
     held_lock: RunLock | None = None,
@@ -451,19 +509,25 @@ def run_sync(
             engine = _engine(settings)
             client = run.open_client()
 
-            def read() -> Any:
+            def read() -> IntakeResult:
                 from connector.intake import run_intake
                 from connector.sync.triage_overrides import read_triage_overrides
 
                 router, timer = _models(run)
                 # Officers' triage overrides in the CRM win over the rules (docs/triage.md).
                 result = run_intake(
-                    settings, overrides=read_triage_overrides(client, run.mapping), model=router, time_model=timer
+                    settings,
+                    overrides=read_triage_overrides(client, run.mapping),
+                    crm_history=run.history,
+                    model=router,
+                    time_model=timer,
                 )
                 _assign_officers(run, result.cases, today)
                 return result
 
-            plan, resolver, cases = run.check_read_and_plan(client, read, cases, engine, today, {"kind": "sync"})
+            plan, resolver, cases = run.check_read_and_plan(
+                client, read, cases, engine, today, {"kind": "sync"}, before_intake=lambda: _pull(run)
+            )
             if dry_run:
                 _preview_existing(run, plan)
                 status = "dry-run"
@@ -477,23 +541,13 @@ def run_sync(
                 pusher.counts.clear()
                 if pusher.metadata_suspect:
                     run.distrust_metadata("reminders")
+            _pull(run, only_after_writes=True)  # letters are decided from what the CRM holds now
             with run.step("letters", fatal=False) as c:
                 if "regarding_nav_email" in run.unlinkable:
                     run.report.warnings.append("letters skipped: the tenant cannot link emails to this table")
                 else:
                     _letters(run, plan, pusher, c)
-            with run.step("pull", fatal=False) as c:
-                from connector.reporting import ReportingStore, pull_cases
-
-                with ReportingStore(settings.report.store_path) as store:
-                    pulled = pull_cases(client, settings, run.mapping, store, show_progress=False)
-                c["pulled"] = int(getattr(pulled, "upserted", 0))
-                c["pulled_deleted"] = int(getattr(pulled, "deleted", 0))
-                c["pulled_letters"] = int(getattr(pulled, "activities", 0))
-                if int(getattr(pulled, "activities_deleted", 0) or 0):
-                    # An officer deleted a letter's email (how to ask for a fresh copy): forget what the state
-                    # knows, so the next run asks the CRM again and re-creates it.
-                    c["letters_rearmed"] = run.state.forget_letters()
+            _pull(run, only_after_writes=True)  # the reports count this run's letters too
             with run.step("learn", fatal=False) as c:
                 _retrain(run, c)
             with run.step("report", fatal=False) as c:
@@ -512,11 +566,16 @@ def run_sync(
 
 
 def _letters(run: _Run, plan: Plan, pusher: Pusher, c: Counter[str]) -> None:
-    from connector.letters import LetterTarget, push_letters
+    from connector.letters import LetterTarget, LetterType, push_letters
+    from connector.reporting import ReportingStore
+    from connector.sync.crm_state import crm_view
 
     m = run.mapping
     known = run.state.records(m.table)
     contacts = run.state.records(m.contact.table)
+    with ReportingStore(run.settings.report.store_path) as store:
+        mirror = store.rows([st.dataverse_id.lower() for st in known.values()])
+    waived = run.state.waived_letters()
     targets = []
     keys: dict[str, str] = {}
     for rec in plan.cases:
@@ -532,23 +591,25 @@ def _letters(run: _Run, plan: Plan, pusher: Pusher, c: Counter[str]) -> None:
                 contact_id=contact.dataverse_id if contact else None,
                 regarding_entity_set=m.entity_set,
                 regarding_nav=m.regarding_nav_email or "regardingobjectid_incident_email",
+                crm_case=crm_view(rec.case, mirror.get(st.dataverse_id.lower())),
+                waived=frozenset(LetterType(t) for t in waived.get(rec.source_key, ())),
             )
         )
     # Letters the state saw land (and finish) in an earlier run cost no request; deterministic ids with
     # If-None-Match stay the backstop for everything else.
-    result = push_letters(run.client, run.settings, targets, done=run.state.letters_done)
-    done = getattr(result, "done", [])
-    if done:
-        run.state.mark_letters((marker, keys.get(ref, ref)) for ref, marker in done)
-    c["letters_known"] = int(getattr(result, "known", 0))
-    c["letters_created"] = int(getattr(result, "created", 0))
-    c["letters_sent"] = int(getattr(result, "sent", 0))
-    failed = getattr(result, "failed", [])
+    result = push_letters(run.crm, run.settings, targets, done=run.state.letters_done)
+    if result.done:
+        run.state.mark_letters((marker, keys.get(ref, ref)) for ref, marker in result.done)
+    c["letters_known"] = result.known
+    c["letters_stopped_by_crm"] = result.crm_stopped
+    c["letters_created"] = result.created
+    c["letters_sent"] = result.sent
+    failed = result.failed
     c["letters_failed"] = len(failed)
-    if any(metadata_shaped(getattr(f, "code", ""), getattr(f, "message", "")) for f in failed):
+    if any(metadata_shaped(f.code, f.message) for f in failed):
         run.distrust_metadata("letters")
     if failed:
-        for code, n in Counter(f"letters.{getattr(f, 'code', '') or 'failed'}" for f in failed).items():
+        for code, n in Counter(f"letters.{f.code or 'failed'}" for f in failed).items():
             run.report.error_codes[code] = run.report.error_codes.get(code, 0) + n
         run.report.errors.append(f"letters: {len(failed)} letter(s) failed (see the log for references)")
 
@@ -558,7 +619,7 @@ def _letters(run: _Run, plan: Plan, pusher: Pusher, c: Counter[str]) -> None:
 _KINDS = {".csv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".json": "json-folder"}
 
 
-def read_migration_source(settings: Settings, source_path: Path, source_mapping: Path | None) -> Any:
+def read_migration_source(settings: Settings, source_path: Path, source_mapping: Path | None) -> IntakeResult:
     from connector.intake import read_source
 
     kind = _KINDS.get(source_path.suffix.lower(), "eml-folder" if source_path.is_dir() else "csv")
@@ -573,13 +634,18 @@ def run_migrate(
     *,
     dry_run: bool = False,
     bypass_plugins: bool = False,
-    client: Any = None,
+    client: DataverseClient | None = None,
     progress: bool = True,
     today: date | None = None,
     cases: list[FoiCase] | None = None,
     held_lock: RunLock | None = None,
+    acknowledge: bool = False,
 ) -> RunReport:
-    """Load a historical register resumably: rerun after an interruption and only what is missing is sent."""
+    """Load a historical register resumably: rerun after an interruption and only what is missing is sent.
+
+    A historical import writes to no one: its cases' acknowledgements are waived in the state, so no later sync
+    sends them either. ``acknowledge`` (``--acknowledge``) opts in: the letters step runs for the migrated cases
+    (a late one states that it is late, never a due date in the past)."""
     source_path = Path(source_path)
     mapping_path = Path(source_mapping) if source_mapping else None
     run = _Run(settings, "migrate", dry_run, client)
@@ -620,6 +686,15 @@ def run_migrate(
                     slice_size=_slice(settings),
                 )
                 _push(run, plan, pusher, engine, today, resolver)
+            if acknowledge:
+                with run.step("letters", fatal=False) as c:
+                    _letters(run, plan, pusher, c)
+            else:
+                run.state.waive_letters(
+                    (rec.source_key, "acknowledgement", f"migrate {run.report.run_id}")
+                    for rec in plan.cases
+                    if rec.action != "reject"
+                )
             with run.step("reconcile") as c:
                 rec = reconcile(client, run.mapping, cases)
                 run.report.reconciliation = rec
@@ -664,7 +739,7 @@ def _progress(enabled: bool, total: int) -> Iterator[Callable[[int], None] | Non
 RECONCILE_SCAN_FROM = 5000
 
 
-def reconcile(client: Any, mapping: TargetMapping, cases: list[FoiCase]) -> dict[str, Any]:
+def reconcile(client: DataverseClient, mapping: TargetMapping, cases: list[FoiCase]) -> dict[str, Any]:
     """Counts per stage and per outcome in the source vs the CRM, over the source's own references."""
     key_col = mapping.alternate_key[0]
     stage = mapping.stage_field
@@ -719,7 +794,11 @@ def reconcile(client: Any, mapping: TargetMapping, cases: list[FoiCase]) -> dict
 
 
 def retry_dead_letters(
-    settings: Settings, ids: list[int] | None = None, *, client: Any = None, today: date | None = None
+    settings: Settings,
+    ids: list[int] | None = None,
+    *,
+    client: DataverseClient | None = None,
+    today: date | None = None,
 ) -> dict[str, Any]:
     """Re-read each dead letter's record from its source, map it with the current mapping, and push it again.
 
@@ -731,7 +810,7 @@ def retry_dead_letters(
 
 
 def _retry_dead_letters(
-    settings: Settings, ids: list[int] | None, client: Any, today: date | None, lock: RunLock
+    settings: Settings, ids: list[int] | None, client: DataverseClient | None, today: date | None, lock: RunLock
 ) -> dict[str, Any]:
     mapping = load_target_mapping(settings.sync.target_mapping)
     with StateStore(settings.sync.state_path) as state:

@@ -37,7 +37,7 @@ from connector.sync.state import RecordState, StateStore
 
 log = logging.getLogger(__name__)
 
-DuplicateRecord: type[DataverseError] = getattr(dv_errors, "DuplicateRecord", None) or dv_errors.Duplicate
+DuplicateRecord = dv_errors.DuplicateRecord
 #: Errors that mean the CRM cannot be reached or refuses us altogether: stop the run (exit 4), don't dead-letter.
 FATAL = (dv_errors.AuthenticationFailed, dv_errors.PermissionDenied, dv_errors.TransportError)
 

@@ -90,6 +90,14 @@ CREATE TABLE IF NOT EXISTS lookups (
     PRIMARY KEY (environment, target, match_column, value)
 );
 CREATE TABLE IF NOT EXISTS letters_done (marker TEXT PRIMARY KEY, source_key TEXT NOT NULL, done_at TEXT NOT NULL);
+-- Letters never to create for a case (e.g. the acknowledgement of a case loaded by `foi-sync migrate`), and why.
+CREATE TABLE IF NOT EXISTS letters_waived (
+    source_key  TEXT NOT NULL,
+    letter_type TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    waived_at   TEXT NOT NULL,
+    PRIMARY KEY (source_key, letter_type)
+);
 -- Audit (connector/sync/audit.py): the last decisions the connector pushed per case (regime, grade, routing; no
 -- requester data), so the next run can say "from X to Y", and the local ledger of what each run recorded on a case.
 CREATE TABLE IF NOT EXISTS case_facts (source_key TEXT PRIMARY KEY, facts TEXT NOT NULL, updated_at TEXT NOT NULL);
@@ -454,6 +462,20 @@ class StateStore:
         stamp = now_iso()
         with self.transaction() as db:
             db.executemany("INSERT OR IGNORE INTO letters_done VALUES (?,?,?)", [(m, k, stamp) for m, k in items])
+
+    def waive_letters(self, items: Iterable[tuple[str, str, str]]) -> None:
+        """(source key, letter type, reason): that letter is never created for that case."""
+        stamp = now_iso()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO letters_waived VALUES (?,?,?,?)", [(k, t, r, stamp) for k, t, r in items]
+            )
+
+    def waived_letters(self) -> dict[str, frozenset[str]]:
+        out: dict[str, set[str]] = {}
+        for key, kind in self._query("SELECT source_key, letter_type FROM letters_waived", []):
+            out.setdefault(key, set()).add(kind)
+        return {k: frozenset(v) for k, v in out.items()}
 
     def forget_letters(self, source_key: str | None = None) -> int:
         """Make the next run ask the CRM again (e.g. after an officer deleted a letter to get a fresh copy)."""
