@@ -13,6 +13,17 @@ from pathlib import Path
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 NO_CHROMIUM = "headless Chromium is not installed (scripts/dev-setup.sh installs Debian's chromium)"
+#: How this machine's probe starts Chromium: headless, and off the closed network (no background connections).
+HEADLESS_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def screenshot(page: Path, png: Path, profile: Path, size: tuple[int, int]) -> Path:
@@ -20,14 +31,7 @@ def screenshot(page: Path, png: Path, profile: Path, size: tuple[int, int]) -> P
     assert CHROMIUM is not None, NO_CHROMIUM
     cmd = [
         CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *HEADLESS_FLAGS,
         f"--user-data-dir={profile}",
         f"--screenshot={png}",
         f"--window-size={size[0]},{size[1]}",

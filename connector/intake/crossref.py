@@ -18,14 +18,14 @@ import hashlib
 import itertools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz
 
-from connector.intake.history import CrmHistory, HistoryOptions
+from connector.intake.history import CrmHistory
+from connector.intake.history import CrossRefOptions as CrossRefOptions  # re-exported: callers configure crossref here
 from connector.model import ANSWERED_STAGES as _ANSWERED
 from connector.model import CLOSED_STAGES, RelatedRequest, RelationKind
 
@@ -35,22 +35,6 @@ CLOSED_STAGE_VALUES = [s.value for s in CLOSED_STAGES]
 #: Finished with an answer (withdrawn / lapsed requests answered nothing), from the model.
 ANSWERED_STAGES = [s.value for s in _ANSWERED]
 ANSWERED_OUTCOMES = {"granted_in_full", "partially_withheld"}
-
-
-@dataclass(frozen=True)
-class CrossRefOptions:
-    repeat_window_days: int = 60
-    repeat_threshold: float = 0.80
-    round_robin_threshold: float = 0.85
-    round_robin_min_requesters: int = 3
-    round_robin_window_days: int = 60
-    #: Same requester, lower bar: the ICO reads "same or similar information" as an overarching theme.
-    aggregation_threshold: float = 0.2
-    aggregation_working_days: int = 60
-    answered_threshold: float = 0.75
-    max_links: int = 10
-    #: Earlier requests older than this (before the oldest open request checked) are left out of the index.
-    history_days: int = 730
 
 
 def requester_key(name: object, email: object) -> str:
@@ -63,6 +47,13 @@ def requester_key(name: object, email: object) -> str:
     else:
         basis = "?"
     return hashlib.sha256(basis.encode()).hexdigest()[:16]
+
+
+def _frame_keys(frame: pd.DataFrame) -> list[str]:
+    """Each row's requester handle: the precomputed ``requester_key`` column, or hashed from name and email."""
+    if "requester_key" in frame:
+        return frame["requester_key"].astype(str).tolist()
+    return [requester_key(n, e) for n, e in zip(frame["requester_name"], frame["requester_email"], strict=True)]
 
 
 def _texts(frame: pd.DataFrame) -> list[str]:
@@ -154,7 +145,7 @@ class CrossRefIndex:
         start = pd.Timestamp(earlier_ns, tz="UTC").tz_convert("Europe/London").date()
         end = pd.Timestamp(later_ns, tz="UTC").tz_convert("Europe/London").date()
         if self.working_days is None:
-            return (end - start).days <= self.options.aggregation_working_days * 7 // 5
+            return (end - start).days <= self.options.aggregation_calendar_days
         try:
             return self.working_days(regime, start, end) <= self.options.aggregation_working_days
         except ValueError:
@@ -251,10 +242,7 @@ class CrossRefIndex:
     def related_for_frame(self, frame: pd.DataFrame) -> list[list[RelatedRequest]]:
         """Links for each row of ``frame`` (rows are usually also in the index, found by reference)."""
         texts = _texts(frame)
-        if "requester_key" in frame:
-            keys = frame["requester_key"].astype(str).tolist()
-        else:
-            keys = [requester_key(n, e) for n, e in zip(frame["requester_name"], frame["requester_email"], strict=True)]
+        keys = _frame_keys(frame)
         received = pd.to_datetime(frame["received_at"], utc=True)
         return [
             self.related(t, k, r, g, ref)
@@ -277,17 +265,6 @@ def crossref_frame(
     if crm is None or not len(frame):
         return links
     o = options or CrossRefOptions()
-    hopts = HistoryOptions(
-        repeat_window_days=o.repeat_window_days,
-        repeat_threshold=o.repeat_threshold,
-        round_robin_threshold=o.round_robin_threshold,
-        round_robin_min_requesters=o.round_robin_min_requesters,
-        round_robin_window_days=o.round_robin_window_days,
-        aggregation_threshold=o.aggregation_threshold,
-        aggregation_days=o.aggregation_working_days * 7 // 5,
-        answered_threshold=o.answered_threshold,
-        max_links=o.max_links,
-    )
     exclude = frozenset(frame["reference"].astype(str))
     if "stage" in frame:
         query = ~frame["stage"].isin(CLOSED_STAGE_VALUES).to_numpy(bool)
@@ -296,17 +273,14 @@ def crossref_frame(
     if not query.any():
         return links
     texts = _texts(frame)
-    if "requester_key" in frame:
-        keys = frame["requester_key"].astype(str).tolist()
-    else:
-        keys = [requester_key(n, e) for n, e in zip(frame["requester_name"], frame["requester_email"], strict=True)]
+    keys = _frame_keys(frame)
     received = pd.to_datetime(frame["received_at"], utc=True)
     regimes = frame["regime"].astype(str).tolist()
     for pos in np.flatnonzero(query):
         mine = links[pos]
         rr = sum(1 for r in mine if r.relation is RelationKind.ROUND_ROBIN)
         found = crm.related(
-            texts[pos], keys[pos], received.iloc[pos], regimes[pos], exclude=exclude, options=hopts, also_round_robin=rr
+            texts[pos], keys[pos], received.iloc[pos], regimes[pos], exclude=exclude, options=o, also_round_robin=rr
         )
         if found:
             links[pos] = _merge(mine, found, o.max_links)

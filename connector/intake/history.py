@@ -101,16 +101,26 @@ def _ns_many(values: list[pd.Timestamp | None]) -> list[int | None]:
 
 
 @dataclass(frozen=True)
-class HistoryOptions:
+class CrossRefOptions:
+    """The cross-reference thresholds, one set for today's files and the CRM's history (crossref.py re-exports)."""
+
     repeat_window_days: int = 60
     repeat_threshold: float = 0.80
     round_robin_threshold: float = 0.85
     round_robin_min_requesters: int = 3
     round_robin_window_days: int = 60
+    #: Same requester, lower bar: the ICO reads "same or similar information" as an overarching theme.
     aggregation_threshold: float = 0.2
-    aggregation_days: int = 84  # 60 working days, as calendar days (a little generous around bank holidays)
+    aggregation_working_days: int = 60
     answered_threshold: float = 0.75
     max_links: int = 10
+    #: Earlier requests older than this (before the oldest open request checked) are left out of the index.
+    history_days: int = 730
+
+    @property
+    def aggregation_calendar_days(self) -> int:
+        """The aggregation window in calendar days where no calendar is at hand (60 working days -> 84)."""
+        return self.aggregation_working_days * 7 // 5
 
 
 def _top(positions: np.ndarray, sims: np.ndarray, n: int) -> np.ndarray:
@@ -323,7 +333,7 @@ class CrmHistory:
         regime: str,
         *,
         exclude: set[str] | frozenset[str] = frozenset(),
-        options: HistoryOptions | None = None,
+        options: CrossRefOptions | None = None,
         also_round_robin: int = 0,
     ) -> list[RelatedRequest]:
         """Links from one new request to the CRM's earlier ones (the rules of ``connector/intake/crossref.py``).
@@ -334,7 +344,7 @@ class CrmHistory:
         (``repeat_window_days``) of that answer; a similar, unanswered one from the same requester is an
         aggregation candidate instead.
         """
-        o = options or HistoryOptions()
+        o = options or CrossRefOptions()
         sims = self.similarities(text)
         if not len(sims):
             return []
@@ -353,7 +363,7 @@ class CrmHistory:
             since = self.answered_ns[pos] if self.answered[pos] and self.answered_ns[pos] >= 0 else self.received[pos]
             if cos >= o.repeat_threshold and self.answered[pos] and (when - since) / DAY_NS <= o.repeat_window_days:
                 links[(ref, RelationKind.REPEAT)] = cos
-            elif (when - self.received[pos]) / DAY_NS <= o.aggregation_days:
+            elif (when - self.received[pos]) / DAY_NS <= o.aggregation_calendar_days:
                 links[(ref, RelationKind.AGGREGATION)] = cos
 
         if not sar:

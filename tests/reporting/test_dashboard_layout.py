@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from screenshots import CHROMIUM, NO_CHROMIUM, read_png, screenshot
+from screenshots import CHROMIUM, HEADLESS_FLAGS, NO_CHROMIUM, read_png, screenshot
 
 from connector.reporting import write_tables
 from connector.reporting.outputs.html import render_dashboard
@@ -64,14 +64,7 @@ def probe(page: Path, width: int, tmp_path: Path) -> dict[str, object]:
     done = subprocess.run(
         [
             CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *HEADLESS_FLAGS,
             "--hide-scrollbars",
             f"--user-data-dir={tmp_path / f'profile-{width}'}",
             f"--window-size={width},1400",
