@@ -71,8 +71,12 @@ def _train(app: Any, kind: str, save: bool) -> dict[str, Any]:
         client.close()
     models = train_from_history(history, settings, KINDS[kind])
     if save:
-        for m in models.values():
-            save_model(models_at(settings), m)
+        from connector.sync.lock import lock_for
+
+        # The scheduled job retrains and reads these files: write them under the sync's run lock (exit 3 while held).
+        with lock_for(settings.sync.state_path):
+            for m in models.values():
+                save_model(models_at(settings), m)
     return models
 
 

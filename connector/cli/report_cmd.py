@@ -21,13 +21,15 @@ def pull(app: Any, full: bool) -> None:
     """Bring case status back from the CRM into the reporting store."""
     from connector.dataverse import DataverseClient
     from connector.reporting import ReportingStore, pull_cases
+    from connector.sync.lock import lock_for
     from connector.sync.mapping import load_target_mapping
 
     settings = app.settings
     mapping = load_target_mapping(settings.sync.target_mapping)
     client = DataverseClient.from_settings(settings.dataverse)
+    # The scheduled job pulls into the same store: one writer at a time, the sync's run lock (exit 3 while held).
     try:
-        with ReportingStore(settings.report.store_path) as store:
+        with lock_for(settings.sync.state_path), ReportingStore(settings.report.store_path) as store:
             if full:
                 store.save_delta_link(mapping.entity_set, None)
                 store.clear()

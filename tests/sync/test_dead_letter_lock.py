@@ -142,3 +142,17 @@ def test_a_sync_is_refused_while_a_retry_runs(
     with StateStore(tmp_path / "state.sqlite") as state:
         assert state.dead_letters("open") == [] and [d.id for d in state.dead_letters(None)] == [letter]
     assert [r["foi_reference"] for r in sandbox.rows("incident")] == ["FOI-2023-00002"]
+
+
+def test_pull_is_refused_while_another_process_holds_the_lock(
+    sandbox: Any, sandbox_settings: Any, tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
+    """`pull` writes the reporting store the scheduled job also writes: it waits its turn the same way (exit 3)."""
+    config = _config(tmp_path, sandbox)
+    res = _foi_sync(config, "pull")
+    assert res.returncode == 3, (res.stdout, res.stderr[-1500:])
+    assert f"by process {holder.pid}" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "reporting.sqlite").exists()  # nothing was written
+    holder.communicate("", timeout=30)
+    res = _foi_sync(config, "pull")
+    assert res.returncode != 3 and "Traceback" not in res.stderr, res.stderr[-1500:]
