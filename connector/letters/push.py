@@ -194,9 +194,12 @@ def push_letters(
         try:
             due = [lt for lt in letters_due(target.case) if lt not in target.waived]
             if target.crm_case is not None:
-                allowed = set(letters_due(target.crm_case))
+                # The CRM's stage and outcome decide (the register's clock events ride along in ``crm_case``):
+                # what the register calls for and the CRM no longer does is stopped, and a decision an officer
+                # recorded only in Dynamics (a refusal, say) earns its notice all the same.
+                allowed = [lt for lt in letters_due(target.crm_case) if lt not in target.waived]
                 stopped += [activity_id(target.case.reference, lt) for lt in due if lt not in allowed]
-                due = [lt for lt in due if lt in allowed]
+                due = allowed
         except Exception as exc:  # one bad case never stops the rest
             result.failed.append(LetterFailure(target.case.reference, "-", "select", type(exc).__name__))
             continue

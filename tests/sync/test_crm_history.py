@@ -192,6 +192,27 @@ def test_an_officers_stage_in_the_crm_stops_a_letter_the_register_would_trigger(
     assert crm_case(provisioned, "FOI-2026-0320", ["foi_stage"])["foi_stage"] == 100000007  # the officer's stage
 
 
+def test_an_officers_decision_in_the_crm_earns_its_notice_once(settings: Any, provisioned: Any) -> None:
+    """Issue 15: a notice is pushed when the case reaches the matching state in the CRM, once. The officer records
+    the refusal in Dynamics; the register never hears of it, and the refusal notice is still drafted, once."""
+    register = Path(settings.intake.sources[0].path)
+    write_register(register, [_row("FOI/2026/0330", 4, "Open")])
+    first = run_sync(settings, client=provisioned)
+    assert first.exit_code == 0, first.errors
+    case_id = crm_case(provisioned, "FOI-2026-0330", [])["incidentid"]
+    assert _emails(provisioned, case_id) == ["Acknowledgement of your request"]
+
+    provisioned.update("incidents", case_id, {"foi_outcome": 100000002})  # withheld_in_full, set by the officer
+    second = run_sync(settings, client=provisioned)
+    assert second.exit_code == 0, second.errors
+    assert _emails(provisioned, case_id) == ["Acknowledgement of your request", "Your request: refusal notice"]
+    assert crm_case(provisioned, "FOI-2026-0330", ["foi_outcome"])["foi_outcome"] == 100000002  # still theirs
+
+    third = run_sync(settings, client=provisioned)
+    assert third.exit_code == 0, third.errors
+    assert len(_emails(provisioned, case_id)) == 2
+
+
 def test_migrate_acknowledges_no_one_by_default_and_a_late_acknowledgement_says_so(
     settings: Any, provisioned: Any, tmp_path: Path
 ) -> None:
