@@ -49,14 +49,33 @@ fi
 note "installing foi-sync and its test tools into .venv (pip install -e \".[dev]\")"
 .venv/bin/python -m pip install -q -e ".[dev]"
 
+# Debian packages the browser and print tests use: Chromium (screenshots, letter PDFs) and poppler-utils (the PDFs'
+# pages turned into PNG and text). Installed when root; otherwise the tests that need them are skipped with a reason.
+want=()
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
     && [ ! -x /usr/bin/chromium ]; then
+    want+=(chromium)
+fi
+command -v pdftoppm >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 || want+=(poppler-utils)
+if [ "${#want[@]}" -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
-        note "installing Debian's chromium for the browser tests..."
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-            || note "chromium could not be installed; browser tests will be skipped"
+        note "installing Debian's ${want[*]} for the browser and print tests..."
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want[@]}" >/dev/null) \
+            || note "${want[*]} could not be installed; the tests that need them will be skipped"
     else
-        note "chromium not found; browser screenshot tests will be skipped (install it with your package manager)"
+        note "${want[*]} not found; the tests that need them will be skipped (install with your package manager)"
+    fi
+fi
+
+# Independent JavaScript client for the sandbox's conformance tests (tests/js): installed by name and exact version
+# from package.json, without a lock file (nothing in the repository names a registry host).
+if [ -f tests/js/package.json ]; then
+    if command -v npm >/dev/null 2>&1; then
+        note "installing the JavaScript test client (tests/js: npm install)..."
+        npm install --prefix tests/js --no-audit --no-fund --no-package-lock --silent \
+            || note "npm install in tests/js failed; the JavaScript client tests will be skipped"
+    else
+        note "npm not found; the JavaScript client tests will be skipped (install Node.js 20 and npm)"
     fi
 fi
 # The JavaScript in the reports and letters is checked in Chromium itself: no Node.js or npm packages are needed.

@@ -113,6 +113,7 @@ def _close(a: tuple[int, int, int], b: tuple[int, int, int], tol: int = 12) -> b
     return all(abs(x - y) <= tol for x, y in zip(a, b, strict=True))
 
 
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) is not installed")
 def test_every_notice_in_every_regime_renders_screenshots_and_prints(tmp_path: Path) -> None:
     from connector.letters.types import APPLIES_TO
 
