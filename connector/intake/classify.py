@@ -4,6 +4,9 @@ Rules (``mappings/routing-rules.toml``) are keywords and regular expressions per
 CRM admin. When the council has enough labelled history (cases pulled back from the CRM with their service
 area), a TF-IDF + logistic-regression model learned from it can back the rules up; whichever is more confident
 wins, and the method is recorded so an officer can see why a case went where it did.
+
+It also holds regime detection (:func:`detect_regime`): which law a request falls under from its wording, used by
+normalisation when a source gives no regime and by triage when a request was sent under the wrong one.
 """
 
 from __future__ import annotations
@@ -25,6 +28,112 @@ from connector.errors import MappingError
 from connector.model import Regime
 
 log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------ regime detection
+
+#: Wording that makes a request environmental (EIR reg 2(1): the state of the elements and measures affecting
+#: them: air, water, soil, land use, waste, noise, wildlife, roads and planning).
+ENVIRONMENTAL_WORDS = frozenset(
+    [
+        "pollution",
+        "polluted",
+        "polluting",
+        "pollutant",
+        "pollutants",
+        "contamination",
+        "contaminated",
+        "emission",
+        "emissions",
+        "waste",
+        "recycling",
+        "recycle",
+        "recycled",
+        "landfill",
+        "flood",
+        "flooding",
+        "floods",
+        "drainage",
+        "sewage",
+        "sewer",
+        "noise",
+        "asbestos",
+        "pesticide",
+        "pesticides",
+        "tree",
+        "trees",
+        "hedge",
+        "hedges",
+        "hedgerow",
+        "hedgerows",
+        "biodiversity",
+        "wildlife",
+        "habitat",
+        "ecology",
+        "ecological",
+        "climate",
+        "carbon",
+        "highway",
+        "highways",
+        "pothole",
+        "potholes",
+        "roadworks",
+        "traffic",
+        "environment",
+        "environmental",
+        "fly-tipping",
+        "flytipping",
+        "fly-tipped",
+        "litter",
+    ]
+)
+ENVIRONMENTAL_PHRASES = (
+    "air quality",
+    "water quality",
+    "tree preservation",
+    "planning application",
+    "planning permission",
+    "land use",
+    "road works",
+    "fly tipping",
+    "contaminated land",
+)
+#: Wording that makes a request a subject access request (the requester's own personal data).
+PERSONAL_DATA_PHRASES = (
+    "subject access",
+    "dsar",
+    "my personal data",
+    "my data",
+    "my own data",
+    "my personal information",
+    "my information",
+    "my records",
+    "my record",
+    "my file",
+    "my own file",
+    "about me",
+    "copies of my",
+)
+_PUNCTUATION = str.maketrans({c: " " for c in ".,;:!?()[]{}\"'/\n\t"})
+
+
+def detect_regime(text: str) -> str | None:
+    """'sar' for the requester's own data, 'eir' for environmental wording, else None (plain FOI): the value of
+    :class:`~connector.model.Regime`, as a plain string because it lands in a text column of the intake frame.
+
+    Plain substring and word-set checks rather than one large regular expression: this runs on every request
+    that arrives without a type, and a million of them must take seconds, not minutes.
+    """
+    low = text.lower()
+    if ("my " in low or "about me" in low or "subject access" in low or "dsar" in low) and any(
+        p in low for p in PERSONAL_DATA_PHRASES
+    ):
+        return Regime.SAR.value
+    if not ENVIRONMENTAL_WORDS.isdisjoint(low.translate(_PUNCTUATION).split()):
+        return Regime.EIR.value
+    if any(p in low for p in ENVIRONMENTAL_PHRASES):
+        return Regime.EIR.value
+    return None
 
 
 class RoutingRule(BaseModel):

@@ -15,9 +15,9 @@ import operator
 import re
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import repeat
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -25,11 +25,12 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from connector import model
+from connector.intake.classify import detect_regime
 from connector.intake.controls import MULTILINE_FIELDS, clean_column, control_mask
 from connector.intake.rejects import Reject
-from connector.intake.source_mapping import ENUM_FIELDS, SourceMapping, fold
+from connector.intake.source_mapping import ENUM_FIELDS, SourceMapping, fold, load_synonyms
 from connector.intake.sources import FILE, ROW, WDTK_ADDRESS, RawSource
-from connector.model import EXEMPTION_PATTERN, FoiCase, Regime
+from connector.model import EXEMPTION_PATTERN, Channel, FoiCase, Regime, RequesterType, Stage
 
 log = logging.getLogger(__name__)
 
@@ -38,214 +39,6 @@ CASE_COLUMNS = model.CASE_COLUMNS
 SOURCE = "_source"
 AUTHORITIES = "_authorities"
 DEADLINE_COLUMNS = ("day0", "due", "extended_due")
-
-# Words a register uses for the enum values, beyond the values themselves (matched after fold()).
-SYNONYMS: dict[str, dict[str, str]] = {
-    "regime": {
-        "foi": "foia",
-        "foia": "foia",
-        "freedom of information": "foia",
-        "freedom of information act": "foia",
-        "foi request": "foia",
-        "eir": "eir",
-        "eirs": "eir",
-        "env": "eir",
-        "environmental": "eir",
-        "environmental information": "eir",
-        "environmental information regulations": "eir",
-        "sar": "sar",
-        "dsar": "sar",
-        "subject access": "sar",
-        "subject access request": "sar",
-        "data subject access request": "sar",
-        "foisa": "foisa",
-        "foi (scotland)": "foisa",
-        "eisr": "eisr",
-        "eir (scotland)": "eisr",
-    },
-    "channel": {
-        "e-mail": "email",
-        "mail": "email",
-        "web": "web_form",
-        "webform": "web_form",
-        "web form": "web_form",
-        "online": "web_form",
-        "online form": "web_form",
-        "website": "web_form",
-        "letter": "post",
-        "postal": "post",
-        "telephone": "phone",
-        "twitter": "social",
-        "facebook": "social",
-        "social media": "social",
-        "wdtk": "whatdotheyknow",
-        "what do they know": "whatdotheyknow",
-    },
-    "requester_type": {
-        "public": "member_of_public",
-        "member of public": "member_of_public",
-        "member of the public": "member_of_public",
-        "individual": "member_of_public",
-        "press": "journalist",
-        "media": "journalist",
-        "councillor": "elected_member",
-        "mp": "elected_member",
-        "elected member": "elected_member",
-        "company": "business",
-        "commercial": "business",
-        "campaign": "campaign_group",
-        "pressure group": "campaign_group",
-        "charity": "campaign_group",
-        "academic": "researcher",
-        "student": "researcher",
-        "legal": "solicitor",
-    },
-    "stage": {
-        "new": "received",
-        "open": "in_progress",
-        "logged": "received",
-        "awaiting clarification": "clarification_requested",
-        "clarification": "clarification_requested",
-        "fee": "fee_requested",
-        "fees notice": "fee_requested",
-        "extended": "extended",
-        "responded": "response_sent",
-        "response sent": "response_sent",
-        "answered": "response_sent",
-        "sent": "response_sent",
-        "complete": "closed",
-        "completed": "closed",
-        "withdrawn": "withdrawn_or_lapsed",
-        "lapsed": "withdrawn_or_lapsed",
-        "review": "internal_review",
-        "internal review": "internal_review",
-        "ico": "ico_complaint",
-    },
-    "outcome": {
-        "granted": "granted_in_full",
-        "full": "granted_in_full",
-        "disclosed": "granted_in_full",
-        "released": "granted_in_full",
-        "part": "partially_withheld",
-        "partial": "partially_withheld",
-        "part disclosed": "partially_withheld",
-        "refused": "withheld_in_full",
-        "withheld": "withheld_in_full",
-        "exempt": "withheld_in_full",
-        "not held": "not_held",
-        "info not held": "not_held",
-        "cost": "refused_cost",
-        "s12": "refused_cost",
-        "section 12": "refused_cost",
-        "s14(1)": "vexatious",
-        "s14(2)": "repeated",
-        "repeat": "repeated",
-        "advice": "advice_and_assistance",
-    },
-}
-
-#: Wording that makes a request environmental (EIR reg 2(1): the state of the elements and measures affecting
-#: them: air, water, soil, land use, waste, noise, wildlife, roads and planning).
-ENVIRONMENTAL_WORDS = frozenset(
-    [
-        "pollution",
-        "polluted",
-        "polluting",
-        "pollutant",
-        "pollutants",
-        "contamination",
-        "contaminated",
-        "emission",
-        "emissions",
-        "waste",
-        "recycling",
-        "recycle",
-        "recycled",
-        "landfill",
-        "flood",
-        "flooding",
-        "floods",
-        "drainage",
-        "sewage",
-        "sewer",
-        "noise",
-        "asbestos",
-        "pesticide",
-        "pesticides",
-        "tree",
-        "trees",
-        "hedge",
-        "hedges",
-        "hedgerow",
-        "hedgerows",
-        "biodiversity",
-        "wildlife",
-        "habitat",
-        "ecology",
-        "ecological",
-        "climate",
-        "carbon",
-        "highway",
-        "highways",
-        "pothole",
-        "potholes",
-        "roadworks",
-        "traffic",
-        "environment",
-        "environmental",
-        "fly-tipping",
-        "flytipping",
-        "fly-tipped",
-        "litter",
-    ]
-)
-ENVIRONMENTAL_PHRASES = (
-    "air quality",
-    "water quality",
-    "tree preservation",
-    "planning application",
-    "planning permission",
-    "land use",
-    "road works",
-    "fly tipping",
-    "contaminated land",
-)
-#: Wording that makes a request a subject access request (the requester's own personal data).
-PERSONAL_DATA_PHRASES = (
-    "subject access",
-    "dsar",
-    "my personal data",
-    "my data",
-    "my own data",
-    "my personal information",
-    "my information",
-    "my records",
-    "my record",
-    "my file",
-    "my own file",
-    "about me",
-    "copies of my",
-)
-_PUNCTUATION = str.maketrans({c: " " for c in ".,;:!?()[]{}\"'/\n\t"})
-
-
-def detect_regime(text: str) -> str | None:
-    """'sar' for the requester's own data, 'eir' for environmental wording, else None (plain FOI).
-
-    Plain substring and word-set checks rather than one large regular expression: this runs on every request
-    that arrives without a type, and a million of them must take seconds, not minutes.
-    """
-    low = text.lower()
-    if ("my " in low or "about me" in low or "subject access" in low or "dsar" in low) and any(
-        p in low for p in PERSONAL_DATA_PHRASES
-    ):
-        return "sar"
-    if not ENVIRONMENTAL_WORDS.isdisjoint(low.translate(_PUNCTUATION).split()):
-        return "eir"
-    if any(p in low for p in ENVIRONMENTAL_PHRASES):
-        return "eir"
-    return None
-
 
 #: Fast path only: every address this accepts, model.normalise_email accepts too (tests/test_email_policy.py).
 _EMAIL = re.compile(
@@ -485,7 +278,7 @@ def normalise_exemption(code: str) -> str | None:
 
 def _enum_mapper(field: str, mapping: SourceMapping) -> Callable[[str], str | None]:
     table = mapping.values.lookup(field)
-    synonyms = SYNONYMS.get(field, {})
+    synonyms = load_synonyms().lookup(field)
     choices = {fold(m.value): m.value for m in ENUM_FIELDS[field]} | {
         fold(m.value.replace("_", " ")): m.value for m in ENUM_FIELDS[field]
     }
@@ -608,145 +401,156 @@ def apply_control_rule(df: pd.DataFrame, cols: dict[str, list[str]]) -> tuple[pd
     return df, bad_reference
 
 
-def normalize_frame(
-    raw: RawSource,
-    mapping: SourceMapping,
-    *,
-    nation: str = "england",
-    now: datetime | None = None,
-    engine: Any = None,
-) -> NormalizedFrame:
-    """Validate and normalise every row; deadlines come from ``engine.compute_frame`` when an engine is given."""
-    df = raw.frame.reset_index(drop=True)
-    n = len(df)
-    cols = dict(mapping.columns.items())
-    df, control_in_reference = apply_control_rule(df, cols)
-    origin = mapping.origin
-    opts = mapping.source
-    problems = _Problems(n)
-    out: dict[str, pd.Series] = {}
-    now = now or datetime.now(UTC)
+class DeadlineFrameEngine(Protocol):
+    """What normalisation needs of the deadline engine (connector.deadlines.DeadlineEngine): its vectorised path."""
 
-    def get(field: str, sep: str = " ", raw_cells: bool = False) -> pd.Series:
+    def compute_frame(self, df: pd.DataFrame, *, as_of: date | None = None) -> pd.DataFrame: ...
+
+
+@dataclass
+class _Rows:
+    """One source's raw cells, its mapping and the problems found so far: what every field group reads and adds to."""
+
+    raw: RawSource
+    df: pd.DataFrame
+    mapping: SourceMapping
+    cols: dict[str, list[str]]
+    problems: _Problems
+
+    @property
+    def n(self) -> int:
+        return len(self.df)
+
+    @property
+    def origin(self) -> str:
+        return self.mapping.origin
+
+    def get(self, field: str, sep: str = " ", raw_cells: bool = False) -> pd.Series:
         """The cleaned source column(s) for a case field; ``raw_cells`` skips trimming (values mapped per distinct
         value trim there anyway, so a million cells are not walked twice)."""
-        if field not in cols:
-            return _nan_series(n)
-        if raw_cells and len(cols[field]) == 1:
-            return _obj(df[cols[field][0]])
-        return _join(df, cols[field], sep)
+        if field not in self.cols:
+            return _nan_series(self.n)
+        if raw_cells and len(self.cols[field]) == 1:
+            return _obj(self.df[self.cols[field][0]])
+        return _join(self.df, self.cols[field], sep)
 
-    def where(field: str) -> str:
-        if field in cols:
-            return "column " + " + ".join(f"'{c}'" for c in cols[field])
-        return f"a column for '{field}' under [columns] in {origin}"
+    def where(self, field: str) -> str:
+        """Where a reject's fix goes: the mapped column(s), or the mapping key to add."""
+        if field in self.cols:
+            return "column " + " + ".join(f"'{c}'" for c in self.cols[field])
+        return f"a column for '{field}' under [columns] in {self.origin}"
 
-    # Requester -------------------------------------------------------------------------------------------
-    name = get("requester_name", raw_cells=True)
-    name = _map_uniques(name, _tidy_name)
-    # No name, a placeholder name ('anonymous') or no address for correspondence is not a reject: whether it matters
-    # depends on the regime (FOIA/FOISA s.8 need them; EIR/EISR and SAR do not), so triage decides
-    # (connector/intake/triage.py) and an invalid request still becomes a case with an advice-and-assistance reply.
+
+def _requester(rows: _Rows) -> dict[str, pd.Series]:
+    """Name, email, address, postcode and organisation, tidied; only malformed values are rejected.
+
+    No name, a placeholder name ('anonymous') or no address for correspondence is not a reject: whether it matters
+    depends on the regime (FOIA/FOISA s.8 need them; EIR/EISR and SAR do not), so triage decides
+    (connector/intake/triage.py) and an invalid request still becomes a case with an advice-and-assistance reply.
+    """
+    problems = rows.problems
+    name = _map_uniques(rows.get("requester_name", raw_cells=True), _tidy_name)
     problems.add(
         _too_long(name, 160),
         "requester_name",
         "requester name is longer than 160 characters; check the column mapping",
     )
-
-    email_ = get("requester_email", raw_cells=True)
-    has_email = email_.notna().to_numpy(bool)
-    if has_email.any():
+    email_ = rows.get("requester_email", raw_cells=True)
+    if email_.notna().any():
         email_, bad_email = _emails(email_)
-        has_email = email_.notna().to_numpy(bool)
         problems.add(
             bad_email,
             "requester_email",
             "requester email is not a valid address; correct it, or leave it empty if a postal address is given",
         )
-    address = get("requester_address", ", ")
-    postcode = get("requester_postcode")
+    address = rows.get("requester_address", ", ")
+    postcode = rows.get("requester_postcode")
     if postcode.notna().any():
-
-        def _pc(value: str) -> str | None:
-            compact = re.sub(r"\s+", "", value.upper())
-            m = _POSTCODE.match(compact)
-            return f"{m.group(1)} {m.group(2)}" if m else None
-
-        norm_pc = _map_uniques(postcode, _pc)
+        norm_pc = _map_uniques(postcode, _uk_postcode)
         problems.add(
             (postcode.notna() & norm_pc.isna()).to_numpy(bool),
             "requester_postcode",
             "requester postcode is not a UK postcode; write it like 'SW1A 1AA' or leave it empty",
         )
         postcode = norm_pc
-    organisation = get("requester_organisation")
+    organisation = rows.get("requester_organisation")
     organisation = _map_uniques(organisation, _collapse) if organisation.notna().any() else organisation
     problems.add(_too_long(organisation, 160), "requester_organisation", "organisation is over 160 characters")
-    out["requester_name"] = name
-    out["requester_email"] = email_
-    out["requester_address"] = address
-    out["requester_postcode"] = postcode
-    out["requester_organisation"] = organisation
+    return {
+        "requester_name": name,
+        "requester_email": email_,
+        "requester_address": address,
+        "requester_postcode": postcode,
+        "requester_organisation": organisation,
+    }
 
-    # Enumerations through value maps ---------------------------------------------------------------------
-    def enum_column(field: str) -> pd.Series:
-        values = get(field, raw_cells=True)
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        if len(uniques):
-            lookup = _enum_mapper(field, mapping)
-            blank = np.array([not str(u).strip() for u in uniques] + [True], dtype=bool)
-            table = np.array([lookup(u) or np.nan for u in uniques] + [np.nan], dtype=object)
-            mapped = pd.Series(table[codes], dtype=object)
-            unknown = ~blank[codes] & pd.isna(table)[codes]
-            if unknown.any():
-                choices = ", ".join(m.value for m in ENUM_FIELDS[field])
-                template = (
-                    f"{field.replace('_', ' ')} '{{v}}' is not known; "
-                    f"add it under [values.{field}] in {origin} (one of {choices})"
-                )
-                problems.add(unknown, field, _reasons(unknown, values, template.replace("{origin}", origin)))
-            values = mapped
-        default = getattr(mapping.defaults, field, None)
-        if default is not None:
-            values = values.fillna(str(default.value))
-        return values
 
-    channel = enum_column("channel")
-    requester_type = enum_column("requester_type").fillna("member_of_public")
-    stage = enum_column("stage")
-    outcome = enum_column("outcome")
-    regime = enum_column("regime")
+def _uk_postcode(value: str) -> str | None:
+    """'sw1a1aa' -> 'SW1A 1AA'; None when it is not shaped like a UK postcode."""
+    compact = re.sub(r"\s+", "", value.upper())
+    m = _POSTCODE.match(compact)
+    return f"{m.group(1)} {m.group(2)}" if m else None
 
-    # Text --------------------------------------------------------------------------------------------------
-    text = get("request_text", "\n")
-    subject = get("subject", raw_cells=True)
-    subject = _map_uniques(subject, _collapse)
+
+def _enum_column(rows: _Rows, field: str) -> pd.Series:
+    """An enumerated field through the mapping's value map, the model's own values and the shipped synonyms, once
+    per distinct value; an unknown word is rejected with the choices, and an empty cell takes the mapping's
+    default."""
+    values = rows.get(field, raw_cells=True)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if len(uniques):
+        lookup = _enum_mapper(field, rows.mapping)
+        blank = np.array([not str(u).strip() for u in uniques] + [True], dtype=bool)
+        table = np.array([lookup(u) or np.nan for u in uniques] + [np.nan], dtype=object)
+        mapped = pd.Series(table[codes], dtype=object)
+        unknown = ~blank[codes] & pd.isna(table)[codes]
+        if unknown.any():
+            choices = ", ".join(m.value for m in ENUM_FIELDS[field])
+            template = (
+                f"{field.replace('_', ' ')} '{{v}}' is not known; "
+                f"add it under [values.{field}] in {rows.origin} (one of {choices})"
+            )
+            rows.problems.add(unknown, field, _reasons(unknown, values, template.replace("{origin}", rows.origin)))
+        values = mapped
+    default = rows.mapping.defaults.value(field)
+    if default is not None:
+        values = values.fillna(default)
+    return values
+
+
+def _text(rows: _Rows) -> tuple[pd.Series, pd.Series]:
+    """(subject, request text): a request must say what it asks for, so missing text falls back to the subject,
+    and a missing subject is the text's first sentence (the CRM's title column is never empty)."""
+    problems = rows.problems
+    text = rows.get("request_text", "\n")
+    subject = _map_uniques(rows.get("subject", raw_cells=True), _collapse)
     text = text.fillna(subject)
     problems.add(
         text.isna().to_numpy(bool),
         "request_text",
-        f"request text is missing; fill {where('request_text')} (what information is asked for)",
+        f"request text is missing; fill {rows.where('request_text')} (what information is asked for)",
     )
     problems.add(
         _too_long(text, 100_000),
         "request_text",
         "request text is over 100,000 characters; attach the document in the CRM instead",
     )
-    has_text = text.notna()
-    no_subject = subject.isna() & has_text
+    no_subject = subject.isna() & text.notna()
     if no_subject.any():
         first = text[no_subject].str.split(r"(?<=[.?!])\s|\n", n=1, regex=True).str[0].str.slice(0, 80)
         subject = subject.mask(no_subject, first.map(_collapse))
     long_subject = pd.Series(_too_long(subject, 200))
     if long_subject.any():
         subject = subject.mask(long_subject, subject[long_subject].str.slice(0, 199) + "…")
-    out["subject"] = subject
-    out["request_text"] = text
+    return subject, text
 
-    # Regime: mapped value, then wording, then default ------------------------------------------------------
-    detection = opts.regime_detection
+
+def _regime(rows: _Rows, regime: pd.Series, subject: pd.Series, text: pd.Series, nation: str) -> pd.Series:
+    """The mapped regime, then the wording (classify.detect_regime, as ``source.regime_detection`` says), then
+    FOIA; a Scottish council answers under FOISA / EISR, not the UK Acts."""
+    detection = rows.mapping.source.regime_detection
     if detection != "off":
-        need = regime.isna() if detection == "missing" else has_text
+        need = regime.isna() if detection == "missing" else text.notna()
         if need.any():
             subjects = subject[need].to_numpy(object)
             texts = text[need].to_numpy(object)
@@ -756,26 +560,31 @@ def normalize_frame(
             ]
             detected = pd.Series([f if f else np.nan for f in found], index=regime.index[need], dtype=object)
             if detection == "missing":
-                detected = detected.fillna("foia")
+                detected = detected.fillna(Regime.FOIA.value)
             regime = regime.mask(need & detected.reindex(regime.index).notna(), detected.reindex(regime.index))
-    regime = regime.fillna("foia")
-    if nation == "scotland":  # a Scottish council answers under FOISA / EISR, not the UK Acts
-        regime = regime.replace({"foia": Regime.FOISA.value, "eir": Regime.EISR.value})
+    regime = regime.fillna(Regime.FOIA.value)
+    if nation == "scotland":
+        regime = regime.replace({Regime.FOIA.value: Regime.FOISA.value, Regime.EIR.value: Regime.EISR.value})
+    return regime
 
-    # Dates ---------------------------------------------------------------------------------------------------
-    received_raw = get("received_at", raw_cells=True)
-    time_part = get("received_time", raw_cells=True) if "received_time" in cols else None
+
+def _received(rows: _Rows, now: datetime) -> tuple[pd.Series, pd.Series]:
+    """(received, raw cells): the day the clock starts from, so a missing, unreadable, future or pre-2000 date is
+    a reject that says how to fix it."""
+    problems, mapping = rows.problems, rows.mapping
+    received_raw = rows.get("received_at", raw_cells=True)
+    time_part = rows.get("received_time", raw_cells=True) if "received_time" in rows.cols else None
     has_received = received_raw.notna().to_numpy(bool)
     problems.add(
         ~has_received,
         "received_at",
-        f"received date is missing; fill {where('received_at')} (the day the request arrived)",
+        f"received date is missing; fill {rows.where('received_at')} (the day the request arrived)",
     )
     received, bad_time = parse_datetimes(received_raw, mapping, time_part)
     problems.add(
         bad_time & has_received,
         "received_time",
-        f"received time is not a time like 14:30; fix {where('received_time')} or leave it empty",
+        f"received time is not a time like 14:30; fix {rows.where('received_time')} or leave it empty",
     )
     unparsed = has_received & received.isna().to_numpy(bool)
     if unparsed.any():
@@ -789,7 +598,7 @@ def normalize_frame(
                 "received date '{v}' is not a date in an accepted form ("
                 + hint
                 + "); fix the cell or add its format to source.date_formats in "
-                + origin.replace("{", "{{").replace("}", "}}"),
+                + rows.origin.replace("{", "{{").replace("}", "}}"),
             ),
         )
     future = (received > pd.Timestamp(now + timedelta(days=1))).to_numpy(bool)
@@ -804,104 +613,129 @@ def normalize_frame(
         problems.add(
             ancient, "received_at", _reasons(ancient, received, "received date {v} is before 2000; check the year")
         )
-    responded = _nan_series(n)
-    if "responded_at" in cols:
-        responded_raw = get("responded_at", raw_cells=True)
-        responded, _ = parse_datetimes(responded_raw, mapping)
-        problems.add(
-            (responded_raw.notna() & responded.isna()).to_numpy(bool),
-            "responded_at",
-            f"responded date is not a date in an accepted form ({_date_formats_hint(mapping)}); fix the cell",
-        )
-        problems.add(
-            (responded < received).to_numpy(bool),
-            "responded_at",
-            "responded date is before the received date; check the two dates",
-        )
-        if "stage" not in cols or stage.isna().any():
-            stage = stage.mask(stage.isna() & responded.notna(), "response_sent")
-    stage = stage.fillna("received")
-    out["received_at"] = received
-    out["responded_at"] = responded
+    return received, received_raw
 
-    # Service area, team, officer -----------------------------------------------------------------------------
+
+def _responded(rows: _Rows, received: pd.Series) -> pd.Series:
+    """The response date when the register has one; it cannot come before the request did."""
+    if "responded_at" not in rows.cols:
+        return _nan_series(rows.n)
+    responded_raw = rows.get("responded_at", raw_cells=True)
+    responded, _ = parse_datetimes(responded_raw, rows.mapping)
+    rows.problems.add(
+        (responded_raw.notna() & responded.isna()).to_numpy(bool),
+        "responded_at",
+        f"responded date is not a date in an accepted form ({_date_formats_hint(rows.mapping)}); fix the cell",
+    )
+    rows.problems.add(
+        (responded < received).to_numpy(bool),
+        "responded_at",
+        "responded date is before the received date; check the two dates",
+    )
+    return responded
+
+
+def _stage(rows: _Rows, stage: pd.Series, responded: pd.Series) -> pd.Series:
+    """A register without a status but with a response date has answered the request; otherwise it is new."""
+    if "responded_at" in rows.cols and ("stage" not in rows.cols or stage.isna().any()):
+        stage = stage.mask(stage.isna() & responded.notna(), Stage.RESPONSE_SENT.value)
+    return stage.fillna(Stage.RECEIVED.value)
+
+
+def _assignment(rows: _Rows) -> dict[str, pd.Series]:
+    """Service area and team through the value maps and defaults (routing may fill them later), and the officer as
+    written; each must fit its CRM column."""
+    out: dict[str, pd.Series] = {}
     for field in ("service_area", "assigned_team"):
-        values = get(field, raw_cells=True)
+        values = rows.get(field, raw_cells=True)
         if values.notna().any():
-            table = mapping.values.lookup(field)
+            table = rows.mapping.values.lookup(field)
             values = _map_uniques(values, functools.partial(_mapped_or_collapsed, table))
-        default = getattr(mapping.defaults, field)
+        default = rows.mapping.defaults.value(field)
         if default:
             values = values.fillna(default)
-        problems.add(_too_long(values, 100), field, f"{field} is over 100 characters; shorten it in the source")
+        rows.problems.add(_too_long(values, 100), field, f"{field} is over 100 characters; shorten it in the source")
         out[field] = values
-    officer = get("assigned_officer")
-    problems.add(
+    officer = rows.get("assigned_officer")
+    rows.problems.add(
         _too_long(officer, 100), "assigned_officer", "officer is over 100 characters; shorten it in the source"
     )
     out["assigned_officer"] = officer
+    return out
 
-    # Exemptions -------------------------------------------------------------------------------------------------
-    exemptions = get("exemptions")
-    if exemptions.notna().any():
 
-        def _codes(value: str) -> str | None:
-            parts = [p for p in re.split(r"[,;/&|]|\band\b", value) if p.strip()]
-            codes = [normalise_exemption(p) for p in parts]
-            return None if any(c is None for c in codes) else ";".join(dict.fromkeys(codes))  # type: ignore[arg-type]
+def _exemption_codes(value: str) -> str | None:
+    """'s40(2) and s43' -> 's40(2);s43'; None when any part is not an exemption code."""
+    parts = [p for p in re.split(r"[,;/&|]|\band\b", value) if p.strip()]
+    codes = [normalise_exemption(p) for p in parts]
+    return None if any(c is None for c in codes) else ";".join(dict.fromkeys(c for c in codes if c is not None))
 
-        norm = _map_uniques(exemptions, _codes)
-        bad_codes = (exemptions.notna() & norm.isna()).to_numpy(bool)
-        problems.add(
+
+def _exemptions(rows: _Rows) -> pd.Series:
+    """Exemption cells as canonical codes joined by ';' (the reports count them), rejected when unreadable."""
+    exemptions = rows.get("exemptions")
+    if not exemptions.notna().any():
+        return exemptions
+    norm = _map_uniques(exemptions, _exemption_codes)
+    bad_codes = (exemptions.notna() & norm.isna()).to_numpy(bool)
+    rows.problems.add(
+        bad_codes,
+        "exemptions",
+        _reasons(
             bad_codes,
-            "exemptions",
-            _reasons(
-                bad_codes,
-                exemptions,
-                "exemptions '{v}' are not exemption codes; write FOIA sections like 's40(2)' and EIR regulations "
-                "like 'reg12(5)(b)', separated by ';'",
-            ),
-        )
-        exemptions = norm
-    out["exemptions"] = exemptions
+            exemptions,
+            "exemptions '{v}' are not exemption codes; write FOIA sections like 's40(2)' and EIR regulations "
+            "like 'reg12(5)(b)', separated by ';'",
+        ),
+    )
+    return norm
 
-    # WhatDoTheyKnow -----------------------------------------------------------------------------------------------
-    wdtk = get("wdtk_request_id")
+
+def _whatdotheyknow(rows: _Rows, email_: pd.Series, channel: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(WhatDoTheyKnow request id, channel): a WDTK reply address carries the request id and fixes the channel;
+    a request with neither a channel nor a WDTK id came by email."""
+    wdtk = rows.get("wdtk_request_id")
     wdtk_num = pd.to_numeric(wdtk, errors="coerce")
-    problems.add(
+    rows.problems.add(
         (wdtk.notna() & wdtk_num.isna()).to_numpy(bool),
         "wdtk_request_id",
         "WhatDoTheyKnow request id is not a number",
     )
-    if has_email.any():
+    if email_.notna().any():
         is_wdtk = pd.Series(
             np.fromiter(
                 map(str.endswith, email_.fillna("").to_numpy(object), repeat("@whatdotheyknow.com")),
                 dtype=bool,
-                count=n,
+                count=rows.n,
             )
         )
         if is_wdtk.any():
             from_address = email_[is_wdtk].str.extract(WDTK_ADDRESS, expand=True)[0]
             wdtk_num = wdtk_num.mask(is_wdtk & wdtk_num.isna(), pd.to_numeric(from_address, errors="coerce"))
-            channel = channel.mask(is_wdtk, "whatdotheyknow")
-    channel = channel.mask(channel.isna() & wdtk_num.notna(), "whatdotheyknow").fillna("email")
-    out["wdtk_request_id"] = wdtk_num.astype("Int64")
+            channel = channel.mask(is_wdtk, Channel.WHATDOTHEYKNOW.value)
+    channel = channel.mask(channel.isna() & wdtk_num.notna(), Channel.WHATDOTHEYKNOW.value).fillna(Channel.EMAIL.value)
+    return wdtk_num.astype("Int64"), channel
 
-    # References ---------------------------------------------------------------------------------------------------
-    source_id = get("source_id")
-    files = df[FILE].astype(object) if FILE in df.columns else _nan_series(n)
+
+def _sources(rows: _Rows) -> tuple[pd.Series, np.ndarray]:
+    """(file of each row, 'source/file' label of each row): where a reject points a person to."""
+    files = rows.df[FILE].astype(object) if FILE in rows.df.columns else _nan_series(rows.n)
     if files.notna().any():
-        sources = (raw.name + "/" + files).fillna(raw.name).to_numpy(object)
-    else:
-        sources = np.full(n, raw.name, dtype=object)
-    reference = get("reference")
+        return files, (rows.raw.name + "/" + files).fillna(rows.raw.name).to_numpy(object)
+    return files, np.full(rows.n, rows.raw.name, dtype=object)
+
+
+def _reference(rows: _Rows, source_id: pd.Series, files: pd.Series, control_in_reference: np.ndarray) -> pd.Series:
+    """The case's key in the CRM: the register's reference (prefixed, upper-cased as the mapping says), or a stable
+    one made from the source id; it must be present, printable and fit the CRM's key column."""
+    opts = rows.mapping.source
+    reference = rows.get("reference")
     if opts.generate_reference:
         missing = reference.isna()
         if missing.any():
-            rows = df[ROW].astype(str).reset_index(drop=True)
-            keys = source_id.fillna(files.fillna("") + ":" + rows)
-            generated = keys[missing].map(lambda k: stable_reference(opts.reference_prefix, raw.name, k))
+            row_labels = rows.df[ROW].astype(str).reset_index(drop=True)
+            keys = source_id.fillna(files.fillna("") + ":" + row_labels)
+            generated = keys[missing].map(lambda k: stable_reference(opts.reference_prefix, rows.raw.name, k))
             reference = reference.mask(missing, generated)
     elif opts.reference_prefix:
         reference = opts.reference_prefix + reference
@@ -910,100 +744,149 @@ def normalize_frame(
         upper = reference.to_numpy(object).copy()
         upper[present] = list(map(str.upper, upper[present]))
         reference = pd.Series(upper, dtype=object)
-    problems.add(
+    rows.problems.add(
         reference.isna().to_numpy(bool),
         "reference",
-        f"reference is missing; fill {where('reference')} or set generate_reference = true in {origin}",
+        f"reference is missing; fill {rows.where('reference')} or set generate_reference = true in {rows.origin}",
     )
-    problems.add(
+    rows.problems.add(
         control_in_reference,
         "reference",
         "reference contains a control character (tab, line break or an invisible character); fix the cell in the "
         "source (a changed reference could be another request's)",
     )
-    problems.add(
+    rows.problems.add(
         _too_long(reference, 100),
         "reference",
         "reference is over 100 characters; shorten it in the source (the CRM key column holds 100)",
     )
-    out["reference"] = reference
-    out["regime"] = regime
-    out["channel"] = channel
-    out["requester_type"] = requester_type
-    out["stage"] = stage
-    out["outcome"] = outcome
-    out["source_system"] = pd.Series(np.full(n, opts.source_system or raw.name, dtype=object))
-    out["source_id"] = source_id
+    return reference
 
-    # Duplicate references among otherwise good rows: the first keeps it, later ones name the first.
-    good_ref = ~problems.bad & reference.notna().to_numpy(bool)
-    if good_ref.any():
-        dup = np.zeros(n, dtype=bool)
-        refs = reference[good_ref]
-        later = refs.duplicated(keep="first").to_numpy(bool)
-        if later.any():
-            first_pos = (
-                pd.Series(np.flatnonzero(good_ref), index=refs.to_numpy()).groupby(level=0).first()
-            )  # reference -> first position
-            dup_pos = np.flatnonzero(good_ref)[later]
-            dup[dup_pos] = True
-            first_rows = df[ROW].to_numpy()[first_pos.reindex(reference.to_numpy()[dup_pos]).to_numpy()]
-            reason = np.full(n, "", dtype=object)
-            reason[dup_pos] = [
-                f"reference '{r}' duplicates row {fr}; give each request its own reference or remove the copy"
-                for r, fr in zip(reference.to_numpy()[dup_pos], first_rows, strict=True)
-            ]
-            problems.add(dup, "reference", reason)
 
-    deadline_values: dict[str, np.ndarray] = {}
-    candidates = ~problems.bad
-    if engine is not None and candidates.any():
-        pos = np.flatnonzero(candidates)
-        computed = _deadlines_by_day(engine, regime.to_numpy(object)[pos], received.iloc[pos].reset_index(drop=True))
-        for col in DEADLINE_COLUMNS:
-            full = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
-            full[pos] = computed[col]
-            deadline_values[col] = full
-        err = computed["error"]
-        has_err = np.array([e is not None and e == e for e in err], dtype=bool)
-        if has_err.any():
-            reason = np.full(n, "", dtype=object)
-            reason[pos[has_err]] = ["deadline cannot be computed: " + str(e) for e in err[has_err]]
-            mask = np.zeros(n, dtype=bool)
-            mask[pos[has_err]] = True
-            problems.add(mask, "received_at", reason)
+def _duplicate_references(rows: _Rows, reference: pd.Series) -> None:
+    """Duplicate references among otherwise good rows: the first keeps it, later ones are rejected naming it."""
+    n = rows.n
+    good_ref = ~rows.problems.bad & reference.notna().to_numpy(bool)
+    if not good_ref.any():
+        return
+    refs = reference[good_ref]
+    later = refs.duplicated(keep="first").to_numpy(bool)
+    if not later.any():
+        return
+    first_pos = pd.Series(np.flatnonzero(good_ref), index=refs.to_numpy()).groupby(level=0).first()
+    dup_pos = np.flatnonzero(good_ref)[later]
+    dup = np.zeros(n, dtype=bool)
+    dup[dup_pos] = True
+    first_rows = rows.df[ROW].to_numpy()[first_pos.reindex(reference.to_numpy()[dup_pos]).to_numpy()]
+    reason = np.full(n, "", dtype=object)
+    reason[dup_pos] = [
+        f"reference '{r}' duplicates row {fr}; give each request its own reference or remove the copy"
+        for r, fr in zip(reference.to_numpy()[dup_pos], first_rows, strict=True)
+    ]
+    rows.problems.add(dup, "reference", reason)
 
-    row_numbers = df[ROW].to_numpy()
-    rejects = list(raw.rejects) + problems.rejects(row_numbers, sources)
-    keep = ~problems.bad
-    columns: dict[str, Any] = {c: _values(out[c])[keep] for c in CASE_COLUMNS}
-    columns[ROW] = row_numbers[keep]
+
+def _deadlines(
+    rows: _Rows, engine: DeadlineFrameEngine | None, regime: pd.Series, received: pd.Series
+) -> dict[str, np.ndarray]:
+    """Statutory dates for the rows still valid, from the engine's vectorised path; a row whose deadline cannot be
+    computed is rejected on its received date (the engine's own reason)."""
+    n = rows.n
+    candidates = ~rows.problems.bad
+    if engine is None or not candidates.any():
+        return {}
+    pos = np.flatnonzero(candidates)
+    computed = _deadlines_by_day(engine, regime.to_numpy(object)[pos], received.iloc[pos].reset_index(drop=True))
+    values: dict[str, np.ndarray] = {}
+    for col in DEADLINE_COLUMNS:
+        full = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+        full[pos] = computed[col]
+        values[col] = full
+    err = computed["error"]
+    has_err = np.array([e is not None and e == e for e in err], dtype=bool)
+    if has_err.any():
+        reason = np.full(n, "", dtype=object)
+        reason[pos[has_err]] = ["deadline cannot be computed: " + str(e) for e in err[has_err]]
+        mask = np.zeros(n, dtype=bool)
+        mask[pos[has_err]] = True
+        rows.problems.add(mask, "received_at", reason)
+    return values
+
+
+def _assemble(
+    rows: _Rows, out: dict[str, pd.Series], deadlines: dict[str, np.ndarray], files: pd.Series, sources: np.ndarray
+) -> pd.DataFrame:
+    """The valid rows' case columns plus row, file, source, deadline and (.eml) authority columns."""
+    df = rows.df
+    keep = ~rows.problems.bad
+    columns: dict[str, np.ndarray | pd.api.extensions.ExtensionArray] = {c: _values(out[c])[keep] for c in CASE_COLUMNS}
+    columns[ROW] = df[ROW].to_numpy()[keep]
     columns[FILE] = files.to_numpy(object)[keep]
     columns[SOURCE] = sources[keep]
-    for col, deadline_column in deadline_values.items():
+    for col, deadline_column in deadlines.items():
         columns[col] = deadline_column[keep]
     if "authorities_addressed" in df.columns:  # .eml: how many public bodies the message was sent to
         addressed = pd.to_numeric(df["authorities_addressed"], errors="coerce").fillna(0).astype(int).to_numpy()
         columns[AUTHORITIES] = addressed[keep]
     # Object columns stay object: letting pandas infer its string dtype would walk every cell once more.
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             k: pd.Series(v, dtype=object) if isinstance(v, np.ndarray) and v.dtype.kind == "O" else v
             for k, v in columns.items()
         }
     )
+
+
+def normalize_frame(
+    raw: RawSource,
+    mapping: SourceMapping,
+    *,
+    nation: str = "england",
+    now: datetime | None = None,
+    engine: DeadlineFrameEngine | None = None,
+) -> NormalizedFrame:
+    """Validate and normalise every row, one field group at a time; deadlines come from ``engine.compute_frame``
+    when an engine is given.
+
+    The groups run in a fixed order because a row's reject lists its problems in the order they were found, and
+    later groups read earlier ones (regime detection reads the text, the stage the response date, the channel the
+    requester's address).
+    """
+    cols = dict(mapping.columns.items())
+    df, control_in_reference = apply_control_rule(raw.frame.reset_index(drop=True), cols)
+    rows = _Rows(raw=raw, df=df, mapping=mapping, cols=cols, problems=_Problems(len(df)))
+    out = _requester(rows)
+    enums = {field: _enum_column(rows, field) for field in ("channel", "requester_type", "stage", "outcome", "regime")}
+    out["subject"], out["request_text"] = _text(rows)
+    out["regime"] = _regime(rows, enums["regime"], out["subject"], out["request_text"], nation)
+    out["received_at"], _ = _received(rows, now or datetime.now(UTC))
+    out["responded_at"] = _responded(rows, out["received_at"])
+    out["stage"] = _stage(rows, enums["stage"], out["responded_at"])
+    out |= _assignment(rows)
+    out["exemptions"] = _exemptions(rows)
+    out["wdtk_request_id"], out["channel"] = _whatdotheyknow(rows, out["requester_email"], enums["channel"])
+    out["source_id"] = rows.get("source_id")
+    files, sources = _sources(rows)
+    out["reference"] = _reference(rows, out["source_id"], files, control_in_reference)
+    out["requester_type"] = enums["requester_type"].fillna(RequesterType.MEMBER_OF_PUBLIC.value)
+    out["outcome"] = enums["outcome"]
+    out["source_system"] = pd.Series(np.full(rows.n, mapping.source.source_system or raw.name, dtype=object))
+    _duplicate_references(rows, out["reference"])
+    deadlines = _deadlines(rows, engine, out["regime"], out["received_at"])
+    rejects = list(raw.rejects) + rows.problems.rejects(df[ROW].to_numpy(), sources)
+    frame = _assemble(rows, out, deadlines, files, sources)
     log.info(
         "normalised source %s: %d rows read, %d valid, %d rejected, %d blank",
         raw.name,
-        n,
+        rows.n,
         len(frame),
-        int(problems.bad.sum()),
+        int(rows.problems.bad.sum()),
         raw.blank_rows,
     )
-    return NormalizedFrame(frame=frame, rejects=rejects, rows_read=n, blank_rows=raw.blank_rows)
+    return NormalizedFrame(frame=frame, rejects=rejects, rows_read=rows.n, blank_rows=raw.blank_rows)
 
 
-def _deadlines_by_day(engine: Any, regimes: np.ndarray, received: pd.Series) -> dict[str, np.ndarray]:
+def _deadlines_by_day(engine: DeadlineFrameEngine, regimes: np.ndarray, received: pd.Series) -> dict[str, np.ndarray]:
     """``engine.compute_frame`` once per distinct (regime, London receipt day), mapped back to every row.
 
     Statutory due dates depend on the regime and the calendar day of receipt only, and a register of a million

@@ -7,6 +7,7 @@ refused (a typo such as ``requester_mail`` must not silently leave a field empty
 from __future__ import annotations
 
 import difflib
+import functools
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -108,9 +109,10 @@ class ColumnMap(_Strict):
 
     def items(self) -> list[tuple[str, list[str]]]:
         """(case field, [source columns]) for every mapped field."""
+        mapped: dict[str, str | list[str] | None] = self.model_dump()
         out = []
         for name in CASE_FIELDS:
-            value = getattr(self, name)
+            value = mapped[name]
             if value is None:
                 continue
             out.append((name, [value] if isinstance(value, str) else list(value)))
@@ -134,21 +136,51 @@ class Defaults(_Strict):
     service_area: str | None = Field(default=None, max_length=100)
     assigned_team: str | None = Field(default=None, max_length=100)
 
+    def value(self, field: str) -> str | None:
+        """The default for ``field`` as the frame holds it (an enum's string value), or None when there is none."""
+        found: str | None = self.model_dump(mode="json").get(field)
+        return found
 
-class ValueMaps(_Strict):
-    """Source value -> case value, matched case-insensitively after trimming ("Env Info" = "eir")."""
+
+class EnumValueMaps(_Strict):
+    """Source word -> value of one of the model's vocabularies, for each enumerated case field."""
 
     regime: dict[str, Regime] = Field(default_factory=dict)
     channel: dict[str, Channel] = Field(default_factory=dict)
     requester_type: dict[str, RequesterType] = Field(default_factory=dict)
     stage: dict[str, Stage] = Field(default_factory=dict)
     outcome: dict[str, Outcome] = Field(default_factory=dict)
-    service_area: dict[str, str] = Field(default_factory=dict)
-    assigned_team: dict[str, str] = Field(default_factory=dict)
 
     def lookup(self, field: str) -> dict[str, str]:
         """The map for ``field`` keyed by folded source value, with enum members as their string values."""
-        return {fold(k): str(v.value if hasattr(v, "value") else v) for k, v in getattr(self, field).items()}
+        table: dict[str, str] = self.model_dump(mode="json", include={field})[field]
+        return {fold(k): v for k, v in table.items()}
+
+
+class ValueMaps(EnumValueMaps):
+    """Source value -> case value, matched case-insensitively after trimming ("Env Info" = "eir")."""
+
+    service_area: dict[str, str] = Field(default_factory=dict)
+    assigned_team: dict[str, str] = Field(default_factory=dict)
+
+
+if set(EnumValueMaps.model_fields) != set(ENUM_COLUMNS):  # the model's vocabularies are the one list
+    raise RuntimeError("source_mapping.EnumValueMaps: fields differ from connector.model.ENUM_COLUMNS")
+
+#: The words registers use for the vocabularies, shipped as data (package data beside this module).
+SYNONYMS_FILE = Path(__file__).with_name("synonyms.toml")
+
+
+@functools.cache
+def load_synonyms(path: Path = SYNONYMS_FILE) -> EnumValueMaps:
+    """The shipped synonym table, read once; a broken file is reported as ``FILE:LINE: 'KEY': problem; fix``."""
+    return tomlfile.load(
+        EnumValueMaps,
+        path,
+        what="the value synonyms",
+        fix_path="reinstall foi-sync (the file ships with it) or restore it from the release",
+        error=MappingError,
+    )
 
 
 class SourceMapping(_Strict):

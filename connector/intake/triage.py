@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connector import tomlfile
 from connector.errors import MappingError
-from connector.intake.normalize import detect_regime
+from connector.intake.classify import detect_regime
 from connector.model import INVALID_REASONS, Channel, FoiCase, Regime, Stage, TriageOutcome, TriageOverride
 
 log = logging.getLogger(__name__)
