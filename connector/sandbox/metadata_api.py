@@ -13,6 +13,7 @@ from connector.sandbox.records import Records, split_paren
 from connector.sandbox.schema import (
     FILE,
     LOOKUP,
+    MONEY,
     PICKLIST,
     STRING,
     TYPE_FROM_METADATA,
@@ -23,6 +24,7 @@ from connector.sandbox.schema import (
     single_nav_name,
     table_to_json,
 )
+from connector.sandbox.standard import add_money_companions
 
 _LABEL_KEYS = ("DisplayName", "Description", "DisplayCollectionName")
 
@@ -260,6 +262,9 @@ class MetadataApi:
                 table.attributes[f"{attr.logical}_name"] = Attribute(
                     f"{attr.logical}_name", STRING, read_only=True, custom=True
                 )
+            if attr.type == MONEY:  # and the base-currency companion (and currency columns) beside a money column
+                add_money_companions(table)
+                build_navigation(self.tables)
             self._persist(table)
             # The created item's URL keeps the table segment as the request wrote it (clients such as the SDK take
             # the first parenthesised GUID as the new item's id).
@@ -376,6 +381,7 @@ class MetadataApi:
             schema=schema,
             description=_label_text(body.get("Description")),
         )
+        add_money_companions(table)
         self.tables[logical] = table
         build_navigation(self.tables)
         self._persist(table)

@@ -41,6 +41,7 @@ from connector.sandbox.schema import (
     process_seed_rows,
     single_nav_name,
 )
+from connector.sandbox.standard import BASE_CURRENCY_ID, standard_seed_rows
 from connector.sandbox.store import DuplicateKey, Store
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -124,6 +125,16 @@ class Records:
         self._base = base_url_ref  # [api base URL], kept in a list so the server can set it after binding
         self.n2n: dict[str, ManyToMany] = {}  # many-to-many relationships by SchemaName
         self._seed_processes()
+        self._seed_standard()
+
+    def _seed_standard(self) -> None:
+        """The base currency and the default duplicate detection rules (once per database, fixed ids)."""
+        if "transactioncurrency" not in self.tables or self.store.get("transactioncurrency", BASE_CURRENCY_ID):
+            return
+        with self.store.transaction():
+            for logical, rid, body in standard_seed_rows():
+                if self.store.get(logical, rid) is None:
+                    self.create(self.tables[logical], body, "", rid=rid)
 
     def _seed_processes(self) -> None:
         """The seeded business process flow definition and its stages (once per database, fixed ids)."""
@@ -445,6 +456,9 @@ class Records:
         if "ownerid" in attrs and not rec.get("_ownerid_value"):
             rec["_ownerid_value"] = caller
             rec[LOOKUP_TARGET + "ownerid"] = "systemuser"
+        if caller and "createdby" in attrs and not rec.get("_createdby_value"):
+            rec["_createdby_value"] = caller
+            rec["_modifiedby_value"] = caller
         if table.is_activity:
             rec["activitytypecode"] = table.logical
         if table.logical == "incident" and not rec.get("ticketnumber"):
@@ -455,6 +469,22 @@ class Records:
             rec["isdocument"] = bool(rec.get("documentbody"))
             if rec.get(LOOKUP_TARGET + "objectid"):
                 rec["objecttypecode"] = rec[LOOKUP_TARGET + "objectid"]
+
+    def _money_base(self, table: Table, rec: dict[str, Any], values: dict[str, Any]) -> None:
+        """Learn "Currency columns": a row with money values has a currency (the base currency unless one is
+        bound), the currency's exchange rate, and each `<column>_base` = value / exchange rate."""
+        attrs = table.attributes
+        money = [a.logical for a in attrs.values() if a.type == MONEY and f"{a.logical}_base" in attrs]
+        if not any(m in values for m in money) and "transactioncurrencyid" not in values:
+            return
+        if not rec.get("_transactioncurrencyid_value"):
+            rec["_transactioncurrencyid_value"] = BASE_CURRENCY_ID
+        currency = self.store.get("transactioncurrency", rec["_transactioncurrencyid_value"]) or {}
+        rate = float(currency.get("exchangerate") or 1.0)
+        rec["exchangerate"] = rate
+        for m in money:
+            value = rec.get(m)
+            rec[f"{m}_base"] = None if value is None else round(value / rate, 4)
 
     def _check_status(self, table: Table, rec: dict[str, Any]) -> None:
         st = table.attributes.get("statuscode")
@@ -497,6 +527,8 @@ class Records:
             if k not in values:
                 values[k] = self.check_value(table, table.attributes[k], v)
         self.apply_values(rec, values)
+        if "exchangerate" in table.attributes:
+            self._money_base(table, rec, values)
         stamp = now_iso()
         rec["createdon"] = rec.get("overriddencreatedon") or stamp
         rec["modifiedon"] = stamp
@@ -614,6 +646,10 @@ class Records:
             )
         self.apply_values(rec, values)
         rec["modifiedon"] = now_iso()
+        if caller and "modifiedby" in table.attributes:
+            rec["_modifiedby_value"] = caller
+        if "exchangerate" in table.attributes:
+            self._money_base(table, rec, values)
         if "statecode" in values and "statuscode" not in values and "statuscode" in table.attributes:
             st = table.attributes["statuscode"]
             rec["statuscode"] = next(

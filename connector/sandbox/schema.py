@@ -100,7 +100,9 @@ _WORDS = sorted(
     scheduled sender sequence severity stage started state status subject symbol system team telephone1 telephone2
     text ticket time title to topic traversed type unique url user value version view web website workflow instance
     transaction up close probability phone call lead source quality rating budget amount purchase timeframe decision
-    maker fax base rule condition operation async matching precision iso exchange""".split(),  # noqa: SIM905
+    maker fax base rule condition operation async matching precision iso exchange mobile middle annual income
+    province county ticker credit limit ignore blank values matching actual duration minutes rating
+    probability estimated originating close""".split(),  # noqa: SIM905
     key=len,
     reverse=True,
 )
@@ -326,6 +328,13 @@ def _common(table: str, owner: bool = True) -> dict[str, Attribute]:
         "versionnumber": Attribute("versionnumber", BIGINT, read_only=True),
         "overriddencreatedon": Attribute("overriddencreatedon", DATETIME),
         "importsequencenumber": Attribute("importsequencenumber", INTEGER),
+        # Who created and last changed the row (the caller, or the user named by MSCRMCallerID).
+        "createdby": Attribute(
+            "createdby", LOOKUP, targets=["systemuser"], read_only=True, relationship=f"lk_{table}_createdby"
+        ),
+        "modifiedby": Attribute(
+            "modifiedby", LOOKUP, targets=["systemuser"], read_only=True, relationship=f"lk_{table}_modifiedby"
+        ),
     }
     if owner:
         cols["ownerid"] = Attribute("ownerid", OWNER, targets=["systemuser", "team"], required="SystemRequired")
@@ -355,7 +364,7 @@ def _t(
 def _activity(
     logical: str, entity_set: str, otc: int, extra: list[Attribute], status: dict[int, tuple[str, int]]
 ) -> Table:
-    regarding_targets = ["account", "contact", "incident"]
+    regarding_targets = ["account", "contact", "incident", "lead", "opportunity"]
     attrs = [
         Attribute("subject", STRING, 400 if logical == "email" else 200),
         Attribute("description", MEMO, 100000 if logical != "email" else 1048576),
@@ -379,6 +388,8 @@ def _activity(
 
 def seed_tables() -> dict[str, Table]:
     """The standard tables the connector uses, with the columns Microsoft documents for them."""
+    from connector.sandbox.standard import add_money_companions, standard_tables
+
     account = _t(
         "account",
         "accounts",
@@ -387,9 +398,18 @@ def seed_tables() -> dict[str, Table]:
             Attribute("name", STRING, 160, required="ApplicationRequired"),
             Attribute("accountnumber", STRING, 20),
             Attribute("emailaddress1", STRING, 100),
+            Attribute("emailaddress2", STRING, 100),
+            Attribute("emailaddress3", STRING, 100),
             Attribute("telephone1", STRING, 50),
+            Attribute("telephone2", STRING, 50),
+            Attribute("telephone3", STRING, 50),
+            Attribute("fax", STRING, 50),
+            Attribute("tickersymbol", STRING, 10),
             Attribute("address1_line1", STRING, 250),
+            Attribute("address1_line2", STRING, 250),
             Attribute("address1_city", STRING, 80),
+            Attribute("address1_county", STRING, 50),
+            Attribute("address1_stateorprovince", STRING, 50),
             Attribute("address1_postalcode", STRING, 20),
             Attribute("address1_country", STRING, 80),
             Attribute("address1_latitude", DOUBLE, min_value=-90, max_value=90),
@@ -399,7 +419,11 @@ def seed_tables() -> dict[str, Table]:
             Attribute("description", MEMO, 2000),
             Attribute("numberofemployees", INTEGER, min_value=0, max_value=1000000000),
             Attribute("revenue", MONEY, min_value=0, max_value=100000000000000),
+            Attribute("creditlimit", MONEY, min_value=0, max_value=100000000000000),
+            Attribute("donotphone", BOOLEAN),
+            Attribute("donotemail", BOOLEAN),
             Attribute("primarycontactid", LOOKUP, targets=["contact"]),
+            Attribute("originatingleadid", LOOKUP, targets=["lead"]),
             Attribute("parentaccountid", LOOKUP, targets=["account"]),
             Attribute("accountcategorycode", PICKLIST, options={1: "Preferred Customer", 2: "Standard"}),
             Attribute("industrycode", PICKLIST, options={1: "Accounting", 2: "Agriculture", 33: "Government"}),
@@ -415,16 +439,31 @@ def seed_tables() -> dict[str, Table]:
         "fullname",
         [
             Attribute("firstname", STRING, 50),
+            Attribute("middlename", STRING, 50),
             Attribute("lastname", STRING, 50, required="ApplicationRequired"),
             Attribute("fullname", STRING, 160, read_only=True),
+            Attribute("salutation", STRING, 100),
             Attribute("emailaddress1", STRING, 100),
+            Attribute("emailaddress2", STRING, 100),
+            Attribute("emailaddress3", STRING, 100),
             Attribute("telephone1", STRING, 50),
+            Attribute("telephone2", STRING, 50),
+            Attribute("mobilephone", STRING, 50),
+            Attribute("fax", STRING, 50),
             Attribute("jobtitle", STRING, 100),
+            Attribute("gendercode", PICKLIST, options={1: "Male", 2: "Female"}),
+            Attribute("familystatuscode", PICKLIST, options={1: "Single", 2: "Married", 3: "Divorced", 4: "Widowed"}),
+            Attribute("annualincome", MONEY, min_value=0, max_value=100000000000000),
+            Attribute("donotphone", BOOLEAN),
+            Attribute("originatingleadid", LOOKUP, targets=["lead"]),
             Attribute("address1_line1", STRING, 250),
             Attribute("address1_line2", STRING, 250),
             Attribute("address1_city", STRING, 80),
             Attribute("address1_composite", MEMO, 1000, read_only=True),
+            Attribute("address1_county", STRING, 50),
+            Attribute("address1_stateorprovince", STRING, 50),
             Attribute("address1_postalcode", STRING, 20),
+            Attribute("address1_country", STRING, 80),
             Attribute("description", MEMO, 2000),
             Attribute("externaluseridentifier", STRING, 50),
             Attribute("parentcustomerid", CUSTOMER, targets=["account", "contact"]),
@@ -646,8 +685,11 @@ def seed_tables() -> dict[str, Table]:
             team,
             queue,
             *process_tables(),
+            *standard_tables(),
         )
     }
+    for t in (account, contact):
+        add_money_companions(t)
     build_navigation(tables)
     return tables
 
