@@ -530,7 +530,34 @@ def open_caseload(prepared: pd.DataFrame, today: date, due_soon_days: int, wd: W
         for c in by_officer.columns[2:]:
             by_officer[c] = by_officer[c].astype("int64")
         out["open_caseload_by_officer"] = by_officer
+    out["open_caseload_by_stage"] = _open_by_stage(open_)
     return out
+
+
+def _open_by_stage(open_: pd.DataFrame) -> pd.DataFrame:
+    """Open cases per stage in the order a case moves through them (connector.model.Stage), with a total row: where
+    the caseload is waiting (on the requester, on the officer, or past a review)."""
+    order = {stage.value: i for i, stage in enumerate(Stage)}
+    counts = (
+        open_.assign(stage=open_["stage"].fillna(Stage.RECEIVED.value))
+        .groupby("stage", sort=False)
+        .agg(
+            **{
+                "Open cases": ("crm_id", "size"),
+                "Due soon": ("_soon", "sum"),
+                "Overdue": ("_overdue", "sum"),
+                "Clock stopped (clarification or fee)": ("_paused", "sum"),
+            }
+        )
+        .reset_index()
+    )
+    counts = counts.iloc[counts["stage"].map(lambda s: order.get(s, len(order))).argsort(kind="stable")]
+    counts.insert(0, "Stage", _label(counts.pop("stage"), {}).to_numpy())
+    total = {"Stage": "All stages", **{c: int(counts[c].sum()) for c in counts.columns if c != "Stage"}}
+    counts = pd.concat([counts, pd.DataFrame([total])], ignore_index=True)
+    for c in counts.columns[1:]:
+        counts[c] = counts[c].astype("int64")
+    return counts
 
 
 def trends(p: pd.DataFrame, freq: str) -> pd.DataFrame:

@@ -12,7 +12,9 @@ import html
 import json
 import re
 import subprocess
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -22,6 +24,10 @@ from connector.reporting import write_tables
 from connector.reporting.outputs.html import render_dashboard
 
 WIDTHS = (800, 1920)
+#: The "as at" day of the hand-worked Q1 set (tests/reporting/conftest.py).
+TODAY = date(2025, 4, 10)
+#: Long and short officer names, one with an apostrophe (escaped by the template, drawn as written).
+OFFICERS = ("Priya Shah", "Tom O'Neil", "Alexandra Featherstonehaugh-Montgomery")
 
 PROBE = """
 <script>
@@ -51,9 +57,15 @@ PROBE = """
 
 
 @pytest.fixture(scope="module")
-def page(q1_tables: dict[str, pd.DataFrame], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def page(fixture_frame: pd.DataFrame, engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Q1 set with officers assigned (the widest page: the per-officer and per-stage views are on it too)."""
+    from connector.reporting import compute_measures
+
+    frame = fixture_frame.assign(assigned_officer=[OFFICERS[i % len(OFFICERS)] for i in range(len(fixture_frame))])
+    tables = compute_measures(frame, "2025-Q1", today=TODAY, engine=engine)
+    assert {"open_caseload_by_officer", "open_caseload_by_stage"} <= set(tables)
     out = tmp_path_factory.mktemp("dashboard")
-    paths = write_tables(q1_tables, ["html"], out, "2025-Q1", "Example Borough Council")
+    paths = write_tables(tables, ["html"], out, "2025-Q1", "Example Borough Council")
     return next(p for p in paths if p.suffix == ".html")
 
 

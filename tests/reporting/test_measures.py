@@ -252,6 +252,25 @@ def test_open_caseload_due_soon_and_overdue_lists(q1_tables: dict[str, pd.DataFr
     assert set(overdue.columns) == {"Team", "Reference", "Regime", "Stage", "Received", "Due", "Working days overdue"}
 
 
+def test_open_caseload_by_stage_in_the_order_a_case_moves(q1_tables: dict[str, pd.DataFrame]) -> None:
+    """Hand-worked from the fixture: open on 10 Apr are c10 (acknowledged, 7 WD left), c12 (clarification requested,
+    clock stopped), and c08, c09 (in progress, overdue) and c11 (in progress, 2 WD left: due soon)."""
+    by_stage = q1_tables["open_caseload_by_stage"]
+    assert by_stage.columns.tolist() == [
+        "Stage",
+        "Open cases",
+        "Due soon",
+        "Overdue",
+        "Clock stopped (clarification or fee)",
+    ]
+    assert by_stage.values.tolist() == [
+        ["Acknowledged", 1, 0, 0, 0],
+        ["Clarification requested", 1, 0, 0, 1],
+        ["In progress", 3, 1, 2, 0],
+        ["All stages", 5, 1, 2, 1],
+    ]
+
+
 def test_monthly_and_quarterly_trends(q1_tables: dict[str, pd.DataFrame]) -> None:
     m = q1_tables["monthly_trend"].set_index("Month")
     assert list(m.index) == ["2025-01", "2025-02", "2025-03"]
@@ -332,3 +351,4 @@ def test_an_empty_store_still_gives_every_table(engine: Any) -> None:
     s = _summary(t)
     assert s[C.TOTAL + " (all regimes, including SAR)"] == 0 and s[C.ICO_FLAG] == "n/a"
     assert t["overdue"].empty and t["open_caseload"]["Open cases"].tolist() == [0]
+    assert t["open_caseload_by_stage"].values.tolist() == [["All stages", 0, 0, 0, 0]]

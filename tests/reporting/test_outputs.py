@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import re
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -14,6 +16,9 @@ from screenshots import CHROMIUM, NO_CHROMIUM, read_png, screenshot
 from connector.reporting import categories as C
 from connector.reporting import write_tables
 from connector.reporting.outputs.xlsx import sheet_title
+
+#: The "as at" day of the hand-worked Q1 set (tests/reporting/conftest.py).
+TODAY = date(2025, 4, 10)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +81,45 @@ def test_dashboard_escapes_text(q1_tables: dict[str, pd.DataFrame]) -> None:
     tables["overdue"] = tables["overdue"].assign(Team="<img src=x onerror=alert(1)>")
     html = render_dashboard(tables, council="<b>Council</b>")
     assert "<img src=x" not in html and "&lt;img src=x" in html and "<b>Council" not in html
+
+
+def test_dashboard_escapes_every_place_a_name_reaches(fixture_frame: pd.DataFrame, engine: Any) -> None:
+    """Officer, team and exemption labels reach tables, chart labels and SVG tooltips; all go through the template's
+    autoescaping (a script tag as a team name stays text everywhere)."""
+    from connector.reporting import compute_measures
+    from connector.reporting.outputs.html import render_dashboard
+
+    hostile = '<script>alert("x")</script>'
+    frame = fixture_frame.assign(assigned_officer=hostile, assigned_team=hostile)
+    tables = compute_measures(frame, "2025-Q1", today=TODAY, engine=engine)
+    html = render_dashboard(tables, council=hostile, title=hostile)
+    assert "<script" not in html
+    # header and <title>, team chart label and its tooltip, team, officer and the two lists' team cells
+    assert html.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") >= 8
+
+
+def test_dashboard_shows_officer_and_stage_views_when_the_data_has_them(
+    q1_tables: dict[str, pd.DataFrame], fixture_frame: pd.DataFrame, engine: Any
+) -> None:
+    from connector.reporting import compute_measures
+    from connector.reporting.outputs.html import render_dashboard
+
+    plain = render_dashboard(q1_tables)
+    assert "Open caseload by stage" in plain and "Open caseload by officer" not in plain  # no officers recorded
+    officers = ["Tom O'Neil" if i % 2 == 0 else None for i in range(len(fixture_frame))]  # c01, c03, ... assigned
+    frame = fixture_frame.assign(assigned_officer=officers)
+    page = render_dashboard(compute_measures(frame, "2025-Q1", today=TODAY, engine=engine))
+    by_officer = page.split("<h2>Open caseload by officer</h2>", 1)[1].split("</section>", 1)[0]
+    stages = page.split("<h2>Open caseload by stage</h2>", 1)[1].split("</section>", 1)[0]
+    # open on 10 Apr: c09 (Team B) and c11 (Team C) are Tom O'Neil's; c08 (A), c10 (B), c12 (C) have no officer
+    assert re.findall(r"<td>([^<]*)</td><td>Tom O&#39;Neil</td>", by_officer) == ["Team B", "Team C"]
+    assert re.findall(r"<td>([^<]*)</td><td>Unassigned</td>", by_officer) == ["Team A", "Team B", "Team C"]
+    assert re.findall(r"<tr><td>([^<]*)</td>", stages) == [
+        "Acknowledged",
+        "Clarification requested",
+        "In progress",
+        "All stages",
+    ]
 
 
 @pytest.mark.browser
