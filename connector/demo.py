@@ -21,7 +21,7 @@ from connector.config import Settings, load_settings
 
 if TYPE_CHECKING:  # imported inside the functions that use them, so `foi-sync --help` stays fast
     from connector.dataverse import DataverseClient
-    from connector.sync.engine import RunReport
+    from connector.sync.job import RunReport
     from connector.sync.mapping import TargetMapping
 
 #: Environment variable the connector reads the client secret from (never from the TOML file).
@@ -73,7 +73,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Provision the FOI schema on a running sandbox, run the scheduled job twice, and show what landed."""
     from connector.dataverse import DataverseClient
-    from connector.sync.engine import run_sync
+    from connector.sync.job import run_sync
     from connector.sync.mapping import load_target_mapping
     from connector.sync.provision import provision_schema
 

@@ -444,7 +444,7 @@ def run_sdk(server: Any, work: Workload, threads: int = 1, chunk: int = SDK_CHUN
 def run_foisync(server: Any, settings: Any, register: Path, work: Workload) -> dict[str, Any]:
     """(c) foi-sync: the migrate engine from the CSV, then the acknowledgements through the bulk client."""
     from connector.dataverse import DataverseClient
-    from connector.sync.engine import run_migrate
+    from connector.sync.job import run_migrate
 
     client = DataverseClient.from_settings(settings.dataverse)
     client.whoami()  # token first, as for (a) and (b)
@@ -624,7 +624,7 @@ def run_daily(sb: Any, settings: Any, register_rows_: list[dict[str, str]], tmp:
     ones (request text changed); ``foi-sync sync`` reads it, finds them and pushes only them."""
     from connector.config import IntakeSource
     from connector.dataverse import DataverseClient
-    from connector.sync.engine import run_sync
+    from connector.sync.job import run_sync
 
     rows = [dict(r) for r in register_rows_]
     edited = changed // 2
@@ -704,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
                 work = Workload(settings, register)
                 provision(settings)
                 c = run_foisync_process(sb, settings, register, work, run_dir / "c")
-                from connector.sync.engine import _london_today
+                from connector.sync.job import london_today as _london_today
 
                 check = compare_crm(
                     sb.rows,

@@ -33,7 +33,7 @@ from drill_kill9 import migrate_env
 
 
 def _run(settings: Any, client: Any | None) -> tuple[Any, float]:
-    from connector.sync.engine import run_sync
+    from connector.sync.job import run_sync
 
     t0 = time.perf_counter()
     report = run_sync(settings, client=client)

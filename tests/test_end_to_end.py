@@ -53,7 +53,7 @@ def e2e_settings(sandbox_settings: Any, tmp_path: Path) -> Any:
 
 def test_a_case_pushed_to_the_sandbox_is_read_back_equal(e2e_settings: Any, dv_client: Any) -> None:
     from connector.intake import run_intake
-    from connector.sync.engine import run_sync
+    from connector.sync.job import run_sync
     from connector.sync.mapping import load_target_mapping
     from connector.sync.provision import provision_schema
 
@@ -86,7 +86,7 @@ def test_a_case_pushed_to_the_sandbox_is_read_back_equal(e2e_settings: Any, dv_c
 
 
 def test_a_second_run_with_nothing_changed_writes_nothing(e2e_settings: Any, dv_client: Any, sandbox: Any) -> None:
-    from connector.sync.engine import run_sync
+    from connector.sync.job import run_sync
     from connector.sync.mapping import load_target_mapping
     from connector.sync.provision import provision_schema
 

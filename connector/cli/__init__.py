@@ -7,11 +7,14 @@ import logging
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from connector.errors import ExitCode, FoiSyncError, exit_code_for
+
+if TYPE_CHECKING:  # loaded on first use, so `foi-sync --help` reads no config module
+    from connector.config import Settings
 
 #: name -> (module, attribute, one-line help). The help is here so ``--help`` needs no imports.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -61,19 +64,20 @@ class AppContext:
         self.config_path = config_path
         self.log_format = log_format
         self.verbose = verbose
-        self._settings: Any = None
+        self._settings: Settings | None = None
         AppContext.current = self
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         if self._settings is None:
             from connector.config import load_settings
             from connector.logs import configure_logging
 
-            self._settings = load_settings(self.config_path)
+            settings = load_settings(self.config_path)
+            self._settings = settings
             configure_logging(
-                self.log_format or self._settings.logging.format,
-                "DEBUG" if self.verbose else self._settings.logging.level,
+                self.log_format or settings.logging.format,
+                "DEBUG" if self.verbose else settings.logging.level,
             )
         return self._settings
 

@@ -5,25 +5,74 @@ Exit codes: the one table in ``connector/errors.py`` (README, "Exit codes"); the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
-import socket
-import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 import click
 
-from connector.errors import CrmUnavailable, ExitCode
+from connector.cli import AppContext
 
-T = TypeVar("T")
+if TYPE_CHECKING:  # the library is imported inside the commands, so `foi-sync --help` stays fast
+    from connector.sync.doctor import CheckResult
+    from connector.sync.job import ProgressEvent, RunReport
 
 
-def _print_report(report: Any, as_json: bool, json_logs: bool = False) -> None:
+@contextlib.contextmanager
+def _progress_bar(app: AppContext, label: str) -> Iterator[Callable[[ProgressEvent], None] | None]:
+    """A bar on stderr drawn from the library's progress events: only for a person at a terminal (stderr is a TTY),
+    never with ``--log-format json`` (the scheduled job, whose output is its log lines)."""
+    if app.json_logs or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TaskID,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            return Text(f"{task.speed or 0:,.0f} records/s")
+
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        Rate(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def show(event: ProgressEvent) -> None:
+        if not tasks:
+            bar.start()
+        if event.step not in tasks:
+            tasks[event.step] = bar.add_task(event.step, total=event.total)
+        bar.update(tasks[event.step], completed=event.done, total=event.total)
+
+    try:
+        yield show
+    finally:
+        if tasks:
+            bar.stop()
+
+
+def _print_report(report: RunReport, as_json: bool, json_logs: bool = False) -> None:
     """The run's summary for a person at a terminal. With ``--log-format json`` (the scheduled job) the log lines
     are the output, so nothing is printed unless ``--json`` asks for the report (one JSON document on stdout)."""
     if as_json:
@@ -89,12 +138,13 @@ def _print_report(report: Any, as_json: bool, json_logs: bool = False) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @click.pass_obj
-def sync(app: Any, dry_run: bool, as_json: bool) -> None:
+def sync(app: AppContext, dry_run: bool, as_json: bool) -> None:
     """The scheduled job: intake, push, letters, pull and report."""
-    from connector.sync.engine import run_sync
+    from connector.sync.job import run_sync
 
     settings = app.settings
-    report = run_sync(settings, dry_run=dry_run)
+    with _progress_bar(app, "syncing") as on_progress:
+        report = run_sync(settings, dry_run=dry_run, on_progress=on_progress)
     _print_report(report, as_json, app.json_logs)
     sys.exit(report.exit_code)
 
@@ -122,7 +172,7 @@ def sync(app: Any, dry_run: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @click.pass_obj
 def migrate(
-    app: Any,
+    app: AppContext,
     source: Path,
     source_mapping: Path,
     dry_run: bool,
@@ -131,19 +181,20 @@ def migrate(
     as_json: bool,
 ) -> None:
     """Load a historical register into the CRM, resumably."""
-    from connector.sync.engine import run_migrate
+    from connector.sync.job import run_migrate
 
     settings = app.settings
     bypass = settings.sync.bypass_plugins if bypass_plugins is None else bypass_plugins
-    report = run_migrate(
-        settings,
-        source,
-        source_mapping,
-        dry_run=dry_run,
-        bypass_plugins=bypass,
-        progress=not (as_json or app.json_logs),
-        acknowledge=acknowledge,
-    )
+    with _progress_bar(app, "migrating") as on_progress:
+        report = run_migrate(
+            settings,
+            source,
+            source_mapping,
+            dry_run=dry_run,
+            bypass_plugins=bypass,
+            on_progress=on_progress,
+            acknowledge=acknowledge,
+        )
     _print_report(report, as_json, app.json_logs)
     sys.exit(report.exit_code)
 
@@ -157,7 +208,7 @@ def dead_letters() -> None:
 @click.option("--all", "show_all", is_flag=True, help="Include resolved and discarded ones.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def dl_list(app: Any, show_all: bool, as_json: bool) -> None:
+def dl_list(app: AppContext, show_all: bool, as_json: bool) -> None:
     """Failed records: reference, error code and message, attempts (no requester data is stored)."""
     from connector.sync.state import StateStore
 
@@ -195,9 +246,9 @@ def dl_list(app: Any, show_all: bool, as_json: bool) -> None:
 @dead_letters.command(name="retry")
 @click.argument("ids", nargs=-1, type=int)
 @click.pass_obj
-def dl_retry(app: Any, ids: tuple[int, ...]) -> None:
+def dl_retry(app: AppContext, ids: tuple[int, ...]) -> None:
     """Re-read the records from their source, map them with the current mapping, push again (all open if no ids)."""
-    from connector.sync.engine import retry_dead_letters
+    from connector.sync.job import retry_dead_letters
 
     result = retry_dead_letters(app.settings, list(ids) or None)
     click.echo(
@@ -210,7 +261,7 @@ def dl_retry(app: Any, ids: tuple[int, ...]) -> None:
 @dead_letters.command(name="discard")
 @click.argument("ids", nargs=-1, type=int, required=True)
 @click.pass_obj
-def dl_discard(app: Any, ids: tuple[int, ...]) -> None:
+def dl_discard(app: AppContext, ids: tuple[int, ...]) -> None:
     """Give up on these records (they stay in the ledger as discarded)."""
     from connector.sync.lock import lock_for
     from connector.sync.state import StateStore
@@ -224,165 +275,28 @@ def dl_discard(app: Any, ids: tuple[int, ...]) -> None:
 # ---------------------------------------------------------------------------------------------- doctor
 
 
-class Check(NamedTuple):
-    """One doctor line. ``needs`` are the checks that must pass first; ``code`` is the exit code if it fails."""
-
-    name: str
-    needs: tuple[str, ...]
-    code: ExitCode
-    run: Callable[[], str]
-
-
-class CheckResult(NamedTuple):
-    name: str
-    status: str  # "ok", "FAIL" or "skip"
-    detail: str
-    code: ExitCode
-
-
-def run_checks(checks: list[Check]) -> list[CheckResult]:
-    """Run each check whose prerequisites passed; the others say why they were not checked (never "ok")."""
-    results: dict[str, CheckResult] = {}
-    #: For a check that was not run: the failed checks it waited on, directly or through other skipped ones.
-    causes: dict[str, list[str]] = {}
-    for check in checks:
-        blocked: list[str] = []
-        for n in check.needs:
-            if results[n].status == "FAIL":
-                blocked.append(n)
-            elif results[n].status == "skip":
-                blocked += causes[n]
-        if blocked:
-            causes[check.name] = list(dict.fromkeys(blocked))
-            why = " and ".join(f"'{n}' failed" for n in causes[check.name])
-            results[check.name] = CheckResult(check.name, "skip", f"not checked because {why}", ExitCode.OK)
-            continue
-        try:
-            results[check.name] = CheckResult(check.name, "ok", check.run(), ExitCode.OK)
-        except Exception as exc:
-            from connector.cli import describe_failure
-
-            results[check.name] = CheckResult(check.name, "FAIL", describe_failure(exc), check.code)
-    return list(results.values())
-
-
 @click.command(name="doctor")
 @click.pass_obj
-def doctor(app: Any) -> None:
+def doctor(app: AppContext) -> None:
     """Check config, mapping file, sources, state, network, sign-in, permissions and the mapping against the tenant.
 
     Each check runs only when the ones it needs passed; the exit code is that of the first failing check, in the
     order ``sync`` meets the same problems (so a missing mapping file is 2 here as there).
     """
-    from connector.errors import ConfigError, MappingError
+    from connector.sync.doctor import exit_code, run_doctor
 
-    box: dict[str, Any] = {}
-
-    def config() -> str:
-        box["settings"] = app.settings
-        return f"loaded; CRM {box['settings'].dataverse.url}"
-
-    def settings() -> Any:
-        return box["settings"]
-
-    def mapping_file() -> str:
-        from connector.sync.mapping import load_target_mapping
-
-        box["mapping"] = load_target_mapping(settings().sync.target_mapping)
-        return f"{settings().sync.target_mapping} is valid (table '{box['mapping'].table}')"
-
-    def sources() -> str:
-        missing = [
-            f"{s.name}: {s.mapping}"
-            for s in settings().intake.sources
-            if s.mapping is not None and not s.mapping.exists()
-        ]
-        if missing:
-            raise ConfigError(
-                "source mapping file(s) missing: " + ", ".join(missing) + ". Fix: correct 'mapping' of the source "
-                "in [[intake.sources]] of the config"
-            )
-        return f"{len(settings().intake.sources)} intake source(s) configured"
-
-    def state() -> str:
-        path = settings().sync.state_path
-        folder = path.parent
-        if not folder.exists():
-            parent = next((p for p in folder.parents if p.exists()), None)
-            if parent is not None and not os.access(parent, os.W_OK):
-                raise ConfigError(f"cannot create {folder}; give the service account write access to {parent}")
-            return f"{path} will be created (owner-only) on the first run"
-        if not os.access(folder, os.W_OK):
-            raise ConfigError(f"cannot write to {folder}; give the service account write access")
-        if path.exists() and os.name == "posix":
-            mode = stat.S_IMODE(path.stat().st_mode)
-            if mode & 0o077:
-                raise ConfigError(f"{path} is readable by others (mode {mode:o}); run chmod 600 {path}")
-        return f"{path} ok"
-
-    def network() -> str:
-        parts = urlsplit(settings().dataverse.url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            socket.create_connection((parts.hostname, port), timeout=10).close()
-        except OSError as exc:
-            raise CrmUnavailable(
-                f"cannot open a connection to the CRM at {parts.hostname}:{port} ({exc.strerror or exc}). Fix: check "
-                "dataverse.url, DNS, the firewall and proxy (HTTPS_PROXY)"
-            ) from None
-        return f"{parts.hostname}:{port} reachable"
-
-    def token() -> str:
-        from connector.dataverse import DataverseClient
-
-        client = DataverseClient.from_settings(settings().dataverse)
-        box["client"] = client
-        client.tokens.token()
-        dv = settings().dataverse
-        return f"access token acquired for app {dv.client_id} (auth = {dv.auth})"
-
-    def whoami() -> str:
-        who = box["client"].whoami()
-        return f"WhoAmI: application user {who.get('UserId')}"
-
-    def read_access() -> str:
-        m = box["mapping"]
-        for es in (m.entity_set, m.contact.entity_set):
-            next(iter(box["client"].query(es, select=None, top=1)), None)
-        return f"can read {m.entity_set} and {m.contact.entity_set}"
-
-    def mapping() -> str:
-        from connector.sync.check import check_mapping
-
-        problems = check_mapping(box["client"], box["mapping"])
-        errors = [p for p in problems if p.severity == "error"]
-        if errors:
-            raise MappingError("\n      ".join(str(p) for p in errors))
-        warn = len(problems) - len(errors)
-        return f"{settings().sync.target_mapping} matches the tenant" + (f" ({warn} warning(s))" if warn else "")
-
-    checks = [
-        Check("config", (), ExitCode.CONFIG, config),
-        Check("mapping file", ("config",), ExitCode.CONFIG, mapping_file),
-        Check("sources", ("config",), ExitCode.CONFIG, sources),
-        Check("state", ("config",), ExitCode.CONFIG, state),
-        Check("network", ("config",), ExitCode.CRM_UNAVAILABLE, network),
-        Check("token", ("network",), ExitCode.CRM_UNAVAILABLE, token),
-        Check("permissions (WhoAmI)", ("token",), ExitCode.CRM_UNAVAILABLE, whoami),
-        Check("read access", ("permissions (WhoAmI)", "mapping file"), ExitCode.CRM_UNAVAILABLE, read_access),
-        Check("mapping", ("token", "mapping file"), ExitCode.CONFIG, mapping),
-    ]
-    try:
-        results = run_checks(checks)
-    finally:
-        if "client" in box:
-            box["client"].close()
+    results = run_doctor(lambda: app.settings)
     _doctor_print(results, app.json_logs)
-    failed = [r.code for r in results if r.status == "FAIL"]
-    sys.exit(int(failed[0]) if failed else 0)
+    sys.exit(exit_code(results))
 
 
 def _doctor_print(results: list[CheckResult], json_logs: bool) -> None:
+    from connector.cli import describe_failure
+    from connector.sync.doctor import CheckStatus
+
+    def detail(r: CheckResult) -> str:
+        return describe_failure(r.error) if r.error is not None else r.detail
+
     if json_logs:
         from connector.logs import configure_logging, get_logger
 
@@ -390,10 +304,16 @@ def _doctor_print(results: list[CheckResult], json_logs: bool) -> None:
             configure_logging("json")
         log = get_logger("connector.doctor")
         for r in results:
-            level = {"ok": logging.INFO, "skip": logging.WARNING}.get(r.status, logging.ERROR)
-            log.log(level, f"{r.name}: {r.detail}", extra={"check": r.name, "result": r.status.lower()})
+            level = {CheckStatus.OK: logging.INFO, CheckStatus.NOT_CHECKED: logging.WARNING}.get(
+                r.status, logging.ERROR
+            )
+            log.log(level, f"{r.name}: {detail(r)}", extra={"check": r.name, "result": r.status.value})
         return
-    style = {"ok": ("ok  ", "green"), "FAIL": ("FAIL", "red"), "skip": ("skip", "yellow")}
+    style = {
+        CheckStatus.OK: ("ok  ", "green"),
+        CheckStatus.FAILED: ("FAIL", "red"),
+        CheckStatus.NOT_CHECKED: ("skip", "yellow"),
+    }
     for r in results:
         mark, colour = style[r.status]
-        click.echo(f"{click.style(mark, fg=colour)} {r.name}: {r.detail}")
+        click.echo(f"{click.style(mark, fg=colour)} {r.name}: {detail(r)}")

@@ -19,9 +19,12 @@ from datetime import date
 
 import pandas as pd
 
+from connector.config import Settings
 from connector.intake.grade import TeamCalendars
 from connector.intake.source_mapping import fold
 from connector.model import CLOSED_STAGES, FoiCase
+from connector.sync.mapping import TargetMapping
+from connector.sync.state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +79,38 @@ def assign_officers(
         load[fold(chosen.name)] += 1
         out.append(Assignment(case.reference, team.name, chosen.name, before, away))
     return out
+
+
+#: The warning when officers should be assigned but the target mapping has nowhere to put them.
+NO_OFFICER_FIELD = (
+    "sync.assign_officers is on but the target mapping has no [fields.assigned_officer]: no officer assigned"
+)
+
+
+def assign_new_cases(
+    settings: Settings, mapping: TargetMapping, state: StateStore, cases: list[FoiCase], today: date
+) -> tuple[list[Assignment] | None, list[str]]:
+    """The sync's officer stage: officers for the cases the state has never pushed, when ``sync.assign_officers``
+    is on and the mapping has the field, with the open workload from the pull's mirror.
+
+    -> (the assignments, or None when assignment did not run at all; warnings)."""
+    if not settings.sync.assign_officers or not cases:
+        return None, []
+    if "assigned_officer" not in mapping.fields:
+        return None, [NO_OFFICER_FIELD]
+    from connector.intake.grade import load_team_calendars
+    from connector.reporting import ReportingStore
+
+    calendars = load_team_calendars(settings.intake.team_calendars)
+    if not any(t.officer for t in calendars.team):
+        return None, []
+
+    def is_new(case: FoiCase) -> bool:
+        try:
+            return state.get(mapping.table, mapping.source_key(case)) is None
+        except ValueError:
+            return False  # no usable key: the plan rejects it anyway
+
+    with ReportingStore(settings.report.store_path) as store:
+        workload = open_workload(store.frame())
+    return assign_officers(cases, calendars, workload, today, is_new), []

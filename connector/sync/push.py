@@ -25,15 +25,19 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector import odata
 from connector.dataverse import errors as dv_errors
+from connector.dataverse.client import DataverseClient
 from connector.dataverse.errors import ConcurrencyConflict, DataverseError, NotFound
 from connector.sync.check import metadata_shaped
 from connector.sync.mapping import FieldMap, TargetMapping
 from connector.sync.plan import Plan, PlannedRecord
 from connector.sync.state import RecordState, StateStore
+
+if TYPE_CHECKING:
+    from connector.deadlines import DeadlineEngine
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ class NameResolver:
 
     def __init__(
         self,
-        client: Any,
+        client: DataverseClient,
         state: StateStore | None = None,
         environment: str = "",
         max_age_hours: float = 0,
@@ -133,7 +137,7 @@ class NameResolver:
 class Pusher:
     def __init__(
         self,
-        client: Any,
+        client: DataverseClient,
         mapping: TargetMapping,
         state: StateStore,
         run_id: str,
@@ -416,11 +420,13 @@ class Pusher:
         spec = m.stage_field
         assert spec is not None
         col = spec.column
+        case_id = rec.dataverse_id
+        assert case_id is not None, "an update knows its CRM id (from the state or the CRM's key lookup)"
         new_value = body[col]
         prev_value = spec.choices.get(rec.previous.stage) if rec.previous and rec.previous.stage else None
         for _attempt in range(3):
             try:
-                row = self.client.retrieve(m.entity_set, rec.dataverse_id, select=[col])
+                row = self.client.retrieve(m.entity_set, case_id, select=[col])
             except NotFound:
                 self.dead(
                     rec, "not_found", f"the case was deleted in the CRM (key {rec.reference}); discard or re-create"
@@ -449,7 +455,7 @@ class Pusher:
                 )
             try:
                 if send:
-                    self.client.update(m.entity_set, rec.dataverse_id, send, etag=row.get("@odata.etag"))
+                    self.client.update(m.entity_set, case_id, send, etag=row.get("@odata.etag"))
                 self.counts["updated"] += 1
                 self.save([rec])
                 return moved
@@ -562,11 +568,11 @@ class Pusher:
             self.counts["bpf_failed"] += 1
             if isinstance(exc, DataverseError):
                 self.suspect(exc.code, exc.message, exc)
-            code = getattr(exc, "code", None) or type(exc).__name__
+            code = (exc.code if isinstance(exc, DataverseError) else None) or type(exc).__name__
             log.warning("business process flow not moved", extra={"reference": rec.reference, "code": code})
 
     # ------------------------------------------------------------------ reminders
-    def reminders(self, plan: Plan, engine: Any, today: date, resolver: NameResolver | None) -> None:
+    def reminders(self, plan: Plan, engine: DeadlineEngine | None, today: date, resolver: NameResolver | None) -> None:
         m = self.m
         rm = m.reminders
         if not rm.enabled or engine is None or not rm.gates:
@@ -653,3 +659,18 @@ def _label(spec: FieldMap, value: Any) -> str | None:
         return None
     reverse = {v: k for k, v in spec.choices.items()}
     return reverse.get(value, str(value))
+
+
+def already_in_crm(client: DataverseClient, mapping: TargetMapping, creates: list[PlannedRecord]) -> list[str] | None:
+    """Dry run: the references of planned creates the CRM already holds (made by an interrupted run or by hand);
+    the push links and updates those instead of duplicating them. None: nothing to ask (no creates, or a
+    compound key)."""
+    if not creates or len(mapping.alternate_key) != 1:
+        return None
+    col = mapping.alternate_key[0]
+    values = [str(r.payload[col]) for r in creates]
+    found: set[str] = set()
+    for batch in odata.any_of_batches(col, values):
+        for row in client.query(mapping.entity_set, select=[col], filter=batch):
+            found.add(str(row.get(col)).casefold())
+    return [r.reference for r in creates if str(r.payload[col]).casefold() in found]

@@ -22,7 +22,7 @@ from connector import odata
 from connector.cli import cli
 from connector.config import IntakeSource
 from connector.paths import MAPPINGS_DIR
-from connector.sync.engine import run_sync
+from connector.sync.job import run_sync
 
 HEADER = (
     "Ref No,Date Received,Time Received,Request Type,Received Via,Requester Name,Email,Address,Town,Postcode,"

@@ -19,7 +19,7 @@ from sync_helpers import INCIDENT_MAPPING
 from connector import odata
 from connector.config import IntakeSource
 from connector.paths import MAPPINGS_DIR
-from connector.sync.engine import run_sync
+from connector.sync.job import run_sync
 
 HEADER = (
     "Ref No,Date Received,Time Received,Request Type,Received Via,Requester Name,Email,Address,Town,Postcode,"
@@ -216,7 +216,7 @@ def test_an_officers_decision_in_the_crm_earns_its_notice_once(settings: Any, pr
 def test_migrate_acknowledges_no_one_by_default_and_a_late_acknowledgement_says_so(
     settings: Any, provisioned: Any, tmp_path: Path
 ) -> None:
-    from connector.sync.engine import run_migrate
+    from connector.sync.job import run_migrate
 
     backlog = tmp_path / "backlog.csv"
     # Received 60 days ago and still open: its 20 working days ran out weeks ago.
@@ -251,7 +251,7 @@ def test_migrate_acknowledges_no_one_by_default_and_a_late_acknowledgement_says_
 def test_a_retried_dead_letter_lands_with_its_grade_explanation_and_the_next_run_changes_nothing(
     settings: Any, provisioned: Any, tmp_path: Path
 ) -> None:
-    from connector.sync.engine import retry_dead_letters
+    from connector.sync.job import retry_dead_letters
 
     # A copy of the shipped mapping without the EIR regime choice: the EIR case becomes a dead letter.
     broken = tmp_path / "target-incident.toml"

@@ -31,7 +31,7 @@ from connector import odata
 from connector.cli import cli
 from connector.config import IntakeSource
 from connector.paths import MAPPINGS_DIR
-from connector.sync.engine import run_migrate, run_sync
+from connector.sync.job import run_migrate, run_sync
 from connector.sync.learning import usable_models
 
 LONDON = ZoneInfo("Europe/London")

@@ -19,7 +19,7 @@ from sync_register import write_register
 
 from connector.config import load_settings
 from connector.dataverse import DataverseClient
-from connector.sync.engine import retry_dead_letters, run_migrate
+from connector.sync.job import retry_dead_letters, run_migrate
 from connector.sync.mapping import load_target_mapping
 from connector.sync.provision import provision_schema
 from connector.sync.state import StateStore
@@ -150,7 +150,7 @@ def test_scheduled_job_reads_its_sources_and_retries_its_dead_letters(
     sandbox: Any, sync_settings: Any, provisioned: Any, tmp_path: Path
 ) -> None:
     from connector.config import IntakeSource
-    from connector.sync.engine import run_sync
+    from connector.sync.job import run_sync
 
     register, source_mapping = write_register(tmp_path / "src", 3, regime="EIR")
     sync_settings.intake.sources = [

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from connector import odata
 from connector.config import IntakeSource
 from connector.paths import MAPPINGS_DIR
-from connector.sync.engine import run_sync
+from connector.sync.job import run_sync
 
 HEADER = (
     "Ref No,Date Received,Time Received,Request Type,Received Via,Requester Name,Email,Address,Town,Postcode,"

@@ -15,7 +15,7 @@ import pytest
 from connector import odata
 from connector.config import IntakeSource
 from connector.paths import MAPPINGS_DIR
-from connector.sync.engine import run_sync
+from connector.sync.job import run_sync
 
 TEXT = "Please tell me how many planning enforcement notices the council served in 2025, by ward."
 

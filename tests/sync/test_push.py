@@ -12,7 +12,7 @@ from sync_helpers import NOW, make_case, write_requests
 
 from connector import odata
 from connector.errors import LockError
-from connector.sync.engine import run_sync
+from connector.sync.job import run_sync
 from connector.sync.lock import lock_for
 from connector.sync.mapping import TargetMapping
 from connector.sync.state import StateStore

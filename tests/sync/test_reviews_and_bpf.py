@@ -12,7 +12,7 @@ from sync_helpers import INCIDENT_MAPPING, NOW, make_case
 from connector import odata
 from connector.sandbox.schema import FOI_FLOW
 from connector.sync.check import Kind, check_mapping, require_valid
-from connector.sync.engine import run_sync
+from connector.sync.job import run_sync
 from connector.sync.mapping import TargetMapping, load_target_mapping
 from connector.sync.provision import provision_schema
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sync_helpers import make_case
 
-from connector.sync.engine import run_sync
+from connector.sync.job import run_sync
 from connector.sync.mapping import load_target_mapping
 from connector.sync.state import StateStore
 
@@ -172,7 +172,7 @@ def test_unreachable_crm_still_exits_4_when_the_check_is_cached(
     sandbox: Any, sync_settings: Any, fresh_client: Any
 ) -> None:
     """No WhoAmI "ping" any more: with a cached check the first real request (the token, then the pull) fails."""
-    from connector.sync.engine import CrmUnavailable
+    from connector.errors import CrmUnavailable
 
     run_sync(sync_settings, client=fresh_client(), cases=_cases())
     sync_settings.dataverse.retry_budget_seconds = 1

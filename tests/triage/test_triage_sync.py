@@ -17,7 +17,7 @@ from connector import odata
 from connector.config import IntakeSource
 from connector.letters.push import activity_id
 from connector.paths import MAPPINGS_DIR
-from connector.sync.engine import run_sync
+from connector.sync.job import run_sync
 from connector.sync.mapping import load_target_mapping
 from connector.sync.provision import provision_schema
 
