@@ -232,7 +232,18 @@ class CollectionReader:
         for unsupported in ("$skip", "$search", "$format"):
             if unsupported in params:
                 raise DvError(400, "0x80060888", f"The query parameter {unsupported} is not supported.")
-        for missing in ("$apply", "fetchXml", "sql", "savedQuery", "userQuery"):
+        if "fetchXml" in params:
+            from connector.sandbox.fetchxml import run_fetch
+
+            fetched = run_fetch(
+                records,
+                table,
+                params["fetchXml"],
+                annotations,
+                lambda t, text: self._compile(t, text, {}, user).predicate,
+            )
+            return fetched, applied
+        for missing in ("$apply", "sql", "savedQuery", "userQuery"):
             # Real Dataverse supports these; the sandbox does not, and answering with every row instead would be
             # a silent wrong answer. Simplification, listed in docs/sandbox.md.
             if missing in params:

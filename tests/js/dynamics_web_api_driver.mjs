@@ -292,8 +292,11 @@ const fetchXml = `<fetch mapping="logical" count="5">
   </entity>
 </fetch>`;
 
+// Learn "Page results using FetchXml": the paging cookie comes back only when the Prefer header asks for it.
+const cookieAnnotations = "Microsoft.Dynamics.CRM.fetchxmlpagingcookie,Microsoft.Dynamics.CRM.morerecords";
+
 await step("fetch (FetchXML, paging cookie)", async () => {
-    const first = await api.fetch({ collection: "contacts", fetchXml });
+    const first = await api.fetch({ collection: "contacts", fetchXml, includeAnnotations: cookieAnnotations });
     expect(first.value.map((x) => x.lastname), ["Contact 00", "Contact 01", "Contact 02", "Contact 03", "Contact 04"], "page 1");
     check(first.PagingInfo && first.PagingInfo.nextPage === 2 && first.PagingInfo.cookie, `PagingInfo ${JSON.stringify(first.PagingInfo)}`);
     const second = await api.fetch({
@@ -301,12 +304,13 @@ await step("fetch (FetchXML, paging cookie)", async () => {
         fetchXml,
         pageNumber: first.PagingInfo.nextPage,
         pagingCookie: first.PagingInfo.cookie,
+        includeAnnotations: cookieAnnotations,
     });
     expect(second.value[0].lastname, "Contact 05", "page 2 starts after the cookie");
 });
 
 await step("fetchAll", async () => {
-    const r = await api.fetchAll({ collection: "contacts", fetchXml });
+    const r = await api.fetchAll({ collection: "contacts", fetchXml, includeAnnotations: cookieAnnotations });
     expect(r.value.length, 12, "all pages");
     expect(r.value[11].lastname, "Contact 11", "last row");
 });
@@ -451,7 +455,8 @@ await step("retrieveAttributes", async () => {
     const names = r.value.map((a) => a.LogicalName);
     check(names.includes("new_balance") && names.includes("new_accountname"), `attributes ${names}`);
     const money = await api.retrieveAttributes({ entityKey: state.entityId, castType: "Microsoft.Dynamics.CRM.MoneyAttributeMetadata", select: ["LogicalName"] });
-    expect(money.value.map((a) => a.LogicalName).filter((n) => n.startsWith("new_")), ["new_balance"], "money columns only");
+    // the base-currency companion is a money column too (Learn "Currency columns")
+    expect(money.value.map((a) => a.LogicalName).filter((n) => n.startsWith("new_")).sort(), ["new_balance", "new_balance_base"], "money columns only");
 });
 
 await step("retrieveAttribute", async () => {
