@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connector import tomlfile
 from connector.errors import MappingError
-from connector.model import Regime
+from connector.model import FoiCase, Regime
 
 log = logging.getLogger(__name__)
 
@@ -370,14 +370,14 @@ def classify_frame(frame: pd.DataFrame, rules: RoutingRules | None, model: Learn
     )
 
 
-def history_from_cases(cases: Iterable[object]) -> pd.DataFrame:
+def history_from_cases(cases: Iterable[FoiCase]) -> pd.DataFrame:
     """A history frame from FoiCase objects (e.g. pulled back from the CRM) for :meth:`RoutingModel.from_frame`."""
     rows = [
         {
-            "subject": c.subject,  # type: ignore[attr-defined]
-            "request_text": c.request_text,  # type: ignore[attr-defined]
-            "service_area": c.service_area,  # type: ignore[attr-defined]
-            "assigned_team": c.assigned_team,  # type: ignore[attr-defined]
+            "subject": c.subject,
+            "request_text": c.request_text,
+            "service_area": c.service_area,
+            "assigned_team": c.assigned_team,
         }
         for c in cases
     ]

@@ -74,7 +74,7 @@ class _Problems:
         self.bad = np.zeros(n, dtype=bool)
         self._by_field: dict[str, np.ndarray] = {}
 
-    def add(self, mask: Any, field: str, reason: str | pd.Series | np.ndarray) -> None:
+    def add(self, mask: np.ndarray | pd.Series, field: str, reason: str | pd.Series | np.ndarray) -> None:
         mask = np.asarray(mask, dtype=bool) & ~self.bad_field(field)
         if not mask.any():
             return
@@ -228,17 +228,18 @@ def _reasons(mask: np.ndarray, values: pd.Series, template: str) -> np.ndarray:
     cells = values.to_numpy(object)[pos]
     out[pos] = [
         template.format(
-            v=str(c).strip()[:40] if isinstance(c, str) else c.strftime("%Y-%m-%d") if hasattr(c, "strftime") else c
+            v=str(c).strip()[:40] if isinstance(c, str) else c.strftime("%Y-%m-%d") if isinstance(c, date) else c
         )
         for c in cells
     ]
     return out
 
 
-def _values(s: pd.Series) -> Any:
+def _values(s: pd.Series) -> np.ndarray | pd.api.extensions.ExtensionArray:
     """The column's values for the output frame (tz-aware timestamps and nullable ints keep their dtype)."""
     if isinstance(s.dtype, pd.DatetimeTZDtype | pd.Int64Dtype):
-        return s.array
+        kept: pd.api.extensions.ExtensionArray = s.array
+        return kept
     return s.to_numpy(object)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -32,6 +32,9 @@ from connector.intake.sources import ROW, read_raw
 from connector.intake.triage import Triage, load_triage_rules
 from connector.model import LONDON, FoiCase, RelatedRequest, RelationKind, TriageOverride
 from connector.paths import MAPPINGS_DIR
+
+if TYPE_CHECKING:  # imported where used: intake may use deadlines (scripts/check_layers.py), at run time lazily
+    from connector.deadlines.engine import DeadlineEngine
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ def _mapping_for(source: IntakeSource, mapping_path: Path | None) -> SourceMappi
     return builtin_mapping(source.kind, source.name)
 
 
-def deadline_engine(settings: Settings) -> Any:
+def deadline_engine(settings: Settings) -> DeadlineEngine:
     from connector.deadlines import DeadlineEngine
 
     return DeadlineEngine.from_settings(settings)
@@ -107,7 +110,7 @@ def normalize_source(
     settings: Settings,
     *,
     mapping_path: Path | None = None,
-    engine: Any = None,
+    engine: DeadlineEngine | None = None,
     now: datetime | None = None,
 ) -> NormalizedFrame:
     """Read and normalise one source (no classification or cross-referencing): the part the benchmark times."""
@@ -137,7 +140,7 @@ def _finish(
     history: pd.DataFrame | None,
     model: LearnedRouter | None,
     today: date | None,
-    engine: Any,
+    engine: DeadlineEngine,
     extra_rejects: list[Reject] | None = None,
     overrides: Mapping[str, TriageOverride] | None = None,
     time_model: ResponseTimeEstimator | None = None,

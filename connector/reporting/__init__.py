@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from connector.config import Settings
 from connector.errors import ConfigError
@@ -20,6 +20,8 @@ from connector.reporting.pull import PullResult, pull_cases
 from connector.reporting.store import ReportingStore, normalise_activity, normalise_case
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from connector.deadlines.engine import DeadlineEngine
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ __all__ = [
 
 
 def write_tables(
-    tables: dict[str, Any], formats: list[str] | tuple[str, ...], out_dir: Path, slug: str, council: str = ""
+    tables: dict[str, pd.DataFrame], formats: list[str] | tuple[str, ...], out_dir: Path, slug: str, council: str = ""
 ) -> list[Path]:
     """Write already-computed tables in each format; file names are stable per period (Power BI can point at them)."""
     from connector.reporting.outputs.csv import write_csvs
@@ -74,7 +76,7 @@ def build_report(
     date_to: str | date | None = None,
     today: date | None = None,
     engine: DeadlineEngine | None = None,
-) -> tuple[dict[str, Any], Period, int]:
+) -> tuple[dict[str, pd.DataFrame], Period, int]:
     """Read the reporting store (settings.report.store_path) and compute every table: (tables, period, cases)."""
     from connector.deadlines import DeadlineEngine
 

@@ -85,7 +85,7 @@ class WorkingDays:
         return out
 
 
-def _default_engine() -> Any:
+def _default_engine() -> DeadlineEngine:
     from connector.deadlines import DeadlineEngine
 
     return DeadlineEngine()

@@ -12,17 +12,69 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from connector.dataverse.errors import DataverseError, DeltaTokenExpired
+from connector.dataverse.query import Change
 from connector.reporting.store import ACTIVITY_SET, ReportingStore, normalise_activity, normalise_case
+
+if TYPE_CHECKING:
+    from connector.config import Settings
+    from connector.dataverse.client import DataverseClient
 
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 1000
+
+
+class LookupField(Protocol):
+    """What the pull reads of one mapped field (connector.sync.mapping.FieldMap) to name its lookup's records."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def pull(self) -> bool: ...
+    @property
+    def target(self) -> str | None: ...
+    @property
+    def target_entity_set(self) -> str | None: ...
+    @property
+    def match_column(self) -> str | None: ...
+
+
+class CaseTableMapping(Protocol):
+    """What the pull needs of the target mapping (connector.sync.mapping.TargetMapping): the reporting layer may not
+    import the sync layer (scripts/check_layers.py), so the seam is this Protocol, checked by mypy at every caller."""
+
+    @property
+    def entity_set(self) -> str: ...
+    @property
+    def regarding_nav_email(self) -> str | None: ...
+    @property
+    def pull_columns(self) -> list[str]: ...
+    @property
+    def fields(self) -> Mapping[str, LookupField]: ...
+    def from_crm(self, row: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class CodedValueError(Protocol):
+    """A mapping's refusal of one CRM value (connector.sync.mapping.MappingValueError): a code and the field, never the
+    value. tests/reporting/test_pull.py holds the sync error to this shape, so a rename fails a test."""
+
+    code: str
+    field: str
+
+
+def reject_reason(exc: Exception) -> str:
+    """Why a CRM record was not mirrored: the mapping's code and field, else the error's type (never its message,
+    which may quote a value)."""
+    if isinstance(exc, CodedValueError):
+        return f"{exc.code} in {exc.field}" if exc.field else exc.code
+    return type(exc).__name__
 
 
 class ChangeSink(Protocol):
@@ -82,7 +134,7 @@ class _Writer:
         self,
         store: ReportingStore,
         entity_set: str,
-        mapping: Any,
+        mapping: CaseTableMapping,
         result: PullResult,
         names: Callable[[], dict[str, dict[str, str]]],
         sink: ChangeSink | None = None,
@@ -101,7 +153,7 @@ class _Writer:
             self._names = self._read_names()
         return self._names
 
-    def add(self, change: Any) -> None:
+    def add(self, change: Change) -> None:
         crm_id = str(change.id)
         if change.deleted:
             self.deletes.append(crm_id)
@@ -121,10 +173,9 @@ class _Writer:
                     fields[name] = by_id.get(value.lower())
             row = normalise_case(fields, crm_id=crm_id)
         except (ValueError, TypeError, KeyError) as exc:
-            reason = getattr(exc, "code", None) or type(exc).__name__
-            field_name = getattr(exc, "field", None)
-            self.result.rejected.append((crm_id, f"{reason}{f' in {field_name}' if field_name else ''}"))
-            log.warning("pull: CRM record %s not mirrored (%s); fix it in the CRM", crm_id, reason)
+            reason = reject_reason(exc)
+            self.result.rejected.append((crm_id, reason))
+            log.warning("pull: CRM record %s not mirrored (%s); fix it in the CRM", crm_id, reason.split(" in ")[0])
             return
         if record.get("modifiedon") is not None:
             row["modifiedon"] = str(record["modifiedon"])
@@ -144,26 +195,26 @@ class _Writer:
             self.result.deleted += len(self.deletes)
             self.deletes = []
 
-    def save(self, link: str | None, *_: Any) -> None:
+    def save(self, link: str | None) -> None:
         """The client's per-page callback: write what the page brought, then remember where we are."""
         self.flush()
         self.store.save_delta_link(self.entity_set, link)
         self.result.pages += 1
 
 
-def _select(mapping: Any) -> list[str]:
+def _select(mapping: CaseTableMapping) -> list[str]:
     cols = list(mapping.pull_columns)
     if "modifiedon" not in cols:
         cols.append("modifiedon")
     return cols
 
 
-def lookup_names(client: Any, mapping: Any) -> dict[str, dict[str, str]]:
+def lookup_names(client: DataverseClient, mapping: CaseTableMapping) -> dict[str, dict[str, str]]:
     """Names for lookup fields reports group by (the owning team): lookups come back from the CRM as ids."""
     out: dict[str, dict[str, str]] = {}
     for name in ("assigned_team", "service_area", "assigned_officer"):
         spec = mapping.fields.get(name)
-        if spec is None or spec.type != "lookup" or not spec.pull or not spec.target_entity_set:
+        if spec is None or spec.type != "lookup" or not spec.pull or not spec.target or not spec.target_entity_set:
             continue
         # Users are reported by their full name, whatever the lookup matches them by.
         column = "fullname" if spec.target == "systemuser" else (spec.match_column or "name")
@@ -180,7 +231,13 @@ def lookup_names(client: Any, mapping: Any) -> dict[str, dict[str, str]]:
 
 
 def _run(
-    client: Any, writer: _Writer, entity_set: str, select: list[str], link: str | None, bar: Any, page_size: int | None
+    client: DataverseClient,
+    writer: _Writer,
+    entity_set: str,
+    select: list[str],
+    link: str | None,
+    bar: Callable[[], None],
+    page_size: int | None,
 ) -> None:
     kwargs = {"page_size": page_size} if page_size else {}
     for change in client.changes(entity_set, select, delta_link=link, save=writer.save, **kwargs):
@@ -210,7 +267,7 @@ class _ActivityWriter:
         self.rows: dict[str, dict[str, Any]] = {}
         self.deletes: set[str] = set()
 
-    def add(self, change: Any) -> None:
+    def add(self, change: Change) -> None:
         aid = str(change.id).lower()
         if change.deleted:
             self.rows.pop(aid, None)
@@ -231,12 +288,14 @@ class _ActivityWriter:
             self.result.activities_deleted += self.store.delete_activities(self.deletes)
             self.deletes = set()
 
-    def save(self, link: str | None, *_: Any) -> None:
+    def save(self, link: str | None) -> None:
         self.flush()
         self.store.save_delta_link(ACTIVITY_SET, link)
 
 
-def pull_activities(client: Any, store: ReportingStore, result: PullResult, *, page_size: int | None = None) -> None:
+def pull_activities(
+    client: DataverseClient, store: ReportingStore, result: PullResult, *, page_size: int | None = None
+) -> None:
     """Mirror the email activities (the letters foi-sync and officers send) by change tracking into ``activities``.
 
     A tenant that refuses the read (permissions) or lacks change tracking on email costs the letters measures,
@@ -268,9 +327,9 @@ def pull_activities(client: Any, store: ReportingStore, result: PullResult, *, p
 
 
 def pull_cases(
-    client: Any,
-    settings: Any,
-    mapping: Any,
+    client: DataverseClient,
+    settings: Settings,
+    mapping: CaseTableMapping,
     store: ReportingStore,
     *,
     show_progress: bool = True,
@@ -323,7 +382,7 @@ def pull_cases(
             store.save_delta_link(entity_set, None)
             result.token_expired = result.full_resync = True
             _run(client, writer, entity_set, select, None, bar, page_size)
-    if getattr(mapping, "regarding_nav_email", None) and activities:
+    if mapping.regarding_nav_email and activities:
         pull_activities(client, store, result, page_size=page_size)
     else:
         result.activities_skipped = "not_linked"

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from connector import model
-from connector.model import LONDON
+from connector.model import LONDON, ClockEvent, Requester
 
 log = logging.getLogger(__name__)
 
@@ -170,22 +170,34 @@ def _to_date(value: Any) -> str | None:
     return (stamp.astimezone(LONDON) if stamp.tzinfo else stamp).date().isoformat()
 
 
-def _event_fields(events: Iterable[Any]) -> dict[str, Any]:
+def _event_parts(event: ClockEvent | Mapping[str, Any]) -> tuple[object, object, object]:
+    """(kind, on, until) of a clock event as the model holds it, or as its dict (``FoiCase.model_dump``, JSON)."""
+    if isinstance(event, ClockEvent):
+        return event.kind, event.on, event.until
+    return event.get("kind"), event.get("on"), event.get("until")
+
+
+def _event_fields(events: Iterable[ClockEvent | Mapping[str, Any]] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for event in sorted(events or [], key=lambda e: str(_get(e, "on"))):
-        kind = str(_plain(_get(event, "kind")))
-        on = _to_date(_get(event, "on"))
+    for kind_value, on_value, until in sorted(map(_event_parts, events or []), key=lambda e: str(e[1])):
+        kind = str(_plain(kind_value))
+        on = _to_date(on_value)
         if kind in _EVENT_COLUMNS:
             out[_EVENT_COLUMNS[kind]] = on
         elif kind in _EXTENSION_EVENTS:
             out["extension"] = _EXTENSION_EVENTS[kind]
-            if _get(event, "until") is not None:
-                out.setdefault("extended_due_date", _to_date(_get(event, "until")))
+            if until is not None:
+                out.setdefault("extended_due_date", _to_date(until))
     return out
 
 
-def _get(obj: Any, name: str) -> Any:
-    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+def _requester_type(value: object) -> object:
+    """A requester's type (the only requester field a report keeps); None for a pulled lookup id, which has none."""
+    if isinstance(value, Requester):
+        return value.type
+    if isinstance(value, Mapping):
+        return value.get("type")
+    return None
 
 
 def normalise_case(fields: Mapping[str, Any], crm_id: str | None = None) -> dict[str, Any]:
@@ -205,7 +217,7 @@ def normalise_case(fields: Mapping[str, Any], crm_id: str | None = None) -> dict
             row["responded_date"] = _to_date(value)
         elif name == "requester":
             # a FoiCase requester: keep only its type (a pulled lookup id carries no type and is not kept)
-            kind = _plain(_get(value, "type")) if isinstance(value, Mapping) or hasattr(value, "type") else None
+            kind = _plain(_requester_type(value))
             if kind is not None and row.get("requester_type") is None:
                 row["requester_type"] = str(kind)
         elif name == "exemptions":

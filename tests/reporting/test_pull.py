@@ -157,3 +157,15 @@ def test_pull_full_delta_delete_and_expired_token(
     assert t.loc["FOIA", "Late response (i.e. 20-day deadline missed)"] == 3
     assert tables["overdue"]["Reference"].tolist() == ["FOI/2025/0000", "FOI/2025/0005"]
     assert tables["open_caseload"]["Team"].tolist() == ["Highways Team", "Unassigned", "All teams"]
+
+
+def test_a_mapping_refusal_is_recorded_by_code_and_field_never_by_value() -> None:
+    """The sync layer's MappingValueError keeps the shape the pull reads through its Protocol (the reporting layer may
+    not import the sync layer), so renaming its ``code`` or ``field`` fails here rather than blanking the reason."""
+    from connector.reporting.pull import CodedValueError, reject_reason
+    from connector.sync.mapping import MappingValueError
+
+    refused = MappingValueError("choice_unmapped", "stage", "stage: CRM value 100000042 has no case value")
+    assert isinstance(refused, CodedValueError)
+    assert reject_reason(refused) == "choice_unmapped in stage"
+    assert reject_reason(KeyError("foi_reference")) == "KeyError"  # a message could quote a value: type only

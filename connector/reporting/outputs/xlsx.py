@@ -7,10 +7,11 @@ CSV-injection rule (:mod:`connector.cells`), so requester text can never run as 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -43,7 +44,7 @@ def _cell_value(value: Any) -> Any:
         return None
     if isinstance(value, pd.Timestamp):
         return value.date()
-    if hasattr(value, "item") and not isinstance(value, (str, date, datetime)):
+    if isinstance(value, np.generic):
         return value.item()  # numpy scalar -> Python
     return value
 
