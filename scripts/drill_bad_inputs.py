@@ -23,7 +23,9 @@ The corpus:
 A row is mixed into 200 good rows and the register is migrated into a fresh sandbox. Each bad input must end
 in a reject or error that names where it is (file, row or line, field or key) and says what to do, without
 echoing the requester's personal data; each hostile-but-legal value must land in the CRM exactly; every good
-row must land unchanged. Loopback only.
+row must land unchanged: equal to foi-sync's own plan, and on the key columns (reference, key, dates, regime, stage,
+requester email) equal to the oracle of scripts/drill_oracle.py, computed from the raw rows without the connector, as
+are the hostile-but-legal rows. Loopback only.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "corpus"))
 
+import drill_oracle
 from bench_migration import (
     ROOT,
     SOURCE_MAPPING,
@@ -161,8 +164,9 @@ def drill_rows(work: Path, good: int, verbose: bool) -> tuple[list[Item], dict[s
     from connector import odata
     from connector.dataverse import DataverseClient
     from connector.sandbox.server import SandboxOptions, SandboxServer
-    from connector.sync.engine import read_migration_source, run_migrate
+    from connector.sync.job import run_migrate
     from connector.sync.mapping import load_target_mapping
+    from connector.sync.migration import read_migration_source
     from connector.sync.state import StateStore
 
     items = row_items()
@@ -187,6 +191,11 @@ def drill_rows(work: Path, good: int, verbose: bool) -> tuple[list[Item], dict[s
         mapping = load_target_mapping(settings.sync.target_mapping)
         plan = expected_plan(settings, source.cases, grades=getattr(source, "grades", {}) or {})
         check = compare_crm(sb.rows, plan, mapping)
+        # The oracle: good rows and the hostile values that must land, from the raw register (others are refused,
+        # or land changed on purpose: the truncated title, the invalid request).
+        must_land = [r["Ref No"] for r in all_rows[: len(rows) - 1]]
+        must_land += [raw["Ref No"] for item, raw in zip(items, bad_rows, strict=True) if item.expect == "lands"]
+        oracle = drill_oracle.check(register, sb.api_url, sb.issue_token, only=must_land, allow_extra=True)
         with StateStore(settings.sync.state_path) as state:
             dead = state.dead_letters(None)
         crm = {str(r.get("foi_sourcereference")): r for r in sb.rows("incident")}
@@ -249,10 +258,12 @@ def drill_rows(work: Path, good: int, verbose: bool) -> tuple[list[Item], dict[s
             item.message = 'target mapping says on_too_long = "truncate" for title (shipped policy)'
             item.passed = got is not None and len(title) == 200 and title.endswith("S" * 20)
     good_ok = check["lost_cases"] == 0 and check["duplicated_cases"] == 0 and check["mismatched_fields"] == 0
+    good_ok = good_ok and oracle["ok"]
     summary = {
         "good_rows": good - 1,
         "crm_cases": len(crm),
         "check": check,
+        "oracle": oracle,
         "filters_match_exactly_one": filters,
         "filters_ok": all(v == 1 for v in filters.values()),
         "run_exit_code": report.exit_code,
@@ -482,6 +493,7 @@ def run(good: int = 200, verbose: bool = True, workdir: Path | None = None, corp
         f"{summary['check']['duplicated_cases']}, mismatched fields {summary['check']['mismatched_fields']}; "
         f"hostile filters each matched exactly one record: {summary['filters_ok']} {summary['filters_match_exactly_one']}"
     )
+    say(f"good and hostile-but-legal rows, {drill_oracle.describe(summary['oracle'])}")
     ok = all(it.passed for it in items) and summary["good_rows_all_landed"] and summary["filters_ok"]
     passed = sum(1 for it in items if it.passed)
     say(

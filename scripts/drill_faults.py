@@ -19,8 +19,12 @@ Two parts, both against the same faults:
 2. engine: a ``--migrate-cases`` register migrated with ``run_migrate`` (what ``foi-sync migrate`` runs: plan,
    state checkpoints, dead letters, reconcile), resumed if a run ends with failures, up to ``--max-runs`` runs.
 
-Afterwards every record is checked in the CRM: present once, every column equal to the source, the right
-requester and case linked, stage notes not duplicated. Loopback only; bounded by ``--max-runs`` and ``--timeout``.
+Afterwards every record is checked in the CRM twice. Against foi-sync's own plan: present once, every column equal to
+the planned value, the right requester and case linked, stage notes not duplicated. Against the oracle of
+scripts/drill_oracle.py, computed from the raw register rows without the connector: reference, key, received and
+responded dates, regime, stage and requester email as the shipped mappings say, so a mapping bug fails the drill
+(``--target-mapping`` runs the connector with another target mapping; the oracle keeps the shipped one).
+Loopback only; bounded by ``--max-runs`` and ``--timeout``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import drill_oracle
 from bench_migration import (
     TODAY,
     Workload,
@@ -58,9 +63,13 @@ DEFAULT_FAULTS = "5xx=0.05,drop=0.02,burst=0.002,after=0.5,burst_seconds=2,seed=
 
 @contextmanager
 def faults_on(sb: Any, spec: str, expire_every: float) -> Iterator[dict[str, Any]]:
-    """Turn the faults on (one of each kind scheduled for certain) and revoke tokens on a timer; -> live counters."""
+    """Turn the faults on (one of each kind scheduled for certain) and revoke tokens on a timer; -> live counters.
+    ``spec == "off"``: no fault at all (the drill's checks on their own, e.g. against a broken mapping)."""
     from connector.sandbox.faults import Faults, FaultSpec
 
+    if spec == "off":
+        yield {"expiries": 0, "injected": {}, "throttled_429": 0}
+        return
     sb.app.faults = Faults(FaultSpec.parse(spec))
     for kind, after in (("5xx", True), ("drop", True), ("burst", False), ("5xx", False), ("drop", False)):
         sb.faults.schedule(kind, method="POST", path_contains="Multiple", after=after)
@@ -140,10 +149,11 @@ def volume(sb: Any, settings: Any, register: Path, spec: str, expire_every: floa
     seconds = time.monotonic() - t0
     plan = expected_plan(settings, [p.case for p in work.cases])
     check = compare_crm(sb.rows, plan, work.mapping)
+    oracle = drill_oracle.check(register, sb.api_url, sb.issue_token)
     emails = _emails_check(sb.rows("email"), sb.rows("incident"), len(work.acks))
     records = check["crm_cases"] + check["crm_contacts"] + emails["crm"]
     return {
-        "ok": bool(check["ok"] and emails["ok"] and not any(todo.values())),
+        "ok": bool(check["ok"] and oracle["ok"] and emails["ok"] and not any(todo.values())),
         "records": records,
         "seconds": round(seconds, 1),
         "passes": passes,
@@ -151,6 +161,7 @@ def volume(sb: Any, settings: Any, register: Path, spec: str, expire_every: floa
         "injected": live["injected"],
         "throttled_429": live["throttled_429"],
         "check": check,
+        "oracle": oracle,
         "emails": emails,
     }
 
@@ -162,7 +173,7 @@ def _duplicate(failure: Any) -> bool:
 
 def engine(sb: Any, settings: Any, register: Path, spec: str, expire_every: float, max_runs: int) -> dict[str, Any]:
     """Part 2: ``run_migrate`` under faults, resumed when a run ends with failures."""
-    from connector.sync.engine import run_migrate
+    from connector.sync.job import run_migrate
     from connector.sync.mapping import load_target_mapping
 
     cases, rejects = normalised_cases(settings, register)
@@ -181,9 +192,10 @@ def engine(sb: Any, settings: Any, register: Path, spec: str, expire_every: floa
     seconds = time.monotonic() - t0
     mapping = load_target_mapping(settings.sync.target_mapping)
     check = compare_crm(sb.rows, expected_plan(settings, cases), mapping)
+    oracle = drill_oracle.check(register, sb.api_url, sb.issue_token)
     dup_notes = duplicates_in(sb.rows("annotation"), "_objectid_value", "subject")
     return {
-        "ok": bool(check["ok"] and dup_notes == 0 and runs and runs[-1].get("exit_code") == 0),
+        "ok": bool(check["ok"] and oracle["ok"] and dup_notes == 0 and runs and runs[-1].get("exit_code") == 0),
         "cases": len(cases),
         "rejected_rows": len(rejects),
         "records": check["crm_cases"] + check["crm_contacts"],
@@ -194,6 +206,7 @@ def engine(sb: Any, settings: Any, register: Path, spec: str, expire_every: floa
         "throttled_429": live["throttled_429"],
         "duplicated_notes": dup_notes,
         "check": check,
+        "oracle": oracle,
     }
 
 
@@ -209,7 +222,7 @@ def _describe(name: str, part: dict[str, Any]) -> str:
         f"cases {c['crm_cases']:,}/{c['source_cases']:,}, contacts {c['crm_contacts']:,}/{c['source_contacts']:,}"
         f"{extra}; lost {c['lost_cases'] + c['lost_contacts']}, duplicated "
         f"{c['duplicated_cases'] + c['duplicated_contacts']}, extra {c['extra_cases']}, mismatched fields "
-        f"{c['mismatched_fields']} {c['examples'] or ''}"
+        f"{c['mismatched_fields']} {c['examples'] or ''}; {drill_oracle.describe(part['oracle'])}"
     )
 
 
@@ -223,26 +236,29 @@ def run(
     seed: int = 4242,
     workdir: Path | None = None,
     verbose: bool = True,
+    target_mapping: Path | None = None,
 ) -> dict[str, Any]:
-    """Run both parts; -> figures and the CRM-vs-source checks (``result["ok"]``)."""
+    """Run both parts; -> figures and the CRM-vs-source checks (``result["ok"]``). ``target_mapping``: the one the
+    connector runs with (default: the configured one); the oracle always checks against the shipped mapping."""
     from connector.sandbox.server import SandboxOptions, SandboxServer
 
     say = print if verbose else (lambda *a, **k: None)
     started = time.monotonic()
     result: dict[str, Any] = {"faults": faults, "expire_every": expire_every}
+    sync = {"target_mapping": str(target_mapping)} if target_mapping else {}
     with tempfile.TemporaryDirectory(prefix="foi-drill-faults-") as tmp:
         work = Path(workdir or tmp)
         if cases:
             register = write_register(work / "volume.csv", register_rows(cases, seed))
             with SandboxServer(SandboxOptions(port=0, profile="fast")) as sb:
-                settings = settings_for(sb, work / "volume")
+                settings = settings_for(sb, work / "volume", sync=sync)
                 provision(settings)  # before the faults: the drill is about the data, not the schema
                 result["volume"] = volume(sb, settings, register, faults, expire_every, max_runs)
             say(_describe("1. volume through the bulk client", result["volume"]))
         if migrate_cases and time.monotonic() - started < timeout:
             register = write_register(work / "migrate.csv", register_rows(migrate_cases, seed + 1))
             with SandboxServer(SandboxOptions(port=0, profile="fast")) as sb:
-                settings = settings_for(sb, work / "migrate")
+                settings = settings_for(sb, work / "migrate", sync=sync)
                 provision(settings)
                 result["engine"] = engine(sb, settings, register, faults, expire_every, max_runs)
             say(_describe(f"2. foi-sync migrate ({len(result['engine']['runs'])} run(s))", result["engine"]))
@@ -260,14 +276,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=35_000, help="part 1: cases (x ~3 records each)")
     ap.add_argument("--migrate-cases", type=int, default=3000, help="part 2: register rows migrated by run_migrate")
-    ap.add_argument("--faults", default=DEFAULT_FAULTS)
+    ap.add_argument("--faults", default=DEFAULT_FAULTS, help='the sandbox fault spec, or "off" (default %(default)s)')
     ap.add_argument("--expire-every", type=float, default=10.0, help="seconds between token revocations")
     ap.add_argument("--max-runs", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--target-mapping", type=Path, default=None, help="run the connector with this target mapping (oracle: shipped)"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)  # the faults make the client log every retry; the result matters
-    result = run(args.cases, args.migrate_cases, args.faults, args.expire_every, args.max_runs, args.timeout)
+    result = run(
+        args.cases,
+        args.migrate_cases,
+        args.faults,
+        args.expire_every,
+        args.max_runs,
+        args.timeout,
+        target_mapping=args.target_mapping,
+    )
     result["machine"] = machine()
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))

@@ -11,7 +11,9 @@ the ``FOI_SYNC_*`` environment pointing at the sandbox and SIGKILLs it: about a 
 in the run (reading the register, planning, pushing), the rest while it writes (after the sandbox sees a write
 from that run, plus a random delay). Then the migration is run once more to the end. Finally the sandbox is
 stopped, its database read back, and every planned case and contact compared with the CRM; stage notes are
-checked for duplicates and the state file for dead letters. Loopback only; every wait is bounded.
+checked for duplicates and the state file for dead letters. The key columns (reference, key, dates, regime, stage,
+requester email) are also compared with the oracle of scripts/drill_oracle.py, computed from the raw register rows
+without the connector, over the Web API. Loopback only; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import drill_oracle
 from bench_migration import (
     ROOT,
     SECRET_ENV,
@@ -186,8 +189,9 @@ def run(
     verbose: bool = True,
 ) -> dict[str, Any]:
     """Run the drill; -> figures and the CRM-vs-source check (``result["ok"]``)."""
-    from connector.sync.engine import _london_today, read_migration_source
+    from connector.sync.job import london_today as _london_today
     from connector.sync.mapping import load_target_mapping
+    from connector.sync.migration import read_migration_source
     from connector.sync.state import StateStore
 
     say = print if verbose else (lambda *a, **k: None)
@@ -264,6 +268,7 @@ def run(
             plan = expected_plan(settings, source.cases, today=_london_today(), grades=grades)
             mapping = load_target_mapping(settings.sync.target_mapping)
             check = compare_crm(reader.rows, plan, mapping)
+            oracle = drill_oracle.check(register, reader.api_url, reader.issue_token)
             dup_notes = duplicates_in(reader.rows("annotation"), "_objectid_value", "subject")
             dup_tasks = duplicates_in(reader.rows("task"), "_regardingobjectid_value", "subject")
         with StateStore(work / "state.sqlite") as state:
@@ -271,7 +276,9 @@ def run(
             ledger = state.runs(limit=kills + 5)
     killed = sum(1 for c in cycles if c["killed"])
     result = {
-        "ok": bool(check["ok"] and dup_notes == 0 and dup_tasks == 0 and final.returncode == 0 and dead == 0),
+        "ok": bool(
+            check["ok"] and oracle["ok"] and dup_notes == 0 and dup_tasks == 0 and final.returncode == 0 and dead == 0
+        ),
         "kills": killed,
         "cycles": cycles,
         "killed_while_writing": sum(1 for c in cycles if c["killed"] and c["write_requests"] > 0),
@@ -286,6 +293,7 @@ def run(
         "cases": cases,
         "profile": profile,
         "check": check,
+        "oracle": oracle,
     }
     say(
         f"CRM vs source: {check['crm_cases']:,}/{check['source_cases']:,} cases, {check['crm_contacts']:,}/"
@@ -294,6 +302,7 @@ def run(
         f"extra {check['extra_cases']}, mismatched fields {check['mismatched_fields']}, open dead letters {dead} "
         f"{check['examples'] or ''}"
     )
+    say(drill_oracle.describe(oracle))
     say(
         f"{'PASS' if result['ok'] else 'FAIL'}: {killed} kill -9 ({result['killed_while_writing']} while writing), "
         f"each followed by a resume, in {result['seconds']:.0f} s"

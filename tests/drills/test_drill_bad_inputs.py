@@ -51,6 +51,10 @@ def test_good_rows_land_unchanged_and_hostile_filters_match_one_record(corpus: d
     summary = corpus["summary"]
     check = summary["check"]
     assert check["lost_cases"] == 0 and check["duplicated_cases"] == 0 and check["mismatched_fields"] == 0, check
+    # The good rows and the hostile-but-legal ones, on the key columns, against the raw rows (scripts/drill_oracle.py).
+    oracle = summary["oracle"]
+    hostile = sum(1 for i in corpus["items"] if i["kind"] == "row" and i["expect"] == "lands")
+    assert oracle["ok"] and oracle["checked_cases"] == summary["good_rows"] + hostile, oracle
     assert summary["filters_match_exactly_one"] == {"x' or 1 eq 1": 1, "O'Brien": 1, "o'brien@example.org": 1}
 
 

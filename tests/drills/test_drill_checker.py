@@ -1,10 +1,12 @@
-"""The drills' CRM-vs-source check itself: it must see a lost record, a changed column and a duplicate."""
+"""The drills' CRM-vs-source checks themselves: foi-sync's-plan check and the independent oracle
+(scripts/drill_oracle.py) must each see a lost record and a changed column, and the plan check a duplicate."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import drill_oracle
 import requests
 from bench_migration import (
     TODAY,
@@ -18,7 +20,7 @@ from bench_migration import (
     write_register,
 )
 
-from connector.sync.engine import run_migrate
+from connector.sync.job import run_migrate
 from connector.sync.mapping import load_target_mapping
 
 
@@ -35,20 +37,33 @@ def test_check_catches_loss_change_and_duplicates(sandbox: Any, tmp_path: Path, 
     clean = compare_crm(sandbox.rows, plan, mapping)
     assert clean["ok"], clean
     assert (clean["crm_cases"], clean["lost_cases"], clean["mismatched_fields"]) == (40, 0, 0)
+    oracle = drill_oracle.check(register, sandbox.api_url, sandbox.issue_token)
+    assert oracle["ok"] and (oracle["checked_cases"], oracle["mismatched"]) == (40, 0), oracle
 
-    # Break the CRM behind the connector's back, over the Web API: one case deleted, one column changed.
+    # Break the CRM behind the connector's back, over the Web API: one case deleted, two columns changed (one that
+    # only the plan check covers, and the received date, a key column both cover).
     api = sandbox.api_url
     headers = {"Authorization": f"Bearer {sandbox.issue_token()}", "Content-Type": "application/json"}
     rows = sandbox.rows("incident")
-    gone, changed = rows[0], rows[1]
+    gone, changed, moved = rows[0], rows[1], rows[2]
     assert requests.delete(f"{api}incidents({gone['incidentid']})", headers=headers, timeout=10).status_code == 204
     r = requests.patch(
         f"{api}incidents({changed['incidentid']})", json={"foi_exemptions": "s99"}, headers=headers, timeout=10
     )
     assert r.status_code == 204
+    r = requests.patch(
+        f"{api}incidents({moved['incidentid']})",
+        json={"foi_receivedon": "2020-01-01T00:00:00Z"},
+        headers=headers,
+        timeout=10,
+    )
+    assert r.status_code == 204
     broken = compare_crm(sandbox.rows, plan, mapping)
     assert not broken["ok"]
-    assert broken["lost_cases"] == 1 and broken["mismatched_fields"] == 1
+    assert broken["lost_cases"] == 1 and broken["mismatched_fields"] == 2
+    seen = drill_oracle.check(register, sandbox.api_url, sandbox.issue_token)
+    assert not seen["ok"] and seen["lost"] == 1 and seen["by_column"] == {"foi_receivedon": 1}, seen
+    assert any(e.startswith(f"{moved['foi_sourcereference']}: foi_receivedon") for e in seen["examples"])
 
     # A second note with the same subject on the same case counts as a duplicate.
     notes = [{"_objectid_value": "a", "subject": "Stage"}, {"_objectid_value": "a", "subject": "Stage"}]

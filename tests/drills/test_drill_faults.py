@@ -1,6 +1,7 @@
 """Small version of scripts/drill_faults.py: cases, requesters and acknowledgements pushed through 5xx, dropped
 connections (before and after the commit), 429 bursts and revoked tokens, first through the bulk client and then
-through `run_migrate`, end with nothing lost, nothing duplicated and the CRM equal to the source."""
+through `run_migrate`, end with nothing lost, nothing duplicated and the CRM equal to the source: to foi-sync's own plan
+and, on the key columns, to the independent oracle of scripts/drill_oracle.py."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ def _assert_clean(part: dict[str, Any], cases: int) -> None:
     assert (check["duplicated_cases"], check["duplicated_contacts"]) == (0, 0), check
     assert check["extra_cases"] == 0 and check["mismatched_fields"] == 0, check
     assert check["crm_cases"] == cases
+    # ... and equal to the oracle computed from the raw register rows with the shipped mappings (not the connector).
+    oracle = part["oracle"]
+    assert oracle["ok"] and oracle["checked_cases"] == cases and oracle["mismatched"] == 0, oracle
+    assert (oracle["lost"], oracle["duplicated"], oracle["extra"]) == (0, 0, 0), oracle
     assert part["ok"]
 
 

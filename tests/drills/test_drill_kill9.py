@@ -20,4 +20,6 @@ def test_kill9_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert (result["duplicated_notes"], result["duplicated_tasks"], result["dead_letters"]) == (0, 0, 0)
     assert check["extra_cases"] == 0 and check["mismatched_fields"] == 0, check
     assert check["crm_cases"] == 300
+    oracle = result["oracle"]  # the key columns against the raw register rows (scripts/drill_oracle.py)
+    assert oracle["ok"] and oracle["checked_cases"] == 300 and oracle["mismatched"] == 0, oracle
     assert result["ok"]
