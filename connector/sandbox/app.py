@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from connector.sandbox import csdl, messages
+from connector.sandbox import csdl, duplicates, messages
 from connector.sandbox import errors as E
 from connector.sandbox import relationships as n2n
 from connector.sandbox.auth import AuthError, TokenService
@@ -48,6 +48,7 @@ API_VERSIONS = ("v9.0", "v9.1", "v9.2")
 # dynamics-web-api look for odata.streaming before parsing.
 JSON_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
 BULK = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
+OPTION_MESSAGES = ("InsertOptionValue", "UpdateOptionValue", "DeleteOptionValue", "OrderOption")
 
 
 class DropConnection(Exception):
@@ -72,9 +73,13 @@ class SandboxApp:
         self.store = Store(options.db_path)
         tables = seed_tables()
         n2n_defs: dict[str, n2n.ManyToMany] = {}
+        other_saved: list[dict[str, Any]] = []
         for saved in self.store.custom_tables():
             if saved.get("kind") == "n2n":
                 n2n_defs = n2n.load(saved)
+                continue
+            if saved.get("kind") in ("optionsets", "cascade"):
+                other_saved.append(saved)
                 continue
             t = table_from_json(saved)
             tables[t.logical] = t
@@ -86,6 +91,11 @@ class SandboxApp:
         self.ct_min_version = [0]
         self.reader = CollectionReader(self.records, options.change_token_expiry_seconds, self.ct_min_version)
         self.metadata = MetadataApi(self.records)
+        for saved in other_saved:
+            if saved["kind"] == "optionsets":
+                self.metadata.option_sets.load(saved)
+            else:
+                self.metadata.cascades[saved["name"]] = saved["value"]
         self.files = FileColumns(self.records)
         self.profile = Profile.named(options.profile)
         self.limiter = Limiter(options.limits)
@@ -257,7 +267,7 @@ class SandboxApp:
                     self.base_ref[0] = f"{origin}/api/data/{parts[2]}/"
                     self.store.meter.reset()
                     try:
-                        resp, _, _ = self.dispatch(method, api_path, query, headers, body, user)
+                        resp, _, _ = self.dispatch(method, api_path, query, headers, body, self._caller(user, headers))
                     finally:
                         # Every record the request made the service execute (nested ones and $batch parts too),
                         # whether or not it then failed and rolled back.
@@ -296,6 +306,25 @@ class SandboxApp:
             *rl_headers.items(),
         ]
         return resp
+
+    def _caller(self, user: str, headers: dict[str, str]) -> str:
+        """Learn "Impersonate another user using the Web API": MSCRMCallerID (systemuserid) or CallerObjectId
+        (the Entra object id, azureactivedirectoryobjectid) makes the request run as that user; service protection
+        limits stay with the caller who signed in."""
+        caller_id = headers.get("mscrmcallerid")
+        if caller_id:
+            rid = caller_id.strip().strip("{}").lower()
+            if not GUID_RE.match(rid) or self.store.get("systemuser", rid) is None:
+                raise E.record_not_found("systemuser", caller_id)
+            return rid
+        object_id = headers.get("callerobjectid")
+        if object_id:
+            oid = object_id.strip().lower()
+            for _, r in self.store.scan_eq("systemuser", "azureactivedirectoryobjectid", oid):
+                if r.get("azureactivedirectoryobjectid") == oid:
+                    return str(r["systemuserid"])
+            raise DvError(404, "0x80040217", f"No systemuser has azureactivedirectoryobjectid {object_id}.")
+        return user
 
     def _account(self, charge: Charge, executed_ms: float) -> None:
         with self._stats_lock:
@@ -401,7 +430,7 @@ class SandboxApp:
                 1,
             )
         name, key = split_paren(head)
-        if name in ("EntityDefinitions", "RelationshipDefinitions"):
+        if name in ("EntityDefinitions", "RelationshipDefinitions", "GlobalOptionSetDefinitions"):
             if method == "GET":
                 return _json(200, self.metadata.get(segs, query)), 0, 1
             if method == "POST":
@@ -417,6 +446,22 @@ class SandboxApp:
                     self.metadata.put(segs, json.loads(body or b"{}"))
                 return Response(204), 1, 0
             raise DvError(405, "", f"{method} is not supported on metadata in the sandbox.")
+        if head == "UnpublishDuplicateRule" and method == "POST":
+            # Learn UnpublishDuplicateRule action: unbound, DuplicateRuleId; no return value.
+            rule_id = str(json.loads(body or b"{}").get("DuplicateRuleId") or "").lower()
+            with self.store.transaction():
+                self.records.update(
+                    self.records.tables["duplicaterule"], rule_id, {"statecode": 0, "statuscode": 0}, user
+                )
+            return Response(204), 1, 0
+        if head in OPTION_MESSAGES and method == "POST":
+            # Learn "Create and update choices using the Web API": the option value actions.
+            with self.store.transaction():
+                answer = self.metadata.option_message(head, json.loads(body or b"{}"))
+            if not answer:
+                return Response(204), 1, 0
+            ctx = self.records.api_base + f"$metadata#Microsoft.Dynamics.CRM.{head}Response"
+            return _json(200, {"@odata.context": ctx, **answer}), 1, 0
         if head == "CreateEntities" and method == "POST":
             # Only the SDK's code shows this message (powerplatform-dataverse-client 1.1.0 creates tables with it).
             with self.store.transaction():
@@ -487,6 +532,8 @@ class SandboxApp:
                 parse_expand(self.records, table, params.get("$expand"))
             with self.store.transaction():
                 rid, rec = self.records.create(table, payload, user)
+                if _detect_duplicates(headers):
+                    duplicates.check(self.records, table, rec)
             return self._created(table, rid, rec, pref, params), 1, 0
         raise DvError(405, "", f"The HTTP method '{method}' is not allowed on the collection '{table.entity_set}'.")
 
@@ -650,6 +697,8 @@ class SandboxApp:
                         )
                 new_id, created = self._upsert(table, rid, alt, payload, user)
                 rec = self.store.get(table.logical, new_id) or {}
+                if _detect_duplicates(headers):
+                    duplicates.check(self.records, table, rec)
             # Upsert by alternate key answers with the key form the request used, not the GUID (only the SDK's
             # code and the service show this: clients such as dynamics-web-api parse either form).
             entity_id = f"{self.records.api_base}{table.entity_set}({key if alt else new_id})"
@@ -705,6 +754,12 @@ class SandboxApp:
             raise E.record_not_found(table.logical, str(rid))
         rid = existing[table.primary_id]
         seg = rest[0]
+        if seg.startswith("Microsoft.Dynamics.CRM.RetrievePrincipalAccess(") and method == "GET":
+            return self._principal_access(table, seg, params), 0, 1
+        if seg == "Microsoft.Dynamics.CRM.PublishDuplicateRule" and table.logical == "duplicaterule":
+            if method != "POST":
+                raise E.not_found_segment(seg)
+            return self._publish_rule(rid, user), 1, 0
         if seg.startswith("Microsoft.Dynamics.CRM."):
             action = seg.split(".")[-1]
             if action == "SendEmail" and table.logical == "email" and method == "POST":
@@ -854,6 +909,35 @@ class SandboxApp:
             return _json(200, {"@odata.context": ctx, "value": value}), 0, len(value)
         raise DvError(405, "", f"{method} is not supported on '{nav_name}'.")
 
+    def _principal_access(self, table: Table, seg: str, params: dict[str, str]) -> Response:
+        """Learn RetrievePrincipalAccess function: the principal's rights on a record. The sandbox has no security
+        roles (one user with every privilege, docs/sandbox.md), so every right is granted on a record that exists."""
+        if table.logical not in ("systemuser", "team"):
+            raise E.not_found_segment(seg)
+        target = _function_argument(seg, "Target", params)
+        url = target.get("@odata.id") if isinstance(target, dict) else None
+        if not isinstance(url, str):
+            raise DvError(400, "0x80060888", 'RetrievePrincipalAccess needs Target={"@odata.id":"<set>(<id>)"}.')
+        self.records.resolve_url(url)  # 404 when the record does not exist
+        rights = "ReadAccess, WriteAccess, AppendAccess, AppendToAccess, CreateAccess, DeleteAccess, ShareAccess, AssignAccess"
+        ctx = self.records.api_base + "$metadata#Microsoft.Dynamics.CRM.RetrievePrincipalAccessResponse"
+        return _json(200, {"@odata.context": ctx, "AccessRights": rights})
+
+    def _publish_rule(self, rid: str, user: str) -> Response:
+        """Learn PublishDuplicateRule action (bound to duplicaterule, returns the asyncoperation that publishes it).
+        The sandbox publishes at once and answers a finished job (statecode 3 Completed, statuscode 30 Succeeded);
+        it keeps no asyncoperation rows."""
+        with self.store.transaction():
+            self.records.update(self.records.tables["duplicaterule"], rid, {"statecode": 1, "statuscode": 2}, user)
+        ctx = self.records.api_base + "$metadata#asyncoperations/$entity"
+        job = {
+            "asyncoperationid": str(uuid.uuid4()),
+            "name": "Publish duplicate rule",
+            "statecode": 3,
+            "statuscode": 30,
+        }
+        return _json(200, {"@odata.context": ctx, **job})
+
     def _close_incident(self, body: dict[str, Any], user: str) -> Response:
         """CloseIncident {"IncidentResolution": {..."incidentid@odata.bind": "/incidents(id)"}, "Status": 5} -> 204.
 
@@ -912,6 +996,11 @@ class SandboxApp:
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
+
+
+def _detect_duplicates(headers: dict[str, str]) -> bool:
+    """Learn "Detect duplicate data using the Web API": `MSCRM.SuppressDuplicateDetection: false` asks for it."""
+    return headers.get("mscrm.suppressduplicatedetection", "").strip().lower() == "false"
 
 
 def _origin(url: str) -> str:

@@ -11,6 +11,7 @@ Learn "Use image column data": `PUT table(id)/imagecolumn` with the bytes sets a
 from __future__ import annotations
 
 import base64
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class FileColumns:
         col = attr.logical
         if method == "GET" and rest[1:] == ["$value"]:
             return self._download(table, rid, attr, headers)
+        if method == "GET" and len(rest) == 1 and ("size" in params or "range" in headers):
+            return self._download_json(table, rid, attr, headers)
         if method == "DELETE" and len(rest) == 1:
             self._store(table, rid, col, None, None)
             return Response(204)
@@ -110,6 +113,31 @@ class FileColumns:
                     rec[f"{col}_name"] = name
             rec["modifiedon"] = now_iso()
             store.replace(table.logical, rid, rec, None)
+
+    def _download_json(self, table: Table, rid: str, attr: Attribute, headers: dict[str, str]) -> Response:
+        """`GET table(id)/filecolumn?size=full` (with a Range): the bytes as base64 in a JSON `value`.
+
+        Only clients' code shows this form (dynamics-web-api's downloadFile reads `value` as base64 when the
+        answer carries Content-Disposition, and x-ms-file-name / x-ms-file-size); Learn documents `/$value`.
+        """
+        raw = self._download(table, rid, attr, headers)
+        hdrs = dict(raw.headers)
+        name = hdrs["x-ms-file-name"]
+        body = json.dumps(
+            {
+                "@odata.context": f"{self.records.api_base}$metadata#{table.entity_set}({rid})/{attr.logical}",
+                "value": base64.b64encode(raw.body).decode(),
+            }
+        ).encode()
+        out = [
+            ("Content-Type", "application/json; odata.metadata=minimal"),
+            ("Content-Disposition", f'attachment; filename="{name}"'),
+            ("x-ms-file-name", name),
+            ("x-ms-file-size", hdrs["x-ms-file-size"]),
+        ]
+        if "Content-Range" in hdrs:
+            out.append(("Content-Range", hdrs["Content-Range"]))
+        return Response(raw.status, out, body)
 
     def _download(self, table: Table, rid: str, attr: Attribute, headers: dict[str, str]) -> Response:
         store = self.records.store

@@ -8,6 +8,7 @@ from typing import Any
 from connector.sandbox import relationships as n2n
 from connector.sandbox.errors import DvError
 from connector.sandbox.odata_filter import FilterError, compile_filter
+from connector.sandbox.optionsets import OptionSets
 from connector.sandbox.query import parse_params, split_top_level
 from connector.sandbox.records import Records, split_paren
 from connector.sandbox.schema import (
@@ -50,6 +51,8 @@ def _dict_get(rec: dict[str, Any], path: str) -> Any:
 class MetadataApi:
     def __init__(self, records: Records) -> None:
         self.records = records
+        self.option_sets = OptionSets(records.store, records.tables)
+        self.cascades: dict[str, dict[str, Any]] = {}  # relationship SchemaName -> CascadeConfiguration set by PUT
 
     @property
     def tables(self) -> dict[str, Table]:
@@ -72,6 +75,8 @@ class MetadataApi:
         _head, key = split_paren(segments[0])
         if _head == "RelationshipDefinitions":
             return self._get_relationships(key, segments[1:], params)
+        if _head == "GlobalOptionSetDefinitions":
+            return self._get_option_sets(key, segments[1:], params)
         if key is None:
             items = [self._entity(t, params.get("$expand")) for t in self.tables.values()]
             items = self._filter(items, params.get("$filter"), params)
@@ -165,7 +170,8 @@ class MetadataApi:
                 if name == "OptionSet":
                     md["OptionSet"] = attr.option_set(table.logical)
                 elif name == "GlobalOptionSet":
-                    md["GlobalOptionSet"] = None
+                    glob = self.option_sets.items.get(attr.global_option_set or "")
+                    md["GlobalOptionSet"] = self.option_sets.to_metadata(glob) if glob else None
         return md
 
     def _relationships(self, table: Table, kind: str) -> list[dict[str, Any]]:
@@ -205,6 +211,9 @@ class MetadataApi:
                         custom=bool(child and (child.custom or (attr is not None and attr.custom))),
                     )
                 )
+        for item in out:
+            if item["SchemaName"] in self.cascades:
+                item["CascadeConfiguration"] = {**item["CascadeConfiguration"], **self.cascades[item["SchemaName"]]}
         return out
 
     @staticmethod
@@ -242,6 +251,8 @@ class MetadataApi:
         """-> the OData-EntityId of what was created."""
         base = self.records.api_base
         head, key = split_paren(segments[0])
+        if head == "GlobalOptionSetDefinitions":
+            return f"{base}GlobalOptionSetDefinitions({self.option_sets.create(body)})"
         if head == "RelationshipDefinitions":
             if "ManyToMany" in str(body.get("@odata.type", "")):
                 return self._create_many_to_many(body)
@@ -314,12 +325,20 @@ class MetadataApi:
         if odata_type.startswith("Complex"):  # CreateEntities (the SDK) sends ComplexStringAttributeMetadata etc.
             odata_type = odata_type[len("Complex") :]
         atype = body.get("AttributeType") or TYPE_FROM_METADATA.get(odata_type)
+        if atype == "Virtual":  # file and image columns: AttributeType Virtual, AttributeTypeName FileType/ImageType
+            type_name = str((body.get("AttributeTypeName") or {}).get("Value") or "")
+            atype = {"FileType": FILE, "ImageType": "Image"}.get(type_name) or TYPE_FROM_METADATA.get(odata_type)
         if atype is None:
             raise DvError(400, "0x80040203", f"Unknown attribute type '{odata_type}'.")
         options = None
+        global_name = None
         if atype == PICKLIST:
             opts = (body.get("OptionSet") or {}).get("Options") or []
             options = {int(o["Value"]): _label_text(o.get("Label")) or str(o["Value"]) for o in opts}
+            bind = body.get("GlobalOptionSet@odata.bind")
+            if isinstance(bind, str):
+                found = self.option_sets.find(split_paren(bind.rstrip("/").split("/")[-1])[1] or "")
+                global_name, options = found["name"], dict(found["options"])
         required = (body.get("RequiredLevel") or {}).get("Value", "None")
         fmt = body.get("Format") or (body.get("DateTimeBehavior") or {}).get("Value")
         return Attribute(
@@ -335,6 +354,7 @@ class MetadataApi:
             max_value=body.get("MaxValue"),
             custom=True,
             read_only=atype == FILE,  # file content goes through the file column requests, not JSON
+            global_option_set=global_name,
         )
 
     def _create_table(self, body: dict[str, Any]) -> Table:
@@ -454,6 +474,41 @@ class MetadataApi:
             "value": [self._select(i, params.get("$select"), ("MetadataId",)) for i in items],
         }
 
+    def _get_option_sets(self, key: str | None, rest: list[str], params: dict[str, str]) -> dict[str, Any]:
+        """GET GlobalOptionSetDefinitions[(id | Name='x')][/Microsoft.Dynamics.CRM.OptionSetMetadata]."""
+        base = self.records.api_base
+        cast = rest[0].split(".")[-1] if rest else None
+        if cast and cast not in ("OptionSetMetadata", "OptionSetMetadataBase"):
+            items: list[dict[str, Any]] = []  # no BooleanOptionSetMetadata sets are modelled
+        else:
+            items = [self.option_sets.to_metadata(i) for i in self.option_sets.items.values()]
+        if key is not None:
+            item = self.option_sets.to_metadata(self.option_sets.find(key))
+            if cast and cast not in ("OptionSetMetadata", "OptionSetMetadataBase"):
+                raise DvError(404, "0x80040217", f"Option set {key} is not a {cast}.")
+            body = self._select(item, params.get("$select"), ("MetadataId",))
+            return {"@odata.context": f"{base}$metadata#GlobalOptionSetDefinitions/$entity", **body}
+        items = self._filter(items, params.get("$filter"), params)
+        return {
+            "@odata.context": f"{base}$metadata#GlobalOptionSetDefinitions",
+            "value": [self._select(i, params.get("$select"), ("MetadataId",)) for i in items],
+        }
+
+    def option_message(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        out, changed = self.option_sets.message(name, body)
+        for t in {t.logical: t for t in changed}.values():
+            self._persist(t)
+        return out
+
+    def _update_relationship(self, rel: dict[str, Any], body: dict[str, Any]) -> None:
+        """PUT RelationshipDefinitions(id): the cascade configuration and labels are what can change."""
+        cascade = body.get("CascadeConfiguration")
+        if isinstance(cascade, dict):
+            self.records.store.save_custom_table(
+                "__cascade__" + rel["SchemaName"], {"kind": "cascade", "name": rel["SchemaName"], "value": cascade}
+            )
+            self.cascades[rel["SchemaName"]] = dict(cascade)
+
     def _create_many_to_many(self, body: dict[str, Any]) -> str:
         d = n2n.ManyToMany.from_body(body)
         if not d.schema or d.entity1 not in self.tables or d.entity2 not in self.tables:
@@ -480,6 +535,9 @@ class MetadataApi:
         head, key = split_paren(segments[0])
         if key is None:
             raise DvError(405, "", f"DELETE needs a single {head} item.")
+        if head == "GlobalOptionSetDefinitions":
+            self.option_sets.delete(key)
+            return
         if head == "RelationshipDefinitions":
             self._delete_relationship(self._find_relationship(key))
             return
@@ -561,6 +619,12 @@ class MetadataApi:
         definition (`MSCRM.MergeLabels: true` keeps other languages' labels; the sandbox has one language).
         """
         head, key = split_paren(segments[0])
+        if head == "GlobalOptionSetDefinitions" and key is not None:
+            self.option_sets.update(key, body)
+            return
+        if head == "RelationshipDefinitions" and key is not None:
+            self._update_relationship(self._find_relationship(key), body)
+            return
         if head != "EntityDefinitions" or key is None:
             raise DvError(405, "", f"PUT is not supported on '{head}'.")
         table = self._table(key)
@@ -643,7 +707,22 @@ def _relationship(
         "ReferencedEntityNavigationPropertyName": referenced_nav,
         "ReferencingEntityNavigationPropertyName": referencing_nav,
         "IsCustomRelationship": custom,
+        "CascadeConfiguration": dict(DEFAULT_CASCADE),
     }
+
+
+#: A new 1:N relationship's cascade behaviour unless the request sets one (Learn "Configure table relationship
+#: cascading behavior": parental relationships cascade, referential ones default to these).
+DEFAULT_CASCADE = {
+    "Assign": "NoCascade",
+    "Archive": "NoCascade",
+    "Delete": "RemoveLink",
+    "Merge": "NoCascade",
+    "Reparent": "NoCascade",
+    "RollupView": "NoCascade",
+    "Share": "NoCascade",
+    "Unshare": "NoCascade",
+}
 
 
 def _attr_mid(table: Table, attr: Attribute) -> str:

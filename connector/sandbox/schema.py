@@ -171,6 +171,7 @@ class Attribute:
     custom: bool = False
     relationship: str | None = None  # a custom lookup's 1:N relationship SchemaName
     referenced_nav: str | None = None  # ... and its collection-valued navigation property on the referenced table
+    global_option_set: str | None = None  # a choice column's global option set (GlobalOptionSetDefinitions Name)
 
     @property
     def schema_name(self) -> str:
@@ -223,8 +224,8 @@ class Attribute:
             opts.append(opt)
         return {
             "MetadataId": _mid(table, self.logical, "optionset"),
-            "Name": f"{table}_{self.logical}",
-            "IsGlobal": False,
+            "Name": self.global_option_set or f"{table}_{self.logical}",
+            "IsGlobal": self.global_option_set is not None,
             "OptionSetType": {PICKLIST: "Picklist", STATE: "State", STATUS: "Status"}.get(self.type, "Picklist"),
             "Options": opts,
         }
@@ -618,6 +619,7 @@ def seed_tables() -> dict[str, Table]:
             Attribute("domainname", STRING, 1024, required="SystemRequired"),
             Attribute("internalemailaddress", STRING, 100),
             Attribute("applicationid", UNIQUEID),
+            Attribute("azureactivedirectoryobjectid", UNIQUEID),
             Attribute("isdisabled", BOOLEAN),
         ],
         otc=8,

@@ -106,22 +106,7 @@ OPERATIONS = [
 ]
 
 # Operations the sandbox does not answer correctly yet (strict: an unexpected pass fails, so the list shrinks).
-PENDING: set[str] = {
-    "callAction InsertOptionValue",
-    "callFunction bound",
-    "createAttribute (choice from global option set)",
-    "createGlobalOptionSet",
-    "deleteGlobalOptionSet",
-    "deleteRecord file property",
-    "downloadFile",
-    "duplicateDetection",
-    "impersonate (MSCRMCallerID)",
-    "retrieveGlobalOptionSet",
-    "retrieveGlobalOptionSets",
-    "updateGlobalOptionSet",
-    "updateRelationship",
-    "uploadFile",
-}
+PENDING: set[str] = set()
 
 
 def _missing() -> str | None:
