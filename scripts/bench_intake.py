@@ -245,7 +245,7 @@ def time_whole_step(path: Path) -> None:
     t = time.perf_counter()
     result = read_source(source, settings, mapping_path=MAPPING)
     seconds = time.perf_counter() - t
-    cases = len(getattr(result, "cases", []) or [])
+    cases = len(result.cases)
     print(json.dumps({"seconds": seconds, "cases": cases, "peak_mb": peak_rss_mb()}))
 
 
