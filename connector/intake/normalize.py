@@ -171,6 +171,7 @@ def _map_uniques(s: pd.Series, func: Callable[[str], Any]) -> pd.Series:
 
 
 def _join(raw: pd.DataFrame, cols: list[str], sep: str) -> pd.Series:
+    """Several source columns feeding one field (first name + surname, address lines), joined without empty parts."""
     if len(cols) == 1:
         return _clean(raw[cols[0]])
     parts = [part for part in (_clean(raw[c]) for c in cols) if part.notna().any()]
@@ -247,6 +248,7 @@ def _values(s: pd.Series) -> np.ndarray | pd.api.extensions.ExtensionArray:
 
 
 def _too_long(s: pd.Series, limit: int) -> np.ndarray:
+    """Rows whose text exceeds the CRM column's length (a longer value would fail the push, not intake)."""
     if _mostly_repeated(s):
         codes, uniques = pd.factorize(s, use_na_sentinel=True)
         long_u = np.array([len(u) > limit for u in uniques] + [False], dtype=bool)
@@ -281,6 +283,8 @@ def normalise_exemption(code: str) -> str | None:
 
 
 def _enum_mapper(field: str, mapping: SourceMapping) -> Callable[[str], str | None]:
+    """Source word -> model value: the council's own value map first, then the model's values, then the shipped
+    synonyms (connector/intake/synonyms.toml)."""
     table = mapping.values.lookup(field)
     synonyms = load_synonyms().lookup(field)
     choices = {fold(m.value): m.value for m in ENUM_FIELDS[field]} | {

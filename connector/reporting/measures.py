@@ -454,7 +454,7 @@ def _duration_table(values: pd.Series, buckets: list[tuple[str, int | None, int 
     return pd.DataFrame({"Working days": C.bucket_labels(buckets), what: _buckets(values, buckets)})
 
 
-def open_caseload(prepared: pd.DataFrame, today: date, due_soon_days: int, wd: WorkingDays) -> dict[str, Any]:
+def open_caseload(prepared: pd.DataFrame, today: date, due_soon_days: int, wd: WorkingDays) -> dict[str, pd.DataFrame]:
     """Open cases as at ``today`` (every period), per team, with due-soon and overdue reference lists."""
     stage = prepared["stage"].fillna("received")
     open_ = prepared[prepared["responded_date"].isna() & ~stage.isin(FINISHED_STAGES)].copy()
@@ -508,7 +508,7 @@ def open_caseload(prepared: pd.DataFrame, today: date, due_soon_days: int, wd: W
             }
         )
 
-    out: dict[str, Any] = {
+    out: dict[str, pd.DataFrame] = {
         "open_caseload": by_team,
         "due_soon": listing(due_soon, "_remaining", "Working days remaining"),
         "overdue": listing(overdue, "_late", "Working days overdue"),
