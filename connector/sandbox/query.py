@@ -243,7 +243,12 @@ class CollectionReader:
                 lambda t, text: self._compile(t, text, {}, user).predicate,
             )
             return fetched, applied
-        for missing in ("$apply", "sql", "savedQuery", "userQuery"):
+        if "sql" in params:
+            from connector.sandbox.sql import run_sql
+
+            answer = run_sql(records, table, params["sql"], lambda t, text: self._compile(t, text, {}, user).predicate)
+            return answer, applied
+        for missing in ("$apply", "savedQuery", "userQuery"):
             # Real Dataverse supports these; the sandbox does not, and answering with every row instead would be
             # a silent wrong answer. Simplification, listed in docs/sandbox.md.
             if missing in params:
