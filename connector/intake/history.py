@@ -116,6 +116,9 @@ class CrossRefOptions:
     max_links: int = 10
     #: Earlier requests older than this (before the oldest open request checked) are left out of the index.
     history_days: int = 730
+    #: Bound on one query's work: of one distinctive word's requests in the time window, at most this many (those
+    #: received nearest the query) are compared. Only a campaign of thousands of near-identical requests reaches it.
+    max_candidates_per_term: int = 2000
 
     @property
     def aggregation_calendar_days(self) -> int:
