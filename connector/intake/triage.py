@@ -64,6 +64,18 @@ def _compile(patterns: Iterable[str]) -> list[re.Pattern[str]]:
     return [re.compile(p, re.IGNORECASE) for p in patterns]
 
 
+def _any_of(rxs: list[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One pattern that matches wherever one of ``rxs`` does, so a request is searched once per rule; only a hit is
+    searched again pattern by pattern, to name the one that matched. None where joining could change a pattern's
+    meaning (back-references number groups across the join; inline global flags cannot be joined)."""
+    if not rxs or any(re.search(r"\\[1-9]|\(\?P=|\(\?[aiLmsux]+\)", rx.pattern) for rx in rxs):
+        return None
+    try:
+        return re.compile("|".join(f"(?:{rx.pattern})" for rx in rxs), re.IGNORECASE)
+    except re.error:
+        return None
+
+
 def _check_patterns(value: list[str]) -> list[str]:
     for pattern in value:
         try:
@@ -166,16 +178,19 @@ class Triage:
         self.bau = [
             (
                 rule,
-                [re.compile(r"(?i)\b" + re.escape(k.strip()) + r"\b") for k in rule.keywords if k.strip()]
+                [re.compile(r"\b" + re.escape(k.strip()) + r"\b", re.IGNORECASE) for k in rule.keywords if k.strip()]
                 + _compile(rule.patterns),
             )
             for rule in rules.business_as_usual
         ]
+        self.bau_any = [_any_of(rxs) for _, rxs in self.bau]
 
     # ------------------------------------------------------------------ the three questions
     def business_as_usual(self, text: str) -> tuple[BusinessAsUsualRule | None, str | None]:
         """(rule, signal) - the first matching rule, unless the wording asks for recorded information."""
-        for rule, rxs in self.bau:
+        for (rule, rxs), any_rx in zip(self.bau, self.bau_any, strict=True):
+            if any_rx is not None and any_rx.search(text) is None:
+                continue
             hit = next((rx.pattern for rx in rxs if rx.search(text)), None)
             if hit is None:
                 continue
