@@ -234,11 +234,15 @@ class Settings(BaseSettings):
             if source.mapping is not None and not source.mapping.is_absolute():
                 source.mapping = self._input_path(source.mapping)
         dv = self.dataverse
-        for name in ("client_secret_file", "certificate_path", "certificate_password_file", "ca_bundle"):
-            value = getattr(dv, name)
-            if isinstance(value, Path) and not value.is_absolute():
-                setattr(dv, name, self.base_dir / value)
+        dv.client_secret_file = self._beside_config(dv.client_secret_file)
+        dv.certificate_path = self._beside_config(dv.certificate_path)
+        dv.certificate_password_file = self._beside_config(dv.certificate_password_file)
+        dv.ca_bundle = self._beside_config(dv.ca_bundle)
         return self
+
+    def _beside_config(self, path: Path | None) -> Path | None:
+        """A relative secret, certificate or CA path: relative to the config file's folder."""
+        return self.base_dir / path if path is not None and not path.is_absolute() else path
 
     def _input_path(self, path: Path) -> Path:
         """A relative mapping, rules or template path: the config file's folder if it is there, else the folder

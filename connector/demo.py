@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from rich.table import Table
@@ -24,11 +24,34 @@ if TYPE_CHECKING:  # imported inside the functions that use them, so `foi-sync -
     from connector.sync.job import RunReport
     from connector.sync.mapping import TargetMapping
 
+
+class Sandbox(Protocol):
+    """What the demo uses of the local sandbox (``connector.sandbox.server.SandboxServer``, started by the CLI): a
+    Protocol, because the connector never imports the sandbox (docs/architecture.md)."""
+
+    url: str
+    https_url: str
+    ca_bundle: Path
+
+    @property
+    def api_url(self) -> str: ...
+
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def client_secret(self) -> str: ...
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
 #: Environment variable the connector reads the client secret from (never from the TOML file).
 SECRET_ENV = "FOI_SYNC_DATAVERSE__CLIENT_SECRET"  # noqa: S105 (a variable name, not a secret)
 
 
-def demo_settings(sandbox: Any, workdir: Path, config_path: Path | None) -> Settings:
+def demo_settings(sandbox: Sandbox, workdir: Path, config_path: Path | None) -> Settings:
     """The shipped configuration, pointed at a running sandbox, with every output under ``workdir``."""
     os.environ[SECRET_ENV] = sandbox.client_secret  # the sandbox's published test secret, as in production: env only
     base = load_settings(config_path)
@@ -69,7 +92,7 @@ def prepare_workdir(workdir: Path) -> Path:
 
 
 def run_demo(
-    sandbox: Any, workdir: Path, keep_running: bool = False, config_path: Path | None = None
+    sandbox: Sandbox, workdir: Path, keep_running: bool = False, config_path: Path | None = None
 ) -> dict[str, Any]:
     """Provision the FOI schema on a running sandbox, run the scheduled job twice, and show what landed."""
     from connector.dataverse import DataverseClient
@@ -114,7 +137,7 @@ def run_demo(
     return summary
 
 
-def seed_teams(client: Any, settings: Settings) -> int:
+def seed_teams(client: DataverseClient, settings: Settings) -> int:
     """Create the teams the routing rules name, so the owner lookups resolve as they would in a real tenant."""
     path = settings.resolve(settings.intake.rules)
     rules = tomlfile.read_toml(path, what="the routing rules", fix_path="set intake.rules")[0] if path.is_file() else {}
@@ -146,11 +169,9 @@ def write_letter_previews(settings: Settings, out_dir: Path, limit: int = 3) -> 
     return written
 
 
-def _describe(provisioned: Any) -> str:
-    if isinstance(provisioned, dict):
-        made = [f"{len(v)} {k}" for k, v in provisioned.items() if isinstance(v, list | tuple) and v]
-        return "created " + ", ".join(made) if made else "schema already in place"
-    return str(provisioned)
+def _describe(provisioned: dict[str, list[str]]) -> str:
+    made = [f"{len(v)} {k}" for k, v in provisioned.items() if v]
+    return "created " + ", ".join(made) if made else "schema already in place"
 
 
 def _summarise(

@@ -11,7 +11,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
@@ -60,14 +60,17 @@ class TextFormatter(logging.Formatter):
         return f"{base} {extras}".rstrip()
 
 
+class _OurHandler(logging.StreamHandler[TextIO]):
+    """The handler configure_logging installs (so a second call replaces it and leaves a host's handlers alone)."""
+
+
 def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     """Log to stderr (stdout stays for command output). Safe to call more than once."""
     root = logging.getLogger("connector")
-    for handler in list(root.handlers):
-        if getattr(handler, "_foi_sync", False):
-            root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler._foi_sync = True  # type: ignore[attr-defined]
+    for old in list(root.handlers):
+        if isinstance(old, _OurHandler):
+            root.removeHandler(old)
+    handler = _OurHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)

@@ -450,7 +450,7 @@ def run_foisync(server: Any, settings: Any, register: Path, work: Workload) -> d
     client.whoami()  # token first, as for (a) and (b)
     try:
         t0 = time.perf_counter()
-        report = run_migrate(settings, register, SOURCE_MAPPING, client=client, progress=False, today=TODAY)
+        report = run_migrate(settings, register, SOURCE_MAPPING, client=client, today=TODAY)
         t1 = time.perf_counter()
         acks = client.create_multiple("emails", "email", work.acks)
         t2 = time.perf_counter()

@@ -31,18 +31,22 @@ FOUNDATION = frozenset(
 ALLOWED: dict[str, frozenset[str]] = {
     "foundation": frozenset(),
     "deadlines": frozenset(),
-    "auth": frozenset({"dataverse"}),
-    "dataverse": frozenset({"auth"}),
+    "dataverse": frozenset(),
     "intake": frozenset({"deadlines"}),
-    "letters": frozenset({"deadlines", "dataverse", "auth"}),
-    "reporting": frozenset({"deadlines", "dataverse", "auth"}),
+    "letters": frozenset({"deadlines", "dataverse"}),
+    "reporting": frozenset({"deadlines", "dataverse"}),
     "learn": frozenset({"deadlines", "intake", "reporting"}),
-    "sync": frozenset({"deadlines", "dataverse", "auth", "intake", "letters", "reporting", "learn"}),
-    "demo": frozenset({"deadlines", "dataverse", "auth", "intake", "letters", "reporting", "learn", "sync"}),
-    "cli": frozenset({"deadlines", "dataverse", "auth", "intake", "letters", "reporting", "learn", "sync", "demo"}),
+    "sync": frozenset({"deadlines", "dataverse", "intake", "letters", "reporting", "learn"}),
+    "demo": frozenset({"deadlines", "dataverse", "intake", "letters", "reporting", "learn", "sync"}),
+    "cli": frozenset({"deadlines", "dataverse", "intake", "letters", "reporting", "learn", "sync", "demo"}),
     "__main__": frozenset({"cli"}),
     "sandbox": frozenset(),
 }
+
+#: The orchestrator of the scheduled job: it calls the stages, and no stage calls it (nor, through it, another
+#: stage). Inside ``sync`` only these files may import it; outside, only ``cli`` and ``demo`` can reach ``sync``.
+ORCHESTRATOR = "connector.sync.job"
+ORCHESTRATOR_IMPORTERS = frozenset({"sync/job.py"})
 
 #: The only modules that may start the sandbox, and only inside a function (so ``--help`` never loads it).
 SANDBOX_STARTERS = frozenset({"cli/sandbox_cmd.py", "cli/demo_cmd.py"})
@@ -160,9 +164,22 @@ def check(connector_dir: Path) -> list[Violation]:
         source = layer_of(rel)
         for imp in _imports(rel, tree, violations):
             target = _target_layer(imp.module)
+            where = f"connector/{rel}"
+            if (
+                source == "sync"
+                and rel not in ORCHESTRATOR_IMPORTERS
+                and (imp.module == ORCHESTRATOR or imp.module.startswith(ORCHESTRATOR + "."))
+            ):
+                violations.append(
+                    Violation(
+                        where,
+                        imp.line,
+                        f"a stage imports the orchestrator {ORCHESTRATOR}: an orchestrator calls the stages, a stage "
+                        "does not orchestrate (only the CLI and the demo run the job)",
+                    )
+                )
             if target is None or target == source:
                 continue
-            where = f"connector/{rel}"
             if source == "sandbox":
                 violations.append(
                     Violation(

@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from connector import odata
+from connector.cli import AppContext
+
+if TYPE_CHECKING:  # imported inside the commands, so `foi-sync --help` stays fast
+    from connector.dataverse import DataverseClient
+    from connector.sync.mapping import TargetMapping
 
 #: How many of a run's counts `foi-sync runs` shows in its table (all of them with --json).
 SHOWN_COUNTS = ("created", "updated", "adopted", "dead_letters", "notes", "audit_notes", "letters_created", "pulled")
 
 
-def _history(client: Any, mapping: Any, reference: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+def _history(
+    client: DataverseClient, mapping: TargetMapping, reference: str
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """-> (the case row or None, timeline entries sorted by time) read from the CRM."""
     from connector.reporting.store import letter_kind
 
@@ -59,11 +66,13 @@ def _history(client: Any, mapping: Any, reference: str) -> tuple[dict[str, Any] 
         select=["activityid", "subject", "statecode", "createdon"],
         filter=odata.eq("_regardingobjectid_value", case_id),
     ):
+        code = email.get("statecode")
+        state = states.get(code, "?") if isinstance(code, int) else "?"
         entries.append(
             {
                 "at": str(email.get("createdon") or ""),
                 "source": "crm letter",
-                "title": f"letter: {letter_kind(email.get('subject'))} ({states.get(email.get('statecode'), '?')})",
+                "title": f"letter: {letter_kind(email.get('subject'))} ({state})",
                 "text": "",
             }
         )
@@ -75,7 +84,7 @@ def _history(client: Any, mapping: Any, reference: str) -> tuple[dict[str, Any] 
 @click.argument("reference")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: the CRM's timeline and the local ledger.")
 @click.pass_obj
-def audit(app: Any, reference: str, as_json: bool) -> None:
+def audit(app: AppContext, reference: str, as_json: bool) -> None:
     """Print a case's whole history: the CRM's notes and letters, then the local run ledger."""
     from connector.dataverse import DataverseClient
     from connector.sync.mapping import load_target_mapping
@@ -147,7 +156,7 @@ def audit(app: Any, reference: str, as_json: bool) -> None:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000), help="How many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Every run with all its counts, as JSON.")
 @click.pass_obj
-def runs(app: Any, limit: int, as_json: bool) -> None:
+def runs(app: AppContext, limit: int, as_json: bool) -> None:
     """Recent runs (newest first): kind, status, start and finish, and what each did."""
     from connector.sync.state import StateStore
 

@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 import click
 
+from connector.cli import AppContext
 from connector.model import LONDON, Regime
 
 
@@ -68,7 +69,7 @@ DATE = _Date()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (due, extended_due, ...).")
 @click.pass_obj
 def deadline(
-    obj: object,
+    obj: AppContext | None,
     regime: str,
     received: str,
     nation: str | None,
@@ -88,7 +89,8 @@ def deadline(
     from connector.deadlines.calendar import fmt
     from connector.deadlines.engine import london_today
 
-    settings = getattr(obj, "settings", None)
+    # Run from `foi-sync` the config gives the defaults; run on its own (a test, a library) the law's defaults do.
+    settings = obj.settings if obj is not None else None
     received_date, received_at = _parse_received(received)
     if fee_paid is not None and fee_notice is None:
         raise click.BadParameter("--fee-paid needs --fee-notice (the date the fees notice was given)")

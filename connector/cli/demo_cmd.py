@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from connector.cli import AppContext
+
 
 @click.command(name="demo")
 @click.option(
@@ -17,7 +19,7 @@ import click
 )
 @click.option("--keep-running", is_flag=True, help="Leave the sandbox running afterwards so you can explore it.")
 @click.pass_obj
-def demo(app: object, workdir: Path, keep_running: bool) -> None:
+def demo(app: AppContext | None, workdir: Path, keep_running: bool) -> None:
     """Run the whole job once on the local sandbox with sample data."""
     from connector.demo import prepare_workdir, run_demo
     from connector.sandbox.server import SandboxOptions, SandboxServer  # allowed here, lazily: see docs/architecture.md
@@ -26,4 +28,6 @@ def demo(app: object, workdir: Path, keep_running: bool) -> None:
     sandbox = SandboxServer(
         SandboxOptions(port=0, db_path=workdir / "sandbox.sqlite", cert_dir=workdir / "sandbox-tls")
     )
-    run_demo(sandbox, workdir=workdir, keep_running=keep_running, config_path=getattr(app, "config_path", None))
+    run_demo(
+        sandbox, workdir=workdir, keep_running=keep_running, config_path=app.config_path if app is not None else None
+    )

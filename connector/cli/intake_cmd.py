@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from connector.cli import AppContext
 from connector.errors import ConfigError
+
+if TYPE_CHECKING:  # imported inside the commands, so `foi-sync --help` stays fast
+    from connector.intake.pipeline import IntakeResult
 
 
 def _guess_kind(path: str) -> str:
@@ -53,7 +57,7 @@ def _guess_kind(path: str) -> str:
 )
 @click.pass_obj
 def intake(
-    app: Any,
+    app: AppContext,
     source_name: str | None,
     path: str | None,
     mapping: Path | None,
@@ -116,7 +120,7 @@ def intake(
     _print_summary(summary, result, show_cases)
 
 
-def _print_summary(summary: dict[str, Any], result: Any, show_cases: int) -> None:
+def _print_summary(summary: dict[str, Any], result: IntakeResult, show_cases: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -152,7 +156,7 @@ def _print_summary(summary: dict[str, Any], result: Any, show_cases: int) -> Non
             cases.add_row(
                 str(r["reference"]),
                 str(r["regime"]),
-                str(due.date()) if hasattr(due, "date") else "",
+                str(due.date()) if isinstance(due, datetime) else "",
                 f"{r['service_area'] or '-'} ({r['route_method']})",
                 f"{r['grade']} {r['grade_score']}",
                 str(r.get("related") or ""),

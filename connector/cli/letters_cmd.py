@@ -6,15 +6,19 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
 
+from connector.cli import AppContext
 from connector.letters import LetterType, letters_due, render_letter
 from connector.letters.files import preview_path
 from connector.letters.types import APPLIES_TO, TITLES
 from connector.model import FoiCase, Regime
+
+if TYPE_CHECKING:
+    from connector.config import Settings
 
 
 @click.group(name="letters")
@@ -59,7 +63,7 @@ def _cases_from_json(path: Path) -> list[FoiCase]:
     return cases
 
 
-def _cases_from_intake(settings: Any) -> list[FoiCase]:
+def _cases_from_intake(settings: Settings) -> list[FoiCase]:
     try:
         from connector.intake import run_intake
     except ImportError:
@@ -127,7 +131,7 @@ def find_case(cases: list[FoiCase], reference: str) -> FoiCase:
 )
 @click.pass_obj
 def preview(
-    app: Any,
+    app: AppContext,
     reference: str,
     letter_type: str | None,
     out_dir: Path | None,

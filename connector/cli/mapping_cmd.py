@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
+from connector.cli import AppContext
 
-def _mapping_path(app: Any, mapping: Path | None) -> Path:
+
+def _mapping_path(app: AppContext, mapping: Path | None) -> Path:
     return mapping if mapping is not None else app.settings.sync.target_mapping
 
 
@@ -29,7 +30,7 @@ def mapping() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
 @click.pass_obj
-def check(app: Any, mapping_file: Path | None, as_json: bool) -> None:
+def check(app: AppContext, mapping_file: Path | None, as_json: bool) -> None:
     """List every mismatch between the mapping and the tenant's live metadata, each with its fix."""
     from connector.dataverse import DataverseClient
     from connector.sync.check import check_mapping
@@ -63,7 +64,7 @@ def check(app: Any, mapping_file: Path | None, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Say what would be created; create nothing.")
 @click.option("--solution", default=None, help="Unique name of the solution to add the new components to.")
 @click.pass_obj
-def provision(app: Any, mapping_file: Path | None, dry_run: bool, solution: str | None) -> None:
+def provision(app: AppContext, mapping_file: Path | None, dry_run: bool, solution: str | None) -> None:
     """Create the mapping's custom table, columns, choices, lookups and alternate keys where missing."""
     from connector.dataverse import DataverseClient
     from connector.sync.mapping import load_target_mapping

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
+from connector.cli import AppContext
+
+if TYPE_CHECKING:  # imported inside the commands, so `foi-sync --help` stays fast
+    from connector.learn.model_file import ModelFile, ModelMeta
 from connector.sync.learning import models_at
 
 KINDS = {"time": ("time_to_respond",), "routing": ("routing",), "all": ("time_to_respond", "routing")}
 TITLES = {"time_to_respond": "time to respond", "routing": "routing"}
 
 
-def _lines(meta: Any) -> list[str]:
+def _lines(meta: ModelMeta) -> list[str]:
     m = meta.metrics
     out = [f"{TITLES[meta.kind]} model: {'USABLE' if meta.usable else 'NOT USABLE'}"]
     if meta.kind == "time_to_respond" and m:
@@ -41,7 +45,7 @@ def _lines(meta: Any) -> list[str]:
     return out
 
 
-def _print(models: dict[str, Any], as_json: bool) -> None:
+def _print(models: dict[str, ModelFile], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({k: m.meta.model_dump(mode="json") for k, m in models.items()}, indent=2))
         return
@@ -55,7 +59,7 @@ def model() -> None:
     """Train, evaluate and show the learned time-to-respond and routing models."""
 
 
-def _train(app: Any, kind: str, save: bool) -> dict[str, Any]:
+def _train(app: AppContext, kind: str, save: bool) -> dict[str, ModelFile]:
     from connector.dataverse import DataverseClient
     from connector.learn.model_file import save_model
     from connector.sync.learning import read_history, train_from_history
@@ -90,7 +94,7 @@ _json = click.option("--json", "as_json", is_flag=True, help="The models' metada
 @_kind
 @_json
 @click.pass_obj
-def train(app: Any, kind: str, as_json: bool) -> None:
+def train(app: AppContext, kind: str, as_json: bool) -> None:
     """Learn from the CRM's closed and routed cases, judge on held-back cases, and save the model files."""
     models = _train(app, kind, save=True)
     _print(models, as_json)
@@ -104,7 +108,7 @@ def train(app: Any, kind: str, as_json: bool) -> None:
 @_json
 @click.option("--save", is_flag=True, help="Also replace the saved model files with the ones just judged.")
 @click.pass_obj
-def evaluate(app: Any, kind: str, as_json: bool, save: bool) -> None:
+def evaluate(app: AppContext, kind: str, as_json: bool, save: bool) -> None:
     """Judge each model on today's held-back cases against its baseline; a model that does not beat it is refused."""
     from connector.learn.model_file import load_model, save_model
 
@@ -125,7 +129,7 @@ def evaluate(app: Any, kind: str, as_json: bool, save: bool) -> None:
 @_kind
 @_json
 @click.pass_obj
-def show(app: Any, kind: str, as_json: bool) -> None:
+def show(app: AppContext, kind: str, as_json: bool) -> None:
     """What the saved model files say: trained when, on how many cases, their errors and whether they are used."""
     from connector.learn.model_file import load_model
 

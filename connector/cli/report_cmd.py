@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import click
 
+from connector.cli import AppContext
 from connector.errors import ConfigError
 from connector.logs import get_logger
 
@@ -17,7 +17,7 @@ log = get_logger(__name__)
 @click.command(name="pull")
 @click.option("--full", is_flag=True, help="Forget the saved change token and resynchronise the whole table.")
 @click.pass_obj
-def pull(app: Any, full: bool) -> None:
+def pull(app: AppContext, full: bool) -> None:
     """Bring case status back from the CRM into the reporting store."""
     from connector.dataverse import DataverseClient
     from connector.reporting import ReportingStore, pull_cases
@@ -77,7 +77,7 @@ def _as_at(value: str | None) -> date | None:
 @click.option("--as-at", "as_at", default=None, help="Date for the open caseload and overdue lists (default today).")
 @click.pass_obj
 def report(
-    app: Any,
+    app: AppContext,
     period: str | None,
     date_from: str | None,
     date_to: str | None,

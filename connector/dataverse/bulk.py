@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_CHUNK = 1000
+#: How a record is addressed: its GUID, or its alternate key's columns and values (None: it has neither).
+RecordKey = str | Mapping[str, Any] | None
+
 RECONCILE_ATTEMPTS = 3
 RECONCILE_GROUP = 50
 TAIL_FLOOR = 50
@@ -52,7 +55,7 @@ class BulkFailure:
     """One record that did not land: its position in the input, its key (id or alternate key), and the error."""
 
     index: int
-    key: Any
+    key: RecordKey
     code: str
     message: str
     status: int | None = None
@@ -151,8 +154,15 @@ class ChunkSizer:
 @dataclass
 class _Item:
     index: int
-    key: Any  # GUID str or alternate-key dict (for reporting and addressing)
+    key: RecordKey  # for reporting and addressing
     body: dict[str, Any]
+
+    @property
+    def address(self) -> str | Mapping[str, Any]:
+        """The key a request addresses: only items that have one are ever sent (the others fail before)."""
+        if self.key is None:
+            raise ValueError(f"record {self.index} has no key to address it by")
+        return self.key
 
 
 class BulkWriter:
@@ -208,8 +218,7 @@ class BulkWriter:
                         f.result()
         self.result.failed.sort(key=lambda f: f.index)
         self.result.seconds = time.monotonic() - started
-        self.t.stats.add("records_written", self.result.succeeded)
-        self.t.stats.add("records_failed", len(self.result.failed))
+        self.t.stats.records(self.result.succeeded, len(self.result.failed))
         return self.result
 
     def _take(self) -> list[_Item]:
@@ -249,9 +258,10 @@ class BulkWriter:
             self.progress(len(items))
 
     def _fail(self, items: Sequence[_Item], err: DataverseError | Exception, prefix: str = "") -> None:
-        code = getattr(err, "code", "") or type(err).__name__
-        status = getattr(err, "status", None)
-        message = prefix + (getattr(err, "message", None) or str(err))
+        if isinstance(err, DataverseError):
+            code, status, message = err.code or type(err).__name__, err.status, prefix + (err.message or str(err))
+        else:
+            code, status, message = type(err).__name__, None, prefix + str(err)
         failures = [BulkFailure(item.index, item.key, code, message, status) for item in items]
         with self._lock:
             self.result.failed.extend(failures)
@@ -270,7 +280,7 @@ class BulkWriter:
         for item in chunk:
             target = {**item.body, "@odata.type": f"Microsoft.Dynamics.CRM.{self.logical_name}"}
             if self.message == "UpsertMultiple":
-                target["@odata.id"] = odata.record_path(self.entity_set, item.key)
+                target["@odata.id"] = odata.record_path(self.entity_set, item.address)
             out.append(target)
         return out
 
@@ -324,16 +334,16 @@ class BulkWriter:
             except ValueError:
                 ids = None
             if not ids:
-                ids = [item.key for item in chunk]
+                ids = [item.key if isinstance(item.key, str) else None for item in chunk]
         self._ok(chunk, ids)
 
     # ------------------------------------------------------------------ bad-record isolation
     def _part(self, item: _Item) -> BatchRequest:
         if self.message == "UpsertMultiple":
-            return BatchRequest("PATCH", odata.record_path(self.entity_set, item.key), item.body)
+            return BatchRequest("PATCH", odata.record_path(self.entity_set, item.address), item.body)
         if self.message == "UpdateMultiple":
             body = {k: v for k, v in item.body.items() if k != self.primary_id}
-            return BatchRequest("PATCH", odata.record_path(self.entity_set, item.key), body, {"If-Match": "*"})
+            return BatchRequest("PATCH", odata.record_path(self.entity_set, item.address), body, {"If-Match": "*"})
         return BatchRequest("POST", self.entity_set, item.body)
 
     def _isolate(self, chunk: list[_Item], chunk_error: DataverseError) -> None:
@@ -452,8 +462,8 @@ def _rounds(items: list[_Item]) -> list[list[_Item]]:
     return rounds
 
 
-def _key_sig(key: Any) -> str:
-    if isinstance(key, dict):
+def _key_sig(key: RecordKey) -> str:
+    if isinstance(key, Mapping):
         return "|".join(f"{k}={str(v).casefold()}" for k, v in sorted(key.items()))
     return str(key).lower()
 

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from connector import odata
-from connector.config import DataverseSettings
+from connector.config import DataverseSettings, Settings
+from connector.dataverse.auth import TokenProvider
 from connector.dataverse.batch import BatchRequest, BatchResponse, ChangeSet, build_batch, parse_batch_response
 from connector.dataverse.bulk import AdaptiveGate, BulkFailure, BulkResult, BulkWriter, ChunkSizer, _Item, new_id
 from connector.dataverse.errors import DuplicateRecord, NotFound, OutcomeUnknown, ValidationFailed
@@ -33,8 +34,6 @@ class DataverseClient:
         # One pooled session for the API and for MSAL's calls to the token endpoint.
         session = VerifyingSession(str(settings.ca_bundle) if settings.ca_bundle else None)
         if tokens is None:
-            from connector.auth import TokenProvider
-
             tokens = TokenProvider(settings, http=session)
         self.settings = settings
         self.tokens = tokens
@@ -46,9 +45,11 @@ class DataverseClient:
         self._sizers: dict[tuple[str, str], ChunkSizer] = {}
 
     @classmethod
-    def from_settings(cls, settings: Any, tokens: TokenSource | None = None) -> DataverseClient:
+    def from_settings(
+        cls, settings: Settings | DataverseSettings, tokens: TokenSource | None = None
+    ) -> DataverseClient:
         """From ``settings.dataverse`` (or the whole :class:`~connector.config.Settings`)."""
-        dv = getattr(settings, "dataverse", settings)
+        dv = settings.dataverse if isinstance(settings, Settings) else settings
         return cls(dv, tokens)
 
     def __enter__(self) -> DataverseClient:
@@ -230,7 +231,7 @@ class DataverseClient:
         entity_set: str,
         logical_name: str,
         bypass_plugins: bool,
-        progress: Any,
+        progress: Callable[[int], None] | None,
         pid: str | None,
         on_settled: Callable[[Sequence[int], Sequence[BulkFailure]], None] | None = None,
     ) -> BulkWriter:

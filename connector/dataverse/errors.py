@@ -7,6 +7,7 @@ logged or stored in the dead-letter table without leaking requester data.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from connector.errors import ExitCode, FoiSyncError
@@ -135,7 +136,7 @@ _CONCURRENCY_CODES = {"0x80060882"}
 _DUPLICATE_CODES = {"0x80040237", "0x80060892", "0x80040333"}
 
 
-def from_response(status: int, body: Any, headers: Any, default_message: str = "") -> DataverseError:
+def from_response(status: int, body: Any, headers: Mapping[str, str], default_message: str = "") -> DataverseError:
     err = body.get("error", {}) if isinstance(body, dict) else {}
     code = str(err.get("code") or "")
     message = str(err.get("message") or default_message or f"HTTP {status}")

@@ -79,13 +79,31 @@ class Stats:
         self.records_failed = 0
         self.token_refreshes = 0
 
-    def add(self, attr: str, n: int = 1) -> None:
+    def request(self, method: str) -> None:
         with self._lock:
-            setattr(self, attr, getattr(self, attr) + n)
+            self.requests[method] += 1
 
-    def count(self, counter: str, key: Any, n: int = 1) -> None:
+    def retry(self, reason: str) -> None:
         with self._lock:
-            getattr(self, counter)[key] += n
+            self.retries[reason] += 1
+
+    def status(self, code: int) -> None:
+        with self._lock:
+            self.statuses[code] += 1
+
+    def throttle(self) -> None:
+        with self._lock:
+            self.throttled += 1
+
+    def token_refresh(self) -> None:
+        with self._lock:
+            self.token_refreshes += 1
+            self.retries["401 token refresh"] += 1
+
+    def records(self, written: int, failed: int) -> None:
+        with self._lock:
+            self.records_written += written
+            self.records_failed += failed
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -301,7 +319,7 @@ class Transport:
         def before_sleep(rs: RetryCallState) -> None:
             exc = rs.outcome.exception() if rs.outcome else None
             assert isinstance(exc, _Transient)
-            self.stats.count("retries", exc.reason)
+            self.stats.retry(exc.reason)
             log.warning(
                 "retrying %s after %s%s: waiting %.2f s (attempt %d)",
                 where,
@@ -341,7 +359,7 @@ class Transport:
             self.pacer.wait_turn()
             token = self.tokens.token()
             hdrs["Authorization"] = "Bearer " + token
-            self.stats.count("requests", method)
+            self.stats.request(method)
             try:
                 resp = self.session.request(
                     method, url, data=body, headers=hdrs, timeout=(min(CONNECT_TIMEOUT, timeout), timeout)
@@ -371,7 +389,7 @@ class Transport:
                     ) from None
                 raise _Transient(err, "timeout", True) from None
             status = resp.status_code
-            self.stats.count("statuses", status)
+            self.stats.status(status)
             hint = resp.headers.get("x-ms-dop-hint")
             if hint and hint.isdigit():
                 self.dop_hint = int(hint)
@@ -379,14 +397,13 @@ class Transport:
                 return resp
             if status == 401 and not refreshed:
                 refreshed = True
-                self.stats.add("token_refreshes")
-                self.stats.count("retries", "401 token refresh")
+                self.stats.token_refresh()
                 log.info("retrying %s after 401: access token refreshed", where)
                 self.tokens.invalidate(token)
                 continue
             error = self._error(resp)
             if isinstance(error, Throttled):
-                self.stats.add("throttled")
+                self.stats.throttle()
                 with self._throttle_lock:
                     self._blocked_until = max(self._blocked_until, time.monotonic() + error.retry_after)
                 for listener in self.throttle_listeners:

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector import odata
 from connector.dataverse import BatchRequest, DataverseClient
@@ -33,6 +33,11 @@ from connector.sync.mapping import DEADLINE_FIELDS, TargetMapping
 from connector.sync.plan import Plan, PlannedRecord
 from connector.sync.push import FATAL, deterministic_id
 from connector.sync.state import StateStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from connector.intake.grade import Grade
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +301,7 @@ class AuditWriter:
         return written
 
 
-def routing_from_frame(frame: Any) -> dict[str, Routing]:
+def routing_from_frame(frame: pd.DataFrame | None) -> dict[str, Routing]:
     """{reference: Routing} from an intake frame (pandas) with route_method/route_rule/route_confidence columns."""
     if frame is None or len(frame) == 0 or "route_method" not in frame:
         return {}
@@ -309,7 +314,7 @@ def routing_from_frame(frame: Any) -> dict[str, Routing]:
     return out
 
 
-def grades_from(grades: Mapping[str, Any]) -> dict[str, tuple[str, int, list[str]]]:
+def grades_from(grades: Mapping[str, Grade]) -> dict[str, tuple[str, int, list[str]]]:
     """{reference: (grade, score, reasons)} from intake's grades (connector.intake.grade.Grade objects)."""
     out: dict[str, tuple[str, int, list[str]]] = {}
     for ref, g in grades.items():

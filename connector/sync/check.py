@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from connector import odata
 from connector.dataverse.errors import DataverseError, NotFound
-from connector.dataverse.metadata import TableMetadata
+from connector.dataverse.metadata import ColumnMetadata, TableMetadata
 from connector.errors import MappingError
 from connector.model import Channel, Outcome, Regime, RequesterType, ReviewOutcome, Stage
 from connector.sync.mapping import FieldMap, TargetMapping
@@ -117,7 +117,7 @@ class _Checker:
     ) -> None:
         self.problems.append(Problem(self.file, key, kind, problem, fix, severity))
 
-    def table(self, logical: str) -> Any | None:
+    def table(self, logical: str) -> TableMetadata | None:
         try:
             return self.client.metadata.table(logical, refresh=True)
         except NotFound:
@@ -237,7 +237,7 @@ class _Checker:
 
     def check_table(
         self,
-        md: Any,
+        md: TableMetadata,
         logical: str,
         entity_set: str,
         primary_id: str,
@@ -347,7 +347,7 @@ class _Checker:
                     "column optional in the CRM",
                 )
 
-    def check_choice(self, key: str, name: str, spec: FieldMap, col: Any) -> None:
+    def check_choice(self, key: str, name: str, spec: FieldMap, col: ColumnMetadata) -> None:
         options: dict[int, str] = col.options or {}
         for case_value, option in spec.choices.items():
             if option not in options:
@@ -371,7 +371,7 @@ class _Checker:
                     "warning",
                 )
 
-    def check_lookup(self, key: str, spec: FieldMap, col: Any, md: Any) -> None:
+    def check_lookup(self, key: str, spec: FieldMap, col: ColumnMetadata, md: TableMetadata) -> None:
         if spec.target and col.targets and spec.target not in col.targets:
             self.add(
                 f"{key}.target",

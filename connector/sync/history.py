@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -23,6 +23,9 @@ from connector.dataverse import DataverseClient
 from connector.intake.crossref import ANSWERED_OUTCOMES, ANSWERED_STAGES, requester_key
 from connector.intake.history import CrmHistory, HistoryRow
 from connector.sync.mapping import TargetMapping
+
+if TYPE_CHECKING:
+    from connector.reporting.pull import PullResult
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +146,7 @@ def _title_subject(title: str, reference: str) -> str:
 
 def pull_with_history(
     client: DataverseClient, settings: Settings, mapping: TargetMapping, history: CrmHistory | None
-) -> tuple[Any, int]:
+) -> tuple[PullResult, int]:
     """The pull (cases and letters into the reporting store) feeding the cross-reference history in the same read.
 
     A history file that has never had a full read (new, or cleared) makes this pull a full one: -> (the

@@ -405,7 +405,8 @@ def _push(run: _Run, plan: Plan, pusher: Pusher, today: date) -> list[PlannedRec
 
 
 def _progress(on_progress: OnProgress | None, step: str, total: int) -> Callable[[int], None] | None:
-    """The push's record counter (called from its worker threads) as ``ProgressEvent``s for the caller."""
+    """The push's record counter (called from its worker threads) as ``ProgressEvent``s for the caller, in order
+    (one at a time: the caller's callback needs no lock of its own)."""
     if on_progress is None or total == 0:
         return None
     lock = threading.Lock()
@@ -415,8 +416,7 @@ def _progress(on_progress: OnProgress | None, step: str, total: int) -> Callable
         nonlocal done
         with lock:
             done += n
-            event = ProgressEvent(step, done, total)
-        on_progress(event)
+            on_progress(ProgressEvent(step, done, total))
 
     on_progress(ProgressEvent(step, 0, total))
     return advance
@@ -637,8 +637,9 @@ def run_migrate(
     A historical import writes to no one: its cases' acknowledgements are waived in the state, so no later sync
     sends them either. ``acknowledge`` (``--acknowledge``) opts in: the letters step runs for the migrated cases
     (a late one states that it is late, never a due date in the past). ``on_progress`` hears how far the push has
-    got. ``progress`` is ignored (the library draws nothing): it stays only for the reliability drills, which
-    still pass ``progress=False``."""
+    got. ``progress`` is ignored (the library draws nothing): it stays only because the reliability drills
+    (scripts/drill_faults.py, scripts/drill_bad_inputs.py, tests/drills/test_drill_checker.py) still pass
+    ``progress=False``; remove it with those arguments."""
     from connector.sync.migration import read_migration_source, reconcile
 
     del progress

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 HISTORY_FIELDS = ("reference", "regime", "service_area", "channel", "requester_type", "received_at", "responded_at")
 
 
-def _london_date(value: Any) -> Any:
+def _london_date(value: Any) -> date | None:
     if value is None or (isinstance(value, float) and value != value):
         return None
     stamp = pd.Timestamp(value)
@@ -107,7 +107,7 @@ def train_from_history(history: pd.DataFrame, settings: Settings, kinds: tuple[s
     if "time_to_respond" in kinds:
         engine = DeadlineEngine.from_settings(settings)
 
-        def working_days(regime: str, start: Any, end: Any) -> int:
+        def working_days(regime: str, start: date, end: date) -> int:
             return int(engine.calendar(regime).working_days_between(start, end))
 
         closed = closed_history(history, working_days)

@@ -12,13 +12,15 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 from connector import odata
 from connector.model import NO_CLOCK_STAGES, FoiCase
 from connector.sync.mapping import (
+    FieldMap,
     MappingValueError,
     TargetMapping,
     _normalise,
@@ -29,6 +31,13 @@ from connector.sync.mapping import (
     stable_hash,
 )
 from connector.sync.state import RecordState, StateStore
+
+if TYPE_CHECKING:
+    from connector.deadlines import DeadlineEngine
+    from connector.intake.grade import Grade
+
+#: Resolves a lookup by name (team, queue) to an ``@odata.bind`` path, or None (connector/sync/push.py NameResolver).
+Resolver = Callable[[str, FieldMap, Any], str | None]
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +109,9 @@ def grade_key(label: str) -> str:
     return "_".join(label.lower().split())
 
 
-def derived_values(case: FoiCase, engine: Any, today: date, grade: str | None = None) -> dict[str, Any]:
+def derived_values(
+    case: FoiCase, engine: DeadlineEngine | None, today: date, grade: str | None = None
+) -> dict[str, Any]:
     """Deadline fields from the deadline engine as of today (so they refresh daily); the priority grade is intake's
     when it graded the case, else a plain rule on the days remaining."""
     if engine is None:
@@ -140,7 +151,7 @@ def derived_values(case: FoiCase, engine: Any, today: date, grade: str | None = 
 
 
 def related_case_bind(
-    mapping: TargetMapping, case: FoiCase, known: set[str], received: dict[str, tuple[Any, str]]
+    mapping: TargetMapping, case: FoiCase, known: set[str], received: dict[str, tuple[datetime, str]]
 ) -> dict[str, str | None]:
     """``related_case`` -> the earlier case by its alternate key (``incidents(foi_reference='FOI-2026-0001')``), so
     an officer can click through in Dynamics; None (no link) when the case has no related request, or when the
@@ -182,12 +193,12 @@ def build_plan(
     mapping: TargetMapping,
     state: StateStore,
     *,
-    engine: Any = None,
+    engine: DeadlineEngine | None = None,
     today: date | None = None,
     origin: dict[str, Any] | None = None,
     origins: dict[str, dict[str, Any]] | None = None,
-    grades: dict[str, Any] | None = None,
-    resolve: Any = None,
+    grades: Mapping[str, Grade] | None = None,
+    resolve: Resolver | None = None,
     crm_keys: set[str] | None = None,
 ) -> Plan:
     """Pure diff: reads the state, writes nothing. ``crm_keys``: key-safe references the CRM holds (the pull's
@@ -260,7 +271,7 @@ def build_plan(
             binds.update(related_case_bind(mapping, case, known, received))
             g = (grades or {}).get(case.reference)
             # A case re-planned without intake's grades (a dead-letter retry) carries its own grade.
-            derived = derived_values(case, engine, today, getattr(g, "grade", g) or case.grade)
+            derived = derived_values(case, engine, today, (g.grade if g is not None else None) or case.grade)
             payload = mapping.to_crm(case, derived, binds=binds, resolve=resolve)
         except MappingValueError as exc:
             planned.append(reject(case, org, source_key, exc.code, str(exc), contact_ref=ref))

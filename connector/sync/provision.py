@@ -16,7 +16,9 @@ import logging
 from typing import Any
 
 from connector import odata
+from connector.dataverse.client import DataverseClient
 from connector.dataverse.errors import NotFound
+from connector.dataverse.metadata import TableMetadata
 from connector.sync.mapping import FieldMap, TargetMapping
 
 log = logging.getLogger(__name__)
@@ -151,7 +153,7 @@ def relationship_body(table: str, name: str, spec: FieldMap) -> dict[str, Any]:
 
 
 class _Provisioner:
-    def __init__(self, client: Any, mapping: TargetMapping, dry_run: bool, solution: str | None) -> None:
+    def __init__(self, client: DataverseClient, mapping: TargetMapping, dry_run: bool, solution: str | None) -> None:
         self.client = client
         self.m = mapping
         self.dry_run = dry_run
@@ -163,7 +165,7 @@ class _Provisioner:
             return
         self.client.transport.request("POST", path, json=body, headers=self.headers or None)
 
-    def table(self, logical: str) -> Any | None:
+    def table(self, logical: str) -> TableMetadata | None:
         try:
             return self.client.metadata.table(logical, refresh=True)
         except NotFound:
@@ -247,7 +249,7 @@ class _Provisioner:
 
 
 def provision_schema(
-    client: Any, mapping: TargetMapping, *, dry_run: bool = False, solution: str | None = None
+    client: DataverseClient, mapping: TargetMapping, *, dry_run: bool = False, solution: str | None = None
 ) -> dict[str, list[str]]:
     """Create what is missing; -> {"tables", "columns", "relationships", "keys": [...], "manual": [what a person
     must do]}. With ``dry_run`` nothing is sent and the lists say what would be created."""

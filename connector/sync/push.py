@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector import odata
 from connector.dataverse import errors as dv_errors
+from connector.dataverse.bulk import BulkFailure, BulkResult
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.errors import ConcurrencyConflict, DataverseError, NotFound
 from connector.sync.check import metadata_shaped
@@ -251,7 +252,11 @@ class Pusher:
             ),
         )
 
-    def _streamed(self, recs: list[PlannedRecord], write: Callable[[Any], Any]) -> list[PlannedRecord]:
+    def _streamed(
+        self,
+        recs: list[PlannedRecord],
+        write: Callable[[Callable[[Sequence[int], Sequence[BulkFailure]], None]], BulkResult],
+    ) -> list[PlannedRecord]:
         """Write ``recs`` as one stream of bulk chunks, every worker busy from the first chunk to the last.
 
         Each chunk is checkpointed by the worker that sent it, as soon as the CRM confirmed it: its records are
@@ -263,7 +268,7 @@ class Pusher:
         landed_at: set[int] = set()
         lock = threading.Lock()
 
-        def settled(ok: Sequence[int], failed: Sequence[Any]) -> None:
+        def settled(ok: Sequence[int], failed: Sequence[BulkFailure]) -> None:
             with lock:
                 for f in failed:
                     rec = recs[f.index]

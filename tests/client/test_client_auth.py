@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from connector.auth import authority_for, scope_for
 from connector.config import DataverseSettings
 from connector.dataverse import DataverseClient
+from connector.dataverse.auth import authority_for, scope_for
 from connector.dataverse.errors import AuthenticationFailed
 
 

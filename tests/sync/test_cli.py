@@ -80,3 +80,52 @@ def test_unreachable_crm_exits_4(sandbox: Any, sandbox_settings: Any, tmp_path: 
     assert not re.search(r"HTTP \d", proc.stderr)
     res = CliRunner().invoke(cli, ["--config", str(cfg), "doctor"])
     assert res.exit_code == 4 and "FAIL network" in res.output
+
+
+def _on_a_terminal(args: list[str]) -> tuple[str, str, int]:
+    """Run foi-sync with stderr on a pseudo-terminal (as a person at a console has it) and stdout on a pipe;
+    -> (stdout, what the terminal showed, exit code)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    main_fd, term_fd = pty.openpty()
+    fcntl.ioctl(term_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # rows, columns
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", *args], stdout=subprocess.PIPE, stderr=term_fd, text=True
+    )
+    os.close(term_fd)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main_fd)
+    assert proc.stdout is not None
+    stdout = proc.stdout.read()
+    return stdout, shown.decode("utf-8", "replace"), proc.wait(timeout=120)
+
+
+def test_migrate_draws_its_progress_bar_on_a_terminal_only(config: Path, provisioned: Any, tmp_path: Path) -> None:
+    """The bar is the CLI's (the library only reports progress): on stderr at a terminal, never in the JSON log
+    format the scheduled job uses, and never on stdout, where the report goes."""
+    first, first_mapping = write_register(tmp_path / "first", 12)
+    stdout, shown, code = _on_a_terminal(
+        ["--config", str(config), "--log-format", "json", "migrate", str(first), "--source-mapping", str(first_mapping)]
+    )
+    assert code == 0, shown
+    assert "records/s" not in shown and "migrating" not in shown
+    second, second_mapping = write_register(tmp_path / "second", 12, start=500)
+    stdout, shown, code = _on_a_terminal(
+        ["--config", str(config), "migrate", str(second), "--source-mapping", str(second_mapping)]
+    )
+    assert code == 0, shown
+    # 12 new cases and 12 new requesters (write_register gives row i the requester i % 97): 24 records pushed.
+    assert "migrating" in shown and "records/s" in shown and "24/24" in shown, shown
+    assert "records/s" not in stdout and "source and CRM agree" in stdout

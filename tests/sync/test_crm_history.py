@@ -222,7 +222,7 @@ def test_migrate_acknowledges_no_one_by_default_and_a_late_acknowledgement_says_
     # Received 60 days ago and still open: its 20 working days ran out weeks ago.
     write_register(backlog, [_row("FOI/2025/0900", 60, "Open")])
     mapping = MAPPINGS_DIR / "source-sample-register.toml"
-    quiet = run_migrate(settings, backlog, mapping, client=provisioned, progress=False)
+    quiet = run_migrate(settings, backlog, mapping, client=provisioned)
     assert quiet.exit_code == 0, quiet.errors
     case_id = crm_case(provisioned, "FOI-2025-0900", [])["incidentid"]
     assert _emails(provisioned, case_id) == []
@@ -233,7 +233,7 @@ def test_migrate_acknowledges_no_one_by_default_and_a_late_acknowledgement_says_
     assert _emails(provisioned, case_id) == []
 
     write_register(backlog, [_row("FOI/2025/0901", 60, "Open")])
-    loud = run_migrate(settings, backlog, mapping, client=provisioned, progress=False, acknowledge=True)
+    loud = run_migrate(settings, backlog, mapping, client=provisioned, acknowledge=True)
     assert loud.exit_code == 0, loud.errors
     late_id = crm_case(provisioned, "FOI-2025-0901", [])["incidentid"]
     letters = list(

@@ -103,7 +103,7 @@ def _push(settings: Any, client: Any, rows: list[dict[str, Any]]) -> None:
         )
         for i, r in enumerate(rows)
     ]
-    report = run_migrate(settings, Path("."), None, client=client, progress=False, cases=cases)
+    report = run_migrate(settings, Path("."), None, client=client, cases=cases)
     assert report.exit_code == 0, report.errors
     assert client.count("incidents") == N
 
@@ -251,7 +251,7 @@ def test_the_routing_model_is_used_where_it_beats_the_rules_with_its_confidence_
                 request_text=f"Please tell me about the {words[0]}, the {words[1]} and the {words[2]} this year.",
             )
         )
-    report = run_migrate(sync_settings, Path("."), None, client=provisioned, progress=False, cases=cases)
+    report = run_migrate(sync_settings, Path("."), None, client=provisioned, cases=cases)
     assert report.exit_code == 0, report.errors
     config = _config(tmp_path, sandbox, sync_settings)
     res = runner.invoke(cli, ["--config", str(config), "model", "train", "--kind", "routing", "--json"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from sync_register import write_register
 
 from connector.config import load_settings
 from connector.dataverse import DataverseClient
-from connector.sync.job import retry_dead_letters, run_migrate
+from connector.sync.job import ProgressEvent, retry_dead_letters, run_migrate
 from connector.sync.mapping import load_target_mapping
 from connector.sync.provision import provision_schema
 from connector.sync.state import StateStore
@@ -125,7 +126,7 @@ def test_dead_letter_retried_after_mapping_fix(
     text = INCIDENT_MAPPING.read_text(encoding="utf-8")
     broken.write_text(text.replace("eir = 100000001\n", "", 1), encoding="utf-8")
     sync_settings.sync.target_mapping = broken
-    report = run_migrate(sync_settings, register, source_mapping, client=provisioned, progress=False)
+    report = run_migrate(sync_settings, register, source_mapping, client=provisioned)
     assert report.exit_code == 1 and report.counts["dead_letters"] == 4
     assert not report.reconciliation["match"] and report.reconciliation["missing"] == 4
     with StateStore(sync_settings.sync.state_path) as st:
@@ -197,8 +198,26 @@ def test_migration_through_injected_faults_lands_every_record_once(
                         break
                 except Exception:  # noqa: S112 - a fault on a metadata POST; the next pass creates what is missing
                     continue
-            report = run_migrate(settings, register, source_mapping, client=client, progress=False)
+            report = run_migrate(settings, register, source_mapping, client=client)
         assert sb.stats().get("fault:5xx", 0) + sb.stats().get("fault:drop", 0) > 0
         refs = [r["foi_reference"] for r in sb.rows("incident")]
         assert len(refs) == 120 and len(set(refs)) == 120
         assert report.reconciliation and report.reconciliation["match"], report.errors
+
+
+def test_a_migration_tells_its_caller_how_far_the_push_has_got(
+    sync_settings: Any, provisioned: Any, tmp_path: Path
+) -> None:
+    """The library draws nothing (the CLI draws the bar): it reports the push's records done of the total."""
+    register, source_mapping = write_register(tmp_path / "src", 12)
+    with register.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    # A first migration into an empty CRM writes every case and every distinct requester once.
+    to_write = len(rows) + len({r["Email"].casefold() for r in rows})
+    events: list[ProgressEvent] = []
+    report = run_migrate(sync_settings, register, source_mapping, client=provisioned, on_progress=events.append)
+    assert report.exit_code == 0, report.errors
+    assert events[0] == ProgressEvent("push", 0, to_write)
+    assert {(e.step, e.total) for e in events} == {("push", to_write)}
+    assert [e.done for e in events] == sorted(e.done for e in events)
+    assert events[-1].done == to_write

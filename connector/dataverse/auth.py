@@ -102,7 +102,7 @@ class TokenProvider:
             "instance_discovery": authority.startswith(DEFAULT_AUTHORITY_HOST),
         }
         try:
-            self._app: Any = self._make_app(settings, common)
+            self._app: msal.ClientApplication = self._make_app(settings, common)
         except requests.RequestException as exc:
             raise _unreachable(authority, exc) from None
         except ValueError as exc:
@@ -113,12 +113,12 @@ class TokenProvider:
             ) from None
 
     @staticmethod
-    def _make_app(settings: DataverseSettings, common: dict[str, Any]) -> Any:
+    def _make_app(settings: DataverseSettings, common: dict[str, Any]) -> msal.ClientApplication:
         if settings.auth == "device_code":
             return msal.PublicClientApplication(settings.client_id, **common)
         else:
             if settings.auth == "certificate":
-                credential: Any = _certificate_credential(settings)
+                credential: str | dict[str, Any] = _certificate_credential(settings)
             else:
                 secret = settings.resolved_client_secret()
                 if secret is None:
