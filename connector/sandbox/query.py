@@ -248,7 +248,17 @@ class CollectionReader:
 
             answer = run_sql(records, table, params["sql"], lambda t, text: self._compile(t, text, {}, user).predicate)
             return answer, applied
-        for missing in ("$apply", "savedQuery", "userQuery"):
+        for view in ("savedQuery", "userQuery"):
+            if view in params:
+                return self._view(table, view, params[view], annotations, user), applied
+        if "$apply" in params:
+            from connector.sandbox.apply import run_apply
+
+            return (
+                run_apply(records, table, params["$apply"], lambda t, text: self._compile(t, text, {}, user).predicate),
+                applied,
+            )
+        for missing in ("$apply",):
             # Real Dataverse supports these; the sandbox does not, and answering with every row instead would be
             # a silent wrong answer. Simplification, listed in docs/sandbox.md.
             if missing in params:
@@ -331,6 +341,28 @@ class CollectionReader:
             next_params["$skiptoken"] = unquote(_cookie(page + 1, last_seq, next_offset, None))
             body["@odata.nextLink"] = self._link(url_path, next_params)
         return body, applied
+
+    def _view(self, table: Table, kind: str, view_id: str, annotations: str | None, user: str | None) -> dict[str, Any]:
+        """Learn "Retrieve and execute predefined queries": run a system (savedquery) or personal (userquery) view."""
+        from connector.sandbox.fetchxml import run_fetch
+
+        logical = kind.lower()
+        row = self.records.store.get(logical, view_id.strip("{}").lower()) if logical in self.records.tables else None
+        if row is None:
+            raise E.record_not_found(logical, view_id)
+        if row.get("returnedtypecode") != table.logical or not row.get("fetchxml"):
+            raise DvError(
+                400,
+                "0x80040203",
+                f"The {logical} {view_id} returns {row.get('returnedtypecode')} rows, not {table.logical} rows.",
+            )
+        return run_fetch(
+            self.records,
+            table,
+            str(row["fetchxml"]),
+            annotations,
+            lambda t, text: self._compile(t, text, {}, user).predicate,
+        )
 
     def _compile(self, table: Table, text: str, aliases: dict[str, str], user: str | None) -> CompiledFilter:
         """Each distinct filter is parsed once; filters that use the clock or the caller are compiled per request."""

@@ -245,7 +245,36 @@ def standard_tables() -> list[Table]:
     )
     # regardingobjectid on a condition is a plain lookup (single nav "regardingobjectid"), not an activity's.
     condition.attributes["regardingobjectid"].referenced_nav = "DuplicateRule_DuplicateRuleConditions"
-    tables = [lead, opportunity, phonecall, currency, rule, condition]
+    # Learn "Retrieve and execute predefined queries": system views (savedquery) and personal views (userquery) hold
+    # a FetchXML query that `GET <set>?savedQuery=<id>` / `?userQuery=<id>` runs.
+    view_cols = [
+        Attribute("name", STRING, 200, required="SystemRequired"),
+        Attribute("returnedtypecode", "EntityName", required="SystemRequired"),
+        Attribute("fetchxml", MEMO, 1073741823),
+        Attribute("layoutxml", MEMO, 1073741823),
+        Attribute("querytype", INTEGER, min_value=0, max_value=2147483647),
+        Attribute("description", MEMO, 2000),
+    ]
+    savedquery = _t(
+        "savedquery",
+        "savedqueries",
+        "name",
+        [*view_cols, Attribute("isdefault", BOOLEAN), Attribute("isquickfindquery", BOOLEAN)],
+        otc=1039,
+        owner=False,
+    )
+    savedquery.ownership = "OrganizationOwned"
+    userquery = _t(
+        "userquery",
+        "userqueries",
+        "name",
+        [
+            Attribute(a.logical, a.type, a.max_length, a.required, min_value=a.min_value, max_value=a.max_value)
+            for a in view_cols
+        ],
+        otc=4230,
+    )
+    tables = [lead, opportunity, phonecall, currency, rule, condition, savedquery, userquery]
     for t in tables:
         add_money_companions(t)
     return tables
@@ -257,6 +286,15 @@ _DEFAULT_RULES = (
     ("Accounts with the same e-mail address", "account", "emailaddress1"),
     ("Contacts with the same e-mail address", "contact", "emailaddress1"),
     ("Leads with the same e-mail address", "lead", "emailaddress1"),
+)
+
+
+#: System views a tenant has out of the box (a few of them), as savedquery rows with their FetchXML.
+_DEFAULT_VIEWS = (
+    ("Active Accounts", "account", ("name", "telephone1", "address1_city", "accountid")),
+    ("Active Contacts", "contact", ("fullname", "emailaddress1", "telephone1", "contactid")),
+    ("Open Leads", "lead", ("fullname", "companyname", "emailaddress1", "leadid")),
+    ("Open Opportunities", "opportunity", ("name", "estimatedvalue", "estimatedclosedate", "opportunityid")),
 )
 
 
@@ -275,6 +313,25 @@ def standard_seed_rows() -> list[tuple[str, str, dict[str, Any]]]:
             },
         )
     ]
+    for name, entity, cols in _DEFAULT_VIEWS:
+        attrs = "".join(f"<attribute name='{c}' />" for c in cols)
+        rows.append(
+            (
+                "savedquery",
+                _sid("savedquery", name),
+                {
+                    "name": name,
+                    "returnedtypecode": entity,
+                    "querytype": 0,
+                    "isdefault": True,
+                    "fetchxml": (
+                        f"<fetch version='1.0' mapping='logical'><entity name='{entity}'>{attrs}"
+                        f"<order attribute='{cols[0]}' descending='false' /><filter type='and'>"
+                        "<condition attribute='statecode' operator='eq' value='0' /></filter></entity></fetch>"
+                    ),
+                },
+            )
+        )
     for name, entity, column in _DEFAULT_RULES:
         rule_id = _sid("duplicaterule", name)
         rows.append(

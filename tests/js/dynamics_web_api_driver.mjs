@@ -828,4 +828,51 @@ await step("duplicateDetection", async () => {
     check(GUID.test(id2), "created without duplicate detection");
 });
 
+// ------------------------------------------------------------------------------- views, $apply, configuration
+await step("retrieveMultiple apply (aggregate)", async () => {
+    // Learn "Aggregate data using OData": groupby with $count
+    const r = await api.retrieveMultiple({ collection: "contacts", apply: "filter(firstname eq 'Page')/groupby((firstname),aggregate($count as n))" });
+    expect(r.value.map((x) => [x.firstname, x.n]), [["Page", 12]], "grouped count");
+    const avg = await api.retrieveMultiple({ collection: "accounts", apply: "aggregate(numberofemployees with sum as total,$count as rows)" });
+    check(typeof avg.value[0].rows === "number" && avg.value[0].rows > 0, `aggregate ${JSON.stringify(avg.value)}`);
+});
+
+await step("retrieve savedQuery (system view)", async () => {
+    // Learn "Retrieve and execute predefined queries": GET accounts?savedQuery=<savedqueryid>
+    const views = await api.retrieveMultiple({ collection: "savedqueries", select: ["name", "savedqueryid"], filter: "name eq 'Active Accounts'" });
+    expect(views.value.length, 1, "the Active Accounts view");
+    const r = await api.retrieve({ collection: "accounts", savedQuery: views.value[0].savedqueryid });
+    check(r.value.some((x) => x.name === "Contoso JS"), `rows ${JSON.stringify(r.value.map((x) => x.name))}`);
+});
+
+await step("retrieve userQuery (personal view)", async () => {
+    const id = await api.create({
+        collection: "userqueries",
+        data: {
+            name: "My Page contacts",
+            returnedtypecode: "contact",
+            querytype: 0,
+            fetchxml: "<fetch><entity name='contact'><attribute name='lastname'/><filter><condition attribute='lastname' operator='eq' value='Contact 03'/></filter></entity></fetch>",
+        },
+    });
+    const r = await api.retrieve({ collection: "contacts", userQuery: id });
+    expect(r.value.map((x) => x.lastname), ["Contact 03"], "view rows");
+});
+
+await step("setConfig and initializeInstance", async () => {
+    const other = api.initializeInstance({ serverUrl, onTokenRefresh: async () => token, maxPageSize: 4 });
+    const first = await other.retrieveMultiple({ collection: "contacts", select: ["lastname"], filter: "firstname eq 'Page'" });
+    expect(first.value.length, 4, "maxPageSize from the configuration");
+    other.setConfig({ maxPageSize: 6 });
+    const again = await other.retrieveMultiple({ collection: "contacts", select: ["lastname"], filter: "firstname eq 'Page'" });
+    expect(again.value.length, 6, "maxPageSize after setConfig");
+});
+
+await step("Utility (getCollectionName, toAbsoluteUrl)", async () => {
+    const named = new DynamicsWebApi({ serverUrl, onTokenRefresh: async () => token, useEntityNames: true });
+    await named.retrieveMultiple({ collection: "lead", select: ["fullname"], top: 1 });
+    expect(named.Utility.getCollectionName("opportunity"), "opportunities", "collection name from EntityDefinitions");
+    check(named.Utility.toAbsoluteUrl("accounts(1)").startsWith(serverUrl), "absolute URL on the server");
+});
+
 process.stdout.write(JSON.stringify(results));
