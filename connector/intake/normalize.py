@@ -489,9 +489,9 @@ def _regime(rows: _Rows, regime: pd.Series, subject: pd.Series, text: pd.Series,
     return regime
 
 
-def _received(rows: _Rows, now: datetime) -> tuple[pd.Series, pd.Series]:
-    """(received, raw cells): the day the clock starts from, so a missing, unreadable, future or pre-2000 date is
-    a reject that says how to fix it."""
+def _received(rows: _Rows, now: datetime) -> pd.Series:
+    """The day the clock starts from, so a missing, unreadable, future or pre-2000 date is a reject that says how to
+    fix it."""
     problems, mapping = rows.problems, rows.mapping
     received_raw = rows.get("received_at", raw_cells=True)
     time_part = rows.get("received_time", raw_cells=True) if "received_time" in rows.cols else None
@@ -534,7 +534,7 @@ def _received(rows: _Rows, now: datetime) -> tuple[pd.Series, pd.Series]:
         problems.add(
             ancient, "received_at", _reasons(ancient, received, "received date {v} is before 2000; check the year")
         )
-    return received, received_raw
+    return received
 
 
 def _responded(rows: _Rows, received: pd.Series) -> pd.Series:
@@ -780,7 +780,7 @@ def normalize_frame(
     enums = {field: _enum_column(rows, field) for field in ("channel", "requester_type", "stage", "outcome", "regime")}
     out["subject"], out["request_text"] = _text(rows)
     out["regime"] = _regime(rows, enums["regime"], out["subject"], out["request_text"], nation)
-    out["received_at"], _ = _received(rows, now or datetime.now(UTC))
+    out["received_at"] = _received(rows, now or datetime.now(UTC))
     out["responded_at"] = _responded(rows, out["received_at"])
     out["stage"] = _stage(rows, enums["stage"], out["responded_at"])
     out |= _assignment(rows)
