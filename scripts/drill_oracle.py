@@ -18,7 +18,10 @@ Hand-written rules (docs/intake.md "Normalisation" and "Keys", docs/client.md "K
   column; the alternate-key column holds it with each of ``/ < > * % & : \\ ? + #`` replaced by ``-``;
 * received_at: the date cell (plus the ``received_time`` cell when mapped and filled) read with the mapping's
   ``date_formats`` (ISO 8601 first) as local time in its ``timezone``; with a time the CRM must hold that instant,
-  with a date only any instant on that local calendar day. responded_at likewise; a blank cell must stay empty;
+  with a date only any instant on that local calendar day. responded_at likewise; a blank cell must stay empty.
+  An autumn time that happens twice is the first (BST) one (RFC 5545 s.3.3.5, Python's fold=0). A spring time that
+  never happens (01:00-01:59 on the day the clocks go forward) has no rule in docs/intake.md, so only its local
+  calendar day is compared ("the received date is the London calendar day"), and it is counted as ``day_only``;
 * requester email: trimmed and lower-cased, on the case's requester contact (blank: the contact has no email);
 * regime: the cell through ``[values.regime]``, else the spellings docs/intake.md lists as understood without a map
   (FOI, Freedom of Information, EIR, Environmental, SAR, DSAR) or the canonical names, all case-insensitive; FOI and
@@ -26,6 +29,11 @@ Hand-written rules (docs/intake.md "Normalisation" and "Keys", docs/client.md "K
   ``regime_detection`` on, or any cell with ``override``, is decided from the wording: not predicted, counted;
 * stage: the cell through ``[values.stage]``, else a canonical stage name; blank is ``received``; then the choice
   value. A word neither names is not predicted (the connector rejects such a row), counted.
+* triage (docs/triage.md): a request nobody has acted on (stage received, validated or in_progress, no outcome, no
+  response date) is triaged from its wording, which the oracle does not redo. Its recorded decision must agree with
+  its stage: triage ``business_as_usual`` -> stage ``rerouted``, ``invalid`` -> ``invalid``, else the register's
+  stage; and its regime may move only as the docs allow (to SAR; FOIA/FOISA to EIR/EISR) with the reason in the
+  triage explanation. Counted under ``triage``. Answered cases are never triaged and are compared strictly.
 
 Examples in the result name the reference and the CRM column, never a requester's name or email.
 """
@@ -37,7 +45,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,7 +56,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_TARGET = ROOT / "mappings" / "target-incident.toml"
 SHIPPED_SOURCE = ROOT / "mappings" / "source-sample-register.toml"
 
-#: docs/client.md: Microsoft's characters that cannot be in an alternate-key value, plus '#'.
+#: Characters with which GET and PATCH by alternate key do not work (Microsoft Learn, "Define alternate keys using
+#: Power Apps": https://learn.microsoft.com/power-apps/maker/data-platform/define-alternate-keys-portal); the key
+#: column holds '-' instead (docs/client.md "Key-safe references").
 KEY_UNSAFE = frozenset("/<>*%&:\\?+#")
 #: docs/intake.md: "Common spellings are understood without a map" (regime).
 BUILT_IN_REGIME = {
@@ -60,7 +70,8 @@ BUILT_IN_REGIME = {
     "dsar": "sar",
 }
 SCOTLAND = {"foia": "foisa", "eir": "eisr"}
-KEY_FIELDS = ("reference_key", "reference", "received_at", "responded_at", "regime", "stage", "requester_email")
+#: docs/triage.md: "Only requests nobody has acted on are triaged".
+TRIAGED_STAGES = frozenset({"received", "validated", "in_progress"})
 
 
 class OracleError(ValueError):
@@ -89,6 +100,7 @@ class Spec:
     contact_id: str
     contact_email: str
     nation: str = "england"
+    triage_choices: dict[str, int] = field(default_factory=dict)
 
 
 def _toml(path: Path) -> dict[str, Any]:
@@ -113,7 +125,7 @@ def load_spec(
     """Both mapping files as data (tomllib); the target mapping is the contract, normally the shipped file."""
     src, tgt = _toml(source_mapping), _toml(target_mapping)
     columns: dict[str, str] = {}
-    for name in ("reference", "received_at", "responded_at", "regime", "stage", "requester_email"):
+    for name in ("reference", "received_at", "responded_at", "regime", "stage", "requester_email", "outcome"):
         value = src.get("columns", {}).get(name)
         if isinstance(value, str):
             columns[name] = value
@@ -132,6 +144,9 @@ def load_spec(
         "stage": str(_get(fields, target_mapping, "stage", "column")),
         "requester": f"_{_get(fields, target_mapping, 'requester', 'column')}_value",
     }
+    for name in ("triage", "triage_explanation"):  # optional: a target mapping without triage columns
+        if isinstance(fields.get(name), Mapping) and fields[name].get("column"):
+            crm[name] = str(fields[name]["column"])
     contact = _get(tgt, target_mapping, "contact")
     email_column = contact.get("fields", {}).get("email", {}).get("column") or contact.get("email_column")
     if not email_column:
@@ -154,6 +169,7 @@ def load_spec(
         contact_id=str(_get(contact, target_mapping, "primary_id")),
         contact_email=str(email_column),
         nation=nation,
+        triage_choices={str(k): int(v) for k, v in fields.get("triage", {}).get("choices", {}).items()},
     )
 
 
@@ -166,6 +182,8 @@ class When:
 
     instant: datetime | None = None
     day: date | None = None
+    #: the register's local time does not exist (spring-forward gap): only the day is compared
+    gap: bool = False
 
     def matches(self, crm_value: Any, zone: ZoneInfo) -> bool:
         got = _crm_datetime(crm_value)
@@ -226,8 +244,12 @@ def parse_when(day: str, at: str, spec: Spec) -> When | None:
         return None
     if not has_time:
         return When(day=parsed.date())
-    local = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=spec.zone)
-    return When(instant=local.astimezone(ZoneInfo("UTC")))
+    if parsed.tzinfo is not None:
+        return When(instant=parsed.astimezone(UTC))
+    local = parsed.replace(tzinfo=spec.zone)
+    if local.astimezone(UTC).astimezone(spec.zone).replace(tzinfo=None) != parsed:  # no such wall time
+        return When(day=parsed.date(), gap=True)
+    return When(instant=local.astimezone(UTC))
 
 
 def regime_of(cell: str, spec: Spec) -> str | None:
@@ -259,6 +281,9 @@ class Expected:
     case: dict[str, Any]  # CRM column -> value (When for date-times)
     email: str | None
     unpredicted: list[str] = field(default_factory=list)
+    day_only: list[str] = field(default_factory=list)
+    #: nobody has acted on it, so triage decides (docs/triage.md)
+    triaged: bool = False
 
 
 def expected_row(row: Mapping[str, str], line: int, spec: Spec) -> Expected:
@@ -298,7 +323,10 @@ def expected_row(row: Mapping[str, str], line: int, spec: Spec) -> Expected:
     else:
         case[crm["stage"]] = spec.stage_choices[stage]
     email = cell("requester_email").strip().lower() or None
-    return Expected(line, reference, case, email, unpredicted)
+    day_only = [c for c, v in case.items() if isinstance(v, When) and v.gap]
+    untouched = not cell("outcome").strip() and not cell("responded_at").strip()
+    triaged = stage in TRIAGED_STAGES and untouched
+    return Expected(line, reference, case, email, unpredicted, day_only, triaged)
 
 
 def read_register(path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -340,13 +368,15 @@ def fetch(
     }
     rows: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
+    fresh_tokens = 3
     with requests.Session() as session:
         while url:
             r = session.get(url, headers=headers, timeout=60)
             if r.status_code in (429, 503) and time.monotonic() < deadline:
                 time.sleep(min(float(r.headers.get("Retry-After") or 1), 5.0))
                 continue
-            if r.status_code == 401 and time.monotonic() < deadline:
+            if r.status_code == 401 and fresh_tokens:
+                fresh_tokens -= 1
                 headers["Authorization"] = f"Bearer {token()}"
                 continue
             r.raise_for_status()
@@ -365,6 +395,26 @@ def crm_tables(api_url: str, token: Callable[[], str], spec: Spec) -> tuple[list
 
 
 # ----------------------------------------------------------------------------------------------- comparison
+
+
+def _after_triage(exp: Expected, got: Mapping[str, Any], spec: Spec, counts: dict[str, int]) -> dict[str, Any]:
+    """The expected columns once triage's recorded decision is applied (the docs' rules; module docstring)."""
+    want = dict(exp.case)
+    crm = spec.crm
+    if not exp.triaged or "triage" not in crm:
+        return want
+    decision = {v: k for k, v in spec.triage_choices.items()}.get(got.get(crm["triage"]))
+    stage = {"business_as_usual": "rerouted", "invalid": "invalid"}.get(str(decision))
+    if stage in spec.stage_choices and crm["stage"] in want:
+        want[crm["stage"]] = spec.stage_choices[stage]
+        counts[stage] = counts.get(stage, 0) + 1
+    names = {v: k for k, v in spec.regime_choices.items()}
+    before, after = names.get(want.get(crm["regime"])), names.get(got.get(crm["regime"]))
+    allowed = after == "sar" or (before in ("foia", "foisa") and after in ("eir", "eisr"))
+    if before and after and before != after and allowed and got.get(crm.get("triage_explanation", "")):
+        del want[crm["regime"]]
+        counts["regime moved"] = counts.get("regime moved", 0) + 1
+    return want
 
 
 def _equal(want: Any, got: Any, zone: ZoneInfo) -> bool:
@@ -391,6 +441,8 @@ def compare(
     email_by_contact = {str(c.get(spec.contact_id)): c.get(spec.contact_email) for c in contacts}
     by_column: dict[str, int] = {}
     unpredicted: dict[str, int] = {}
+    day_only: dict[str, int] = {}
+    triage: dict[str, int] = {}
     examples: list[str] = []
     lost = duplicated = checked = 0
 
@@ -402,6 +454,8 @@ def compare(
     for exp in expected:
         for column in exp.unpredicted:
             unpredicted[column] = unpredicted.get(column, 0) + 1
+        for column in exp.day_only:
+            day_only[column] = day_only.get(column, 0) + 1
         got_rows = by_ref.get(exp.reference, [])
         if not got_rows:
             lost += 1
@@ -411,7 +465,7 @@ def compare(
         duplicated += len(got_rows) - 1
         got = got_rows[0]
         checked += 1
-        for column, want in exp.case.items():
+        for column, want in _after_triage(exp, got, spec, triage).items():
             if not _equal(want, got.get(column), spec.zone):
                 differs(exp.reference, column, f"expected {want}, CRM has {got.get(column)}")
         contact_id = got.get(spec.crm["requester"])
@@ -432,6 +486,8 @@ def compare(
         "mismatched": mismatched,
         "by_column": dict(sorted(by_column.items())),
         "unpredicted": dict(sorted(unpredicted.items())),
+        "day_only": dict(sorted(day_only.items())),
+        "triage": dict(sorted(triage.items())),
         "examples": examples,
     }
 
@@ -461,13 +517,18 @@ def check(
 
 def describe(result: Mapping[str, Any]) -> str:
     """One line for a drill's output."""
+    columns = f" {result['by_column']}" if result["by_column"] else ""
     text = (
         f"oracle from the raw rows: {result['checked_cases']:,}/{result['source_rows']:,} cases, key columns "
-        f"mismatched {result['mismatched']} {result['by_column'] or ''}, lost {result['lost']}, duplicated "
-        f"{result['duplicated']}, extra {result['extra']}"
+        f"mismatched {result['mismatched']}{columns}, lost {result['lost']}, duplicated {result['duplicated']}, "
+        f"extra {result['extra']}"
     )
     if result["unpredicted"]:
         text += f"; not predicted (decided from the wording) {result['unpredicted']}"
+    if result.get("triage"):
+        text += f"; decided by triage (docs/triage.md) {result['triage']}"
+    if result["day_only"]:
+        text += f"; compared on the day only (a local time the clocks skip) {result['day_only']}"
     if result["examples"] and not result["ok"]:
         text += f" {result['examples'][:4]}"
     return text

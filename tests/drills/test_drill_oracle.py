@@ -16,6 +16,9 @@ import pytest
 # Choice values from mappings/target-incident.toml, [fields.regime.choices] and [fields.stage.choices].
 FOIA, EIR, FOISA = 100000000, 100000001, 100000002
 CLARIFICATION_REQUESTED, CLOSED, RECEIVED = 100000003, 100000008, 100000000
+REROUTED = 100000013
+# [fields.triage.choices]
+TRIAGE_REQUEST, BUSINESS_AS_USUAL = 100000000, 100000002
 
 
 def _row(**cells: str) -> dict[str, str]:
@@ -56,6 +59,14 @@ def test_rules_on_hand_worked_rows() -> None:
         "2025-11-28T00:30:00Z", spec.zone
     )
 
+    # Clock changes (RFC 5545 s.3.3.5): 01:30 on 25 October 2026 happens twice, the first is BST (00:30 UTC);
+    # 01:24 on 29 March 2026 never happens in London (01:00 GMT is 02:00 BST), so only its day is compared.
+    autumn = drill_oracle.expected_row(_row(**{"Date Received": "25/10/2026", "Time Received": "01:30"}), 10, spec)
+    assert autumn.case["foi_receivedon"].instant == datetime(2026, 10, 25, 0, 30, tzinfo=UTC) and autumn.day_only == []
+    gap = drill_oracle.expected_row(_row(**{"Date Received": "29/03/2026", "Time Received": "01:24"}), 11, spec)
+    assert gap.case["foi_receivedon"].day == date(2026, 3, 29) and gap.day_only == ["foi_receivedon"]
+    assert gap.case["foi_receivedon"].matches("2026-03-29T01:00:00Z", spec.zone)
+
     # Built-in spellings (docs/intake.md), any case; blank type: decided from the wording, so not predicted.
     assert (
         drill_oracle.expected_row(_row(**{"Request Type": "freedom of information"}), 7, spec).case["foi_regime"]
@@ -85,9 +96,33 @@ def test_compare_names_the_column_and_never_the_email() -> None:
         expected, [good | {"foi_stage": RECEIVED}], [{"contactid": "c1", "emailaddress1": "jo@x.org"}], spec
     )
     assert not bad["ok"] and bad["by_column"] == {"contacts.emailaddress1": 1, "foi_stage": 1}
-    assert not any("jo" in e.lower().split(":", 1)[1] for e in bad["examples"] if "emailaddress1" in e)
+    assert not any("jo.bloggs@" in e or "jo@x.org" in e for e in bad["examples"]), bad["examples"]
     lost = drill_oracle.compare(expected, [], contacts, spec)
     assert (lost["ok"], lost["lost"]) == (False, 1)
+
+
+def test_triage_decides_the_stage_only_of_requests_nobody_has_acted_on() -> None:
+    """docs/triage.md: an untouched request ("Open", no outcome, no response) judged business as usual is stage
+    rerouted in the CRM, with the triage decision beside it; an answered case keeps the register's stage."""
+    spec = drill_oracle.load_spec()
+    contacts = [{"contactid": "c1", "emailaddress1": "jo.bloggs@example.org"}]
+    crm = {
+        "foi_sourcereference": "FOI/2025/0007",
+        "foi_reference": "FOI-2025-0007",
+        "foi_receivedon": "2025-11-03T09:15:00Z",
+        "foi_respondedon": None,
+        "foi_regime": EIR,
+        "foi_stage": REROUTED,
+        "_customerid_value": "c1",
+    }
+    open_row = [drill_oracle.expected_row(_row(Status="Open"), 2, spec)]
+    agreed = drill_oracle.compare(open_row, [crm | {"foi_triage": BUSINESS_AS_USUAL}], contacts, spec)
+    assert agreed["ok"] and agreed["triage"] == {"rerouted": 1}, agreed
+    no_decision = drill_oracle.compare(open_row, [crm | {"foi_triage": TRIAGE_REQUEST}], contacts, spec)
+    assert no_decision["by_column"] == {"foi_stage": 1}
+    answered = [drill_oracle.expected_row(_row(Status="Closed", **{"Date Responded": "27/11/2025"}), 2, spec)]
+    closed = crm | {"foi_triage": BUSINESS_AS_USUAL, "foi_respondedon": "2025-11-27T10:00:00Z"}
+    assert drill_oracle.compare(answered, [closed], contacts, spec)["by_column"] == {"foi_stage": 1}
 
 
 #: Three mapping bugs in one copy of mappings/target-incident.toml (text replaced in order), and the columns each
