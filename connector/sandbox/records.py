@@ -37,9 +37,13 @@ from connector.sandbox.schema import (
     STRING,
     UNIQUEID,
     Attribute,
+    ProcessFlow,
     Table,
+    build_navigation,
+    flow_instance_table,
     process_seed_rows,
     single_nav_name,
+    table_to_json,
 )
 from connector.sandbox.standard import BASE_CURRENCY_ID, standard_seed_rows
 from connector.sandbox.store import DuplicateKey, Store
@@ -150,7 +154,7 @@ class Records:
         """Microsoft (business-process-flows-code): an instance starts at the first stage unless traversedpath
         lists the stages up to a later one; a stage change moves only to the next or previous stage; a flow is
         finished (statuscode 2) only at its last stage. The service's error code for a bad move is UNCONFIRMED."""
-        flow = PROCESS_FLOWS.get(table.logical)
+        flow = PROCESS_FLOWS.get(table.logical) or (self._defined_flow(table) if table.is_bpf else None)
         if flow is None:
             return
         order = flow.stage_ids
@@ -201,6 +205,52 @@ class Records:
             if active != order[-1]:
                 raise DvError(400, bad_move, "A business process flow can be finished only at its last stage.")
             values.setdefault("completedon", now_iso())
+
+    def _defined_flow(self, table: Table) -> ProcessFlow | None:
+        """A flow defined through the Web API: its workflow row (uniquename = the table) and its processstage rows,
+        in the order they were created."""
+        for _, wf in self.store.scan_eq("workflow", "uniquename", table.logical):
+            if wf.get("category") == 4 and str(wf.get("uniquename", "")).lower() == table.logical:
+                wid = wf["workflowid"]
+                stages = tuple(
+                    (st["processstageid"], str(st.get("stagename") or ""), int(st.get("stagecategory") or 0))
+                    for _, st in self.store.scan_eq("processstage", "_processid_value", wid)
+                    if st.get("_processid_value") == wid
+                )
+                primary = str(wf.get("primaryentity") or "")
+                return ProcessFlow(
+                    wid, str(wf.get("name")), table.logical, table.logical, table.entity_set, f"bpf_{primary}id", stages
+                )
+        return None
+
+    def _activate_flow(self, wf: dict[str, Any]) -> None:
+        """business-process-flows-code: activating a definition (workflow category 4, statecode Activated) creates
+        the custom table that holds its instances, named by the definition's uniquename."""
+        name = str(wf.get("uniquename") or "")
+        if not name:
+            # Learn: the uniquename is derived from the name with the solution publisher's prefix ("new_").
+            name = "new_" + re.sub(r"[^a-z0-9]", "", str(wf.get("name") or "").lower())
+            wf["uniquename"] = name
+        logical = name.lower()
+        primary = str(wf.get("primaryentity") or "")
+        if primary not in self.tables:
+            raise DvError(400, "0x80040203", f"The business process flow's primaryentity '{primary}' is not a table.")
+        wid = wf["workflowid"]
+        stages = [st for _, st in self.store.scan_eq("processstage", "_processid_value", wid)]
+        if not any(st.get("_processid_value") == wid for st in stages):
+            raise DvError(
+                400,
+                "0x80040203",
+                "A business process flow needs at least one stage before it is activated: create processstage rows "
+                "whose processid is this workflow.",
+            )
+        if logical in self.tables:
+            return
+        otc = 10000 + len([t for t in self.tables.values() if t.custom])
+        table = flow_instance_table(logical, primary, str(wf.get("name") or logical), otc)
+        self.tables[logical] = table
+        build_navigation(self.tables)
+        self.store.save_custom_table(logical, table_to_json(table))
 
     # ------------------------------------------------------------------ lookups of tables
     @property
@@ -555,6 +605,9 @@ class Records:
                 f"The entity key {dup.keyname} requires that this set of attributes contains unique values. Select "
                 "unique values and try again.",
             ) from None
+        if table.logical == "workflow" and rec.get("category") == 4 and rec.get("statecode") == 1 and caller:
+            self._activate_flow(rec)
+            version = self.store.replace(table.logical, rid, rec, None)
         if deep or coll_binds:
             self._after_write(table, rid, deep, coll_binds, caller)
             return rid, self.store.get(table.logical, rid) or rec
@@ -658,6 +711,8 @@ class Records:
         if "firstname" in values or "lastname" in values:
             self._defaults(table, rec, caller)
         self._check_status(table, rec)
+        if table.logical == "workflow" and rec.get("category") == 4 and values.get("statecode") == 1:
+            self._activate_flow(rec)
         new_keys = self.key_values(table, rec)
         try:
             version = self.store.replace(table.logical, rid, rec, new_keys if new_keys != old_keys else None)

@@ -276,6 +276,7 @@ class Table:
     navs: dict[str, NavProperty] = field(default_factory=dict)
     schema: str | None = None  # a custom table's SchemaName as created (e.g. foi_Case)
     description: str | None = None
+    is_bpf: bool = False  # the instance table of a business process flow (EntityMetadata.IsBPFEntity)
 
     @property
     def metadata_id(self) -> str:
@@ -313,6 +314,7 @@ class Table:
             "DisplayCollectionName": label(self.entity_set),
             "Description": label(self.description or ""),
             "CanCreateAttributes": {"Value": True, "CanBeChanged": False},
+            "IsBPFEntity": self.is_bpf,
         }
 
 
@@ -772,6 +774,10 @@ def process_tables() -> list[Table]:
             Attribute("category", PICKLIST, options=dict(WORKFLOW_CATEGORY), required="SystemRequired"),
             Attribute("primaryentity", STRING, 100),
             Attribute("type", PICKLIST, options={1: "Definition", 2: "Activation", 3: "Template"}),
+            Attribute("businessprocesstype", PICKLIST, options={0: "Business Flow", 1: "Task Flow"}),
+            Attribute("description", MEMO, 100000),
+            Attribute("xaml", MEMO, 1073741823),
+            Attribute("processorder", INTEGER, min_value=0, max_value=2147483647),
             Attribute("statecode", STATE, options={0: "Draft", 1: "Activated", 2: "Suspended"}),
             Attribute(
                 "statuscode",
@@ -821,7 +827,41 @@ def process_tables() -> list[Table]:
     )
     flow.custom = True
     flow.display = FOI_FLOW.name
+    flow.is_bpf = True
     return [workflow, processstage, flow]
+
+
+def flow_instance_table(logical: str, primary_entity: str, display: str, otc: int) -> Table:
+    """The table Dataverse creates when a business process flow definition is activated (business-process-flows-
+    code: named by the definition's uniquename; rows are the flow instances, bound to the primary entity's record
+    through bpf_<entity>id)."""
+    table = _t(
+        logical,
+        logical + ("es" if logical.endswith("s") else "s"),
+        "bpf_name",
+        [
+            Attribute("bpf_name", STRING, 200),
+            Attribute(f"bpf_{primary_entity}id", LOOKUP, targets=[primary_entity], custom=True),
+            Attribute("activestageid", LOOKUP, targets=["processstage"]),
+            Attribute("processid", LOOKUP, targets=["workflow"]),
+            Attribute("traversedpath", STRING, 1250),
+            Attribute("activestagestartedon", DATETIME),
+            Attribute("completedon", DATETIME),
+            Attribute("statecode", STATE, options={0: "Active", 1: "Inactive"}),
+            Attribute(
+                "statuscode",
+                STATUS,
+                options={1: "Active", 2: "Finished", 3: "Aborted"},
+                status_state={1: 0, 2: 0, 3: 1},
+            ),
+        ],
+        otc=otc,
+        primary_id="businessprocessflowinstanceid",
+    )
+    table.custom = True
+    table.display = display
+    table.is_bpf = True
+    return table
 
 
 def process_seed_rows() -> list[tuple[str, str, dict[str, Any]]]:
