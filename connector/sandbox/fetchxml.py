@@ -69,6 +69,11 @@ _VALUE_FUNCTIONS = {
     **{f"last-x-{u}": f"LastX{u.title()}" for u in ("hours", "days", "weeks", "months", "years")},
     **{f"next-x-{u}": f"NextX{u.title()}" for u in ("hours", "days", "weeks", "months", "years")},
     **{f"olderthan-x-{u}": f"OlderThanX{u.title()}" for u in ("minutes", "hours", "days", "weeks", "months", "years")},
+    "above": "Above",
+    "eq-or-above": "AboveOrEqual",
+    "under": "Under",
+    "eq-or-under": "UnderOrEqual",
+    "not-under": "NotUnder",
 }
 _COMPARE = {"eq": "eq", "ne": "ne", "neq": "ne", "gt": "gt", "ge": "ge", "lt": "lt", "le": "le"}
 _TEXT = {

@@ -222,6 +222,8 @@ class Context:
     user_id: str | None = None
     #: set when the filter used the clock or the caller, so a compiled filter must not be reused
     volatile: bool = False
+    #: hierarchy(function, row id) -> the ids the hierarchical query function selects (Above, Under, ...)
+    hierarchy: Callable[[str, str], set[str]] | None = None
 
 
 # ---------------------------------------------------------------------- parser
@@ -389,6 +391,14 @@ class _Parser:
             if "PropertyValue" not in params:
                 raise FilterError(f"{full} needs PropertyName and PropertyValue.")
             value = _const(params["PropertyValue"])
+        if fn in _HIERARCHY:
+            # Learn "Query hierarchical data": the rows above or under a row along the table's hierarchical
+            # relationship; the answer depends on the data, so the filter is compiled per request.
+            self.ctx.volatile = True
+            if self.ctx.hierarchy is None:
+                raise FilterError(f"{full} is not available here.")
+            ids = self.ctx.hierarchy(fn, str(value).strip("{}").lower())
+            return Member(prop, tuple(sorted(ids)), negate=fn == "NotUnder")
         if fn in ("EqualUserId", "NotEqualUserId"):
             self.ctx.volatile = True
             user = self.ctx.user_id
@@ -575,10 +585,10 @@ _QUERY_FUNCTIONS: dict[str, tuple[bool, bool]] = {
     **{f"{d}X{u}": (False, True) for d in ("Last", "Next") for u in ("Days", "Hours", "Weeks", "Months", "Years")},
     **{f"OlderThanX{u}": (False, True) for u in ("Minutes", "Hours", "Days", "Weeks", "Months", "Years")},
 }
+_HIERARCHY = ("Above", "AboveOrEqual", "Under", "UnderOrEqual", "NotUnder")
+_QUERY_FUNCTIONS.update({f: (False, True) for f in _HIERARCHY})
 _NO_VALUE = {name for name, (_, value) in _QUERY_FUNCTIONS.items() if not value}
 _UNSUPPORTED_FUNCTIONS = {
-    "Above",
-    "AboveOrEqual",
     "ContainValues",
     "DoesNotContainValues",
     "EqualBusinessId",
@@ -601,11 +611,8 @@ _UNSUPPORTED_FUNCTIONS = {
     "NextXFiscalPeriods",
     "NextXFiscalYears",
     "NotEqualBusinessId",
-    "NotUnder",
     "ThisFiscalPeriod",
     "ThisFiscalYear",
-    "Under",
-    "UnderOrEqual",
 }
 
 

@@ -378,7 +378,7 @@ class CollectionReader:
                 make_known(records, table),
                 aliases,
                 make_kind(records, table),
-                Context(user_id=user),
+                Context(user_id=user, hierarchy=lambda fn, rid: hierarchy_ids(records, table, fn, rid)),
             )
         except FilterError as exc:
             if exc.property:
@@ -511,6 +511,40 @@ class CollectionReader:
             # UNCONFIRMED, the message is the service's.
             raise DvError(400, "0x80044352", CT_EXPIRED)
         return int(m.group(1))
+
+
+def hierarchy_ids(records: Records, table: Table, fn: str, rid: str) -> set[str]:
+    """Learn "Query hierarchical data": Above/AboveOrEqual (the row's ancestors), Under/UnderOrEqual/NotUnder (its
+    descendants) along the table's self-referencing parent lookup (account.parentaccountid, ...)."""
+    parent = next(
+        (a.logical for a in table.attributes.values() if a.type in ("Lookup",) and a.targets == [table.logical]),
+        None,
+    )
+    if parent is None:
+        raise DvError(400, "0x80040203", f"The table {table.logical} has no hierarchical relationship.")
+    col = f"_{parent}_value"
+    rows = {r[table.primary_id]: r.get(col) for _, r in records.store.scan(table.logical)}
+    out: set[str] = set()
+    if fn in ("Above", "AboveOrEqual"):
+        seen, cur = set(), rows.get(rid)
+        while cur and cur not in seen:
+            seen.add(cur)
+            out.add(cur)
+            cur = rows.get(cur)
+    else:
+        children: dict[str, list[str]] = {}
+        for child, up in rows.items():
+            if up:
+                children.setdefault(up, []).append(child)
+        todo = list(children.get(rid, []))
+        while todo:
+            nxt = todo.pop()
+            if nxt not in out:
+                out.add(nxt)
+                todo.extend(children.get(nxt, []))
+    if fn in ("AboveOrEqual", "UnderOrEqual", "NotUnder"):
+        out.add(rid)  # NotUnder: neither the row nor any row under it
+    return out
 
 
 def _sort_key(col: str) -> Callable[[dict[str, Any]], tuple[bool, Any]]:

@@ -85,9 +85,38 @@ def test_sql_wildcards_in_string_functions(api: Api) -> None:
 
 
 def test_documented_but_unmodelled_function_is_a_clear_400(api: Api) -> None:
-    r = api.get("accounts?$filter=Microsoft.Dynamics.CRM.Under(PropertyName='accountid',PropertyValue='x')")
+    r = api.get("accounts?$filter=Microsoft.Dynamics.CRM.InFiscalYear(PropertyName='createdon',PropertyValue=2026)")
     assert r.status_code == 400
     assert "not supported by the foi-sync sandbox" in r.json()["error"]["message"]
+
+
+def test_hierarchy_functions_follow_the_parent_account(api: Api) -> None:
+    """Learn "Query hierarchical data" (query-hierarchical-data): Above, AboveOrEqual, Under, UnderOrEqual and
+    NotUnder along account.parentaccountid; the FetchXML operators above/under/eq-or-under/not-under alike."""
+    top = api.create("accounts", {"name": "Top"})
+    mid = api.create("accounts", {"name": "Mid", "parentaccountid@odata.bind": f"accounts({top})"})
+    api.create("accounts", {"name": "Leaf", "parentaccountid@odata.bind": f"accounts({mid})"})
+    api.create("accounts", {"name": "Other"})
+
+    def fn(name: str, rid: str) -> list[str]:
+        flt = f"Microsoft.Dynamics.CRM.{name}(PropertyName=@p1,PropertyValue=@p2)&@p1='accountid'&@p2={rid}"
+        return _names(api, "accounts", flt)
+
+    assert fn("Under", top) == ["Leaf", "Mid"]
+    assert fn("UnderOrEqual", mid) == ["Leaf", "Mid"]
+    assert fn("Above", mid) == ["Top"]
+    assert fn("AboveOrEqual", mid) == ["Mid", "Top"]
+    assert fn("NotUnder", mid) == ["Other", "Top"]
+    from urllib.parse import quote
+
+    xml = (
+        "<fetch><entity name='account'><attribute name='name'/><filter>"
+        f"<condition attribute='accountid' operator='eq-or-under' value='{top}'/></filter></entity></fetch>"
+    )
+    rows = api.get(f"accounts?fetchXml={quote(xml)}").json()["value"]
+    assert sorted(r["name"] for r in rows) == ["Leaf", "Mid", "Top"]
+    none = api.get("contacts?$filter=Microsoft.Dynamics.CRM.Under(PropertyName='contactid',PropertyValue=" + top + ")")
+    assert none.status_code == 400 and "hierarchical" in none.json()["error"]["message"]
 
 
 def test_indexed_filters_read_only_the_matching_rows(api: Api, sandbox: Any) -> None:
