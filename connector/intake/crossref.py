@@ -87,6 +87,15 @@ def _utc_ns(values: pd.Series) -> np.ndarray:
     return s.dt.tz_localize(None).to_numpy("datetime64[ns]").astype(np.int64)
 
 
+def _most_similar(positions: np.ndarray, sims: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` most similar of ``positions`` with their similarities, still in date order."""
+    if len(positions) <= n:
+        return positions, sims
+    top = np.argpartition(-sims, n - 1)[:n]
+    top = top[np.argsort(positions[top], kind="stable")]
+    return positions[top], sims[top]
+
+
 class CrossRefIndex:
     """Every known request in one sparse TF-IDF matrix, plus requester hashes, dates and answered flags."""
 
@@ -264,7 +273,7 @@ class CrossRefIndex:
         same_pos = mine[lo:hi]
         same_sims = self._sims_at(q, same_pos)
         keep = same_sims >= min(o.aggregation_threshold, o.repeat_threshold * 0.8)
-        same_pos, same_sims = same_pos[keep], same_sims[keep]
+        same_pos, same_sims = _most_similar(same_pos[keep], same_sims[keep], o.max_near_duplicates)
         # Everyone else's only when near-identical: the exact candidate filter, then the exact cosine.
         bar = min(o.answered_threshold, o.round_robin_threshold * 0.9)
         span = (
@@ -276,7 +285,8 @@ class CrossRefIndex:
         other_pos = other_pos[self.keys[other_pos] != key]
         other_sims = self._sims_at(q, other_pos)
         keep = other_sims >= bar
-        other_pos, other_sims = other_pos[keep], other_sims[keep]
+        # a campaign: its most similar requests make the links
+        other_pos, other_sims = _most_similar(other_pos[keep], other_sims[keep], o.max_near_duplicates)
         if self_pos is not None:
             keep = same_pos != self_pos
             same_pos, same_sims = same_pos[keep], same_sims[keep]

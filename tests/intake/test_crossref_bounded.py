@@ -41,7 +41,11 @@ def _frame(n: int, seed: int) -> pd.DataFrame:
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(min_value=5, max_value=120), seed=st.integers(0, 10_000), threshold=st.sampled_from([0.3, 0.6, 0.75, 0.9]))
+@given(
+    n=st.integers(min_value=5, max_value=120),
+    seed=st.integers(0, 10_000),
+    threshold=st.sampled_from([0.3, 0.6, 0.75, 0.9]),
+)
 def test_candidates_hold_every_row_that_reaches_the_threshold(n: int, seed: int, threshold: float) -> None:
     index = CrossRefIndex(_frame(n, seed))
     if index.matrix is None:
