@@ -713,7 +713,8 @@ def retry_dead_letters(
     The whole retry holds the run lock, like a sync: a retry and a scheduled run never interleave, and a retry
     while another run holds the lock is refused with LockError (exit code 3) whether or not letters are open.
     """
-    from connector.sync.dead_letters import retry_batches
+    from connector.sync.dead_letters import cases_to_retry, group_dead_letters
+    from connector.sync.migration import read_migration_source
 
     with lock_for(settings.sync.state_path) as lock:
         mapping = load_target_mapping(settings.sync.target_mapping)
@@ -722,23 +723,31 @@ def retry_dead_letters(
         if not letters:
             return {"retried": 0, "resolved": 0, "still_failing": 0, "not_in_source": 0}
         summary: Counter[str] = Counter()
-        for batch in retry_batches(settings, mapping, letters):
-            summary["not_in_source"] += batch.not_in_source
-            summary["retried"] += len(batch.letters)
-            if not batch.cases:
+        for group in group_dead_letters(letters):
+            if group.from_register:
+                assert group.source is not None
+                source = read_migration_source(settings, group.source, group.source_mapping).cases
+            else:
+                from connector.intake import run_intake
+
+                source = run_intake(settings).cases
+            cases, not_in_source = cases_to_retry(mapping, group, source)
+            summary["not_in_source"] += not_in_source
+            summary["retried"] += len(group.letters)
+            if not cases:
                 continue
-            if batch.kind == "migrate":
+            if group.kind == "migrate":
                 report = run_migrate(
                     settings,
-                    batch.source or Path("."),
-                    batch.source_mapping,
+                    group.source or Path("."),
+                    group.source_mapping,
                     client=client,
-                    cases=batch.cases,
+                    cases=cases,
                     today=today,
                     held_lock=lock,
                 )
             else:
-                report = run_sync(settings, client=client, cases=batch.cases, today=today, held_lock=lock)
+                report = run_sync(settings, client=client, cases=cases, today=today, held_lock=lock)
             summary["write_requests"] += report.write_requests
         with StateStore(settings.sync.state_path) as state:
             still = {d.id for d in state.dead_letters("open")}
