@@ -556,6 +556,7 @@ class MetadataApi:
                     self._persist(other)
             build_navigation(self.tables)
             self.records.store.drop_custom_table(table.logical)
+            self.records.schema_changed()
             return
         sub, sub_key = split_paren(segments[1])
         if sub_key is None:
@@ -682,6 +683,7 @@ class MetadataApi:
 
     def _persist(self, table: Table) -> None:
         self.records.store.save_custom_table(table.logical, table_to_json(table))
+        self.records.schema_changed()
 
 
 def _relationship(

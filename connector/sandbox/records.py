@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -122,14 +123,39 @@ def parse_key_text(text: str) -> list[tuple[str | None, Any]]:
     return out
 
 
+@dataclass
+class _Shape:
+    table: Table
+    required: list[Attribute]  # SystemRequired columns
+    money: frozenset[str]  # money columns with a _base companion
+
+
 class Records:
     def __init__(self, tables: dict[str, Table], store: Store, base_url_ref: list[str]) -> None:
         self.tables = tables
         self.store = store
         self._base = base_url_ref  # [api base URL], kept in a list so the server can set it after binding
         self.n2n: dict[str, ManyToMany] = {}  # many-to-many relationships by SchemaName
+        self._shapes: dict[str, _Shape] = {}
         self._seed_processes()
         self._seed_standard()
+
+    def _shape(self, table: Table) -> _Shape:
+        """Per-table facts every write needs, computed once per schema (cleared by schema_changed)."""
+        shape = self._shapes.get(table.logical)
+        if shape is None or shape.table is not table:
+            attrs = table.attributes
+            shape = _Shape(
+                table,
+                [a for a in attrs.values() if a.required == "SystemRequired"],
+                frozenset(a.logical for a in attrs.values() if a.type == MONEY and f"{a.logical}_base" in attrs),
+            )
+            self._shapes[table.logical] = shape
+        return shape
+
+    def schema_changed(self) -> None:
+        """A table, column or key definition changed: forget the per-table facts."""
+        self._shapes.clear()
 
     def _seed_standard(self) -> None:
         """The base currency and the default duplicate detection rules (once per database, fixed ids)."""
@@ -251,6 +277,7 @@ class Records:
         self.tables[logical] = table
         build_navigation(self.tables)
         self.store.save_custom_table(logical, table_to_json(table))
+        self.schema_changed()
 
     # ------------------------------------------------------------------ lookups of tables
     @property
@@ -523,10 +550,9 @@ class Records:
     def _money_base(self, table: Table, rec: dict[str, Any], values: dict[str, Any]) -> None:
         """Learn "Currency columns": a row with money values has a currency (the base currency unless one is
         bound), the currency's exchange rate, and each `<column>_base` = value / exchange rate."""
-        attrs = table.attributes
-        money = [a.logical for a in attrs.values() if a.type == MONEY and f"{a.logical}_base" in attrs]
-        if not any(m in values for m in money) and "transactioncurrencyid" not in values:
-            return
+        money = self._shape(table).money
+        if "transactioncurrencyid" not in values and money.isdisjoint(values):
+            return  # no money written: nothing to convert (the common case, kept cheap for bulk loads)
         if not rec.get("_transactioncurrencyid_value"):
             rec["_transactioncurrencyid_value"] = BASE_CURRENCY_ID
         currency = self.store.get("transactioncurrency", rec["_transactioncurrencyid_value"]) or {}
@@ -584,8 +610,8 @@ class Records:
         rec["modifiedon"] = stamp
         self._defaults(table, rec, caller)
         self._check_status(table, rec)
-        for attr in table.attributes.values():
-            if attr.required == "SystemRequired" and attr.logical not in (table.primary_id, "ownerid"):
+        for attr in self._shape(table).required:
+            if attr.logical not in (table.primary_id, "ownerid"):
                 present = rec.get(f"_{attr.logical}_value") if attr.type in LOOKUP_TYPES else rec.get(attr.logical)
                 if present is None:
                     raise E.validation(
