@@ -118,7 +118,7 @@ class CrossRefOptions:
     history_days: int = 730
     #: Bound on one query's work: of one distinctive word's requests in the time window, at most this many (those
     #: received nearest the query) are compared. Only a campaign of thousands of near-identical requests reaches it.
-    max_candidates_per_term: int = 2000
+    max_candidates_per_term: int = 256
     #: Of the requester's own similar requests, and of everyone else's near-identical ones, the most similar this many
     #: are confirmed with rapidfuzz and can become links (at most max_links of each kind are kept anyway).
     max_near_duplicates: int = 50

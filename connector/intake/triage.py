@@ -184,10 +184,14 @@ class Triage:
             for rule in rules.business_as_usual
         ]
         self.bau_any = [_any_of(rxs) for _, rxs in self.bau]
+        #: Every rule's patterns joined: most requests are not business as usual and are searched once.
+        self.bau_none = _any_of([rx for _, rxs in self.bau for rx in rxs])
 
     # ------------------------------------------------------------------ the three questions
     def business_as_usual(self, text: str) -> tuple[BusinessAsUsualRule | None, str | None]:
         """(rule, signal) - the first matching rule, unless the wording asks for recorded information."""
+        if self.bau_none is not None and self.bau_none.search(text) is None:
+            return (None, None)
         for (rule, rxs), any_rx in zip(self.bau, self.bau_any, strict=True):
             if any_rx is not None and any_rx.search(text) is None:
                 continue

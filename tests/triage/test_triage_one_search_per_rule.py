@@ -30,6 +30,14 @@ def test_the_joined_pattern_agrees_with_the_keywords_one_by_one() -> None:
             assert (joined.search(text) is not None if joined else one_by_one) == one_by_one, (joined, text)
 
 
+def test_the_pattern_of_all_rules_agrees_with_each_rule() -> None:
+    triage = Triage(load_triage_rules(REPO / "mappings" / "triage-rules.toml"))
+    assert triage.bau_none is not None
+    for text in _texts(triage):
+        each = any(rx.search(text) for _, rxs in triage.bau for rx in rxs)
+        assert (triage.bau_none.search(text) is not None) == each, text
+
+
 def test_patterns_that_cannot_be_joined_are_searched_one_by_one() -> None:
     assert _any_of([re.compile(r"(a)\1", re.I), re.compile("b", re.I)]) is None
     assert _any_of([re.compile("(?i)x"), re.compile("b")]) is None
