@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, unquote
 from connector.sandbox import csdl, duplicates, messages
 from connector.sandbox import errors as E
 from connector.sandbox import relationships as n2n
+from connector.sandbox.actions import VERSION, Messages
 from connector.sandbox.auth import AuthError, TokenService
 from connector.sandbox.batch import Response, error_response, parse_batch, run_batch
 from connector.sandbox.errors import DvError
@@ -48,6 +49,14 @@ API_VERSIONS = ("v9.0", "v9.1", "v9.2")
 # dynamics-web-api look for odata.streaming before parsing.
 JSON_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
 BULK = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
+FILE_MESSAGES = {
+    "InitializeFileBlocksUpload": "initialize_upload",
+    "UploadBlock": "upload_block",
+    "CommitFileBlocksUpload": "commit_upload",
+    "InitializeFileBlocksDownload": "initialize_download",
+    "DownloadBlock": "download_block",
+    "DeleteFile": "delete_file",
+}
 OPTION_MESSAGES = ("InsertOptionValue", "UpdateOptionValue", "DeleteOptionValue", "OrderOption")
 
 
@@ -97,6 +106,7 @@ class SandboxApp:
             else:
                 self.metadata.cascades[saved["name"]] = saved["value"]
         self.files = FileColumns(self.records)
+        self.messages = Messages(self.records, self.files)
         self.profile = Profile.named(options.profile)
         self.limiter = Limiter(options.limits)
         self.faults = Faults(FaultSpec.parse(options.faults))
@@ -401,7 +411,9 @@ class SandboxApp:
                 )
             return self._close_incident(json.loads(body or b"{}"), user), 2, 0
         if head == "BulkDelete" and method == "POST":
-            job_id, deleted = messages.bulk_delete(self.records, json.loads(body or b"{}"))
+            _, deleted = messages.bulk_delete(self.records, json.loads(body or b"{}"))
+            with self.store.transaction():
+                job_id = self._finished_job("Bulk delete", 13, user)  # 13: Bulk Delete (asyncoperation type)
             ctx = self.records.api_base + "$metadata#Microsoft.Dynamics.CRM.BulkDeleteResponse"
             return _json(200, {"@odata.context": ctx, "JobId": job_id}), deleted, 0
         if head.startswith("RetrieveTotalRecordCount(") and method == "GET":
@@ -454,6 +466,20 @@ class SandboxApp:
                     self.records.tables["duplicaterule"], rule_id, {"statecode": 0, "statuscode": 0}, user
                 )
             return Response(204), 1, 0
+        if head in FILE_MESSAGES and method == "POST":
+            # Learn "Use file column data": the Dataverse messages for files in blocks.
+            payload = json.loads(body or b"{}")
+            answer = getattr(self.messages, FILE_MESSAGES[head])(payload)
+            if answer is None:
+                return Response(204), 1, 0
+            ctx = self.records.api_base + f"$metadata#Microsoft.Dynamics.CRM.{head}Response"
+            return _json(200, {"@odata.context": ctx, **answer}), 1, 0
+        if head in ("WinOpportunity", "LoseOpportunity") and method == "POST":
+            self.messages.close_opportunity(head == "WinOpportunity", json.loads(body or b"{}"), user)
+            return Response(204), 1, 0
+        if head in ("RetrieveVersion", "RetrieveVersion()") and method == "GET":
+            ctx = self.records.api_base + "$metadata#Microsoft.Dynamics.CRM.RetrieveVersionResponse"
+            return _json(200, {"@odata.context": ctx, "Version": VERSION}), 0, 0
         if head in OPTION_MESSAGES and method == "POST":
             # Learn "Create and update choices using the Web API": the option value actions.
             with self.store.transaction():
@@ -756,6 +782,10 @@ class SandboxApp:
         seg = rest[0]
         if seg.startswith("Microsoft.Dynamics.CRM.RetrievePrincipalAccess(") and method == "GET":
             return self._principal_access(table, seg, params), 0, 1
+        if seg == "Microsoft.Dynamics.CRM.QualifyLead" and table.logical == "lead" and method == "POST":
+            created = self.messages.qualify_lead(rid, json.loads(body or b"{}"), user)
+            ctx = self.records.api_base + "$metadata#Collection(Microsoft.Dynamics.CRM.crmbaseentity)"
+            return _json(200, {"@odata.context": ctx, "value": created}), len(created) + 1, 0
         if seg == "Microsoft.Dynamics.CRM.PublishDuplicateRule" and table.logical == "duplicaterule":
             if method != "POST":
                 raise E.not_found_segment(seg)
@@ -925,18 +955,23 @@ class SandboxApp:
 
     def _publish_rule(self, rid: str, user: str) -> Response:
         """Learn PublishDuplicateRule action (bound to duplicaterule, returns the asyncoperation that publishes it).
-        The sandbox publishes at once and answers a finished job (statecode 3 Completed, statuscode 30 Succeeded);
-        it keeps no asyncoperation rows."""
+        The sandbox publishes at once; the job row it answers is already Completed / Succeeded."""
         with self.store.transaction():
             self.records.update(self.records.tables["duplicaterule"], rid, {"statecode": 1, "statuscode": 2}, user)
+            job_id = self._finished_job("Publish duplicate rule", 33, user)  # 33: Duplicate detection rule publish
+            job = self.store.get("asyncoperation", job_id) or {}
+        out = self.records.represent(self.records.tables["asyncoperation"], job, None, None)
         ctx = self.records.api_base + "$metadata#asyncoperations/$entity"
-        job = {
-            "asyncoperationid": str(uuid.uuid4()),
-            "name": "Publish duplicate rule",
-            "statecode": 3,
-            "statuscode": 30,
-        }
-        return _json(200, {"@odata.context": ctx, **job})
+        return _json(200, {"@odata.context": ctx, **out})
+
+    def _finished_job(self, name: str, operation_type: int, user: str) -> str:
+        """A system job row (asyncoperation) for work the sandbox did at once: Completed, Succeeded."""
+        job_id, _ = self.records.create(
+            self.records.tables["asyncoperation"],
+            {"name": name, "operationtype": operation_type, "statecode": 3, "statuscode": 30, "completedon": _now()},
+            user,
+        )
+        return job_id
 
     def _close_incident(self, body: dict[str, Any], user: str) -> Response:
         """CloseIncident {"IncidentResolution": {..."incidentid@odata.bind": "/incidents(id)"}, "Status": 5} -> 204.

@@ -274,7 +274,34 @@ def standard_tables() -> list[Table]:
         ],
         otc=4230,
     )
-    tables = [lead, opportunity, phonecall, currency, rule, condition, savedquery, userquery]
+    # System jobs (Learn asyncoperation table): BulkDelete's JobId and PublishDuplicateRule's answer are rows here.
+    asyncoperation = _t(
+        "asyncoperation",
+        "asyncoperations",
+        "name",
+        [
+            Attribute("name", STRING, 500),
+            Attribute("operationtype", INTEGER, min_value=0, max_value=2147483647),
+            Attribute("message", MEMO, 1073741823),
+            Attribute("completedon", DATETIME),
+            Attribute("statecode", STATE, options={0: "Ready", 1: "Suspended", 2: "Locked", 3: "Completed"}),
+            Attribute(
+                "statuscode",
+                STATUS,
+                options={
+                    0: "Waiting For Resources",
+                    10: "Waiting",
+                    20: "In Progress",
+                    30: "Succeeded",
+                    31: "Failed",
+                    32: "Canceled",
+                },
+                status_state={0: 0, 10: 1, 20: 2, 30: 3, 31: 3, 32: 3},
+            ),
+        ],
+        otc=4700,
+    )
+    tables = [lead, opportunity, phonecall, currency, rule, condition, savedquery, userquery, asyncoperation]
     for t in tables:
         add_money_companions(t)
     return tables
