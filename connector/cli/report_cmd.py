@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -33,7 +36,8 @@ def pull(app: AppContext, full: bool) -> None:
             if full:
                 store.save_delta_link(mapping.entity_set, None)
                 store.clear()
-            result = pull_cases(client, settings, mapping, store)
+            with _spinner(app) as shown:
+                result = pull_cases(client, settings, mapping, store, on_progress=shown)
             total = store.count()
     finally:
         client.close()
@@ -45,6 +49,39 @@ def pull(app: AppContext, full: bool) -> None:
             click.echo(f"  not mirrored: {mapping.entity_set}({crm_id}): {reason}", err=True)
     if result.rejected:
         raise SystemExit(1)
+
+
+@contextlib.contextmanager
+def _spinner(app: AppContext) -> Iterator[Callable[[str, int], None] | None]:
+    """Changes counted on stderr while the pull reads them: only at a terminal, never with JSON logs."""
+    if app.json_logs or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} changes"),
+        TimeElapsedColumn(),
+        transient=True,
+        console=Console(stderr=True),
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def show(entity_set: str, changes: int) -> None:
+        if not tasks:
+            bar.start()
+        if entity_set not in tasks:
+            tasks[entity_set] = bar.add_task(f"pull {entity_set}", total=None)
+        bar.update(tasks[entity_set], completed=changes)
+
+    try:
+        yield show
+    finally:
+        if tasks:
+            bar.stop()
 
 
 def _formats(value: str | None) -> list[str] | None:

@@ -14,9 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
 from connector.dataverse.errors import DataverseError, DeltaTokenExpired
 from connector.dataverse.query import Change
 from connector.reporting.store import ACTIVITY_SET, ReportingStore, normalise_activity, normalise_case
@@ -332,7 +329,7 @@ def pull_cases(
     mapping: CaseTableMapping,
     store: ReportingStore,
     *,
-    show_progress: bool = True,
+    on_progress: Callable[[str, int], None] | None = None,
     page_size: int | None = None,
     activities: bool = True,
     sink: ChangeSink | None = None,
@@ -342,6 +339,8 @@ def pull_cases(
     (``activities``, when the mapping links emails to cases) the letters regarding them, the same way.
 
     ``page_size`` (default: the client's, 5,000) is the change-tracking page; the delta link is saved after each.
+    ``on_progress(entity_set, changes_so_far)`` hears of every change read (the CLI draws it; the library draws
+    nothing).
     ``sink`` sees every changed row too, with ``extra_select`` columns the store itself never keeps (the request
     text for the cross-reference history): one read feeds both.
     """
@@ -352,36 +351,29 @@ def pull_cases(
     select += [c for c in extra_select or [] if c not in select]
     link = store.delta_link(entity_set)
     result.full_resync = link is None
-    console = Console(stderr=True)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TextColumn("{task.completed} changes"),
-        TimeElapsedColumn(),
-        transient=True,
-        console=console,
-        disable=not (show_progress and console.is_terminal),
-    ) as progress:
-        task = progress.add_task(f"pull {entity_set}", total=None)
+    seen = 0
 
-        def bar() -> None:
-            progress.advance(task)
+    def bar() -> None:
+        nonlocal seen
+        seen += 1
+        if on_progress is not None:
+            on_progress(entity_set, seen)
 
-        writer = _Writer(store, entity_set, mapping, result, lambda: lookup_names(client, mapping), sink)
-        try:
-            _run(client, writer, entity_set, select, link, bar, page_size)
-        except DeltaTokenExpired:
-            log.warning(
-                "pull: change token for %s has expired; clearing the local mirror and resynchronising fully",
-                entity_set,
-            )
-            writer.rows, writer.deletes = [], []
-            store.clear_cases()
-            if sink is not None:
-                sink.clear()
-            store.save_delta_link(entity_set, None)
-            result.token_expired = result.full_resync = True
-            _run(client, writer, entity_set, select, None, bar, page_size)
+    writer = _Writer(store, entity_set, mapping, result, lambda: lookup_names(client, mapping), sink)
+    try:
+        _run(client, writer, entity_set, select, link, bar, page_size)
+    except DeltaTokenExpired:
+        log.warning(
+            "pull: change token for %s has expired; clearing the local mirror and resynchronising fully",
+            entity_set,
+        )
+        writer.rows, writer.deletes = [], []
+        store.clear_cases()
+        if sink is not None:
+            sink.clear()
+        store.save_delta_link(entity_set, None)
+        result.token_expired = result.full_resync = True
+        _run(client, writer, entity_set, select, None, bar, page_size)
     if mapping.regarding_nav_email and activities:
         pull_activities(client, store, result, page_size=page_size)
     else:

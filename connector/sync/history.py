@@ -164,7 +164,6 @@ def pull_with_history(
             settings,
             mapping,
             store,
-            show_progress=False,
             sink=feed,
             extra_select=extra_columns(mapping) if feed is not None else None,
         )

@@ -234,7 +234,7 @@ def test_officer_records_review_and_complaint_in_the_crm_and_the_report_counts_t
 
     store_path = tmp_path / "reporting.sqlite"
     with ReportingStore(store_path) as store:
-        first = pull_cases(dv_client, sandbox_settings, mapping, store, show_progress=False)
+        first = pull_cases(dv_client, sandbox_settings, mapping, store)
         assert first.upserted == 2 and first.activities == 3 and first.activities_skipped is None
         assert store.activity_count() == 3  # the email regarding nothing is not a case letter
         row = store.get(extended)
@@ -254,14 +254,14 @@ def test_officer_records_review_and_complaint_in_the_crm_and_the_report_counts_t
             },
         )
         crm.delete("emails", own)
-        delta = pull_cases(dv_client, sandbox_settings, mapping, store, show_progress=False)
+        delta = pull_cases(dv_client, sandbox_settings, mapping, store)
         assert (delta.upserted, delta.activities, delta.activities_deleted) == (1, 0, 1)
         assert store.activity_count() == 2
         assert store.get(reviewed)["review_outcome"] == "upheld"
         # `foi-sync pull --full` forgets the case token and clears the store: the letters come back in full too
         store.save_delta_link(mapping.entity_set, None)
         store.clear()
-        full = pull_cases(dv_client, sandbox_settings, mapping, store, show_progress=False)
+        full = pull_cases(dv_client, sandbox_settings, mapping, store)
         assert (full.upserted, full.activities, full.activities_full_resync) == (2, 2, True)
 
     settings = sandbox_settings.model_copy(deep=True)

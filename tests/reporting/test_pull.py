@@ -94,7 +94,11 @@ def test_pull_full_delta_delete_and_expired_token(
     store_path = tmp_path / "reporting.sqlite"
     with ReportingStore(store_path) as store:
         # 1. first pull: everything, two rows per page, the link saved after every page
-        first = pull_cases(dv_client, sandbox_settings, mapping, store, show_progress=False, page_size=2)
+        heard: list[tuple[str, int]] = []
+        first = pull_cases(
+            dv_client, sandbox_settings, mapping, store, page_size=2, on_progress=lambda s, n: heard.append((s, n))
+        )
+        assert heard == [("incidents", n) for n in range(1, 7)]  # the six cases made above, one event each
         assert first.full_resync and not first.token_expired
         assert first.upserted == 6 and first.pages == 3 and first.ok
         assert "$deltatoken" in (store.delta_link("incidents") or "")
@@ -112,7 +116,7 @@ def test_pull_full_delta_delete_and_expired_token(
             ids[1],
             {"foi_stage": CLOSED, "foi_outcome": GRANTED, "foi_respondedon": "2025-01-20T15:00:00Z"},
         )
-        delta = pull_cases(dv_client, sandbox_settings, mapping, store, show_progress=False)
+        delta = pull_cases(dv_client, sandbox_settings, mapping, store)
         assert not delta.full_resync and delta.upserted == 1 and delta.deleted == 0
         closed = store.get(ids[1])
         assert (closed["stage"], closed["outcome"], closed["responded_date"]) == (
@@ -123,11 +127,11 @@ def test_pull_full_delta_delete_and_expired_token(
 
         # 3. a case deleted in the CRM disappears from the mirror
         crm.delete("incidents", ids[2])
-        gone = pull_cases(dv_client, sandbox_settings, mapping, store, show_progress=False)
+        gone = pull_cases(dv_client, sandbox_settings, mapping, store)
         assert gone.deleted == 1 and store.get(ids[2]) is None and store.count() == 5
 
         # 4. nothing changed: an empty delta
-        quiet = pull_cases(dv_client, sandbox_settings, mapping, store, show_progress=False)
+        quiet = pull_cases(dv_client, sandbox_settings, mapping, store)
         assert (quiet.upserted, quiet.deleted) == (0, 0)
 
         # 5. the change token expires: the mirror is cleared and rebuilt from the CRM, and it is logged
@@ -136,14 +140,14 @@ def test_pull_full_delta_delete_and_expired_token(
         # configure_logging (run by any earlier CLI test) stops "connector" propagating to the root logger
         monkeypatch.setattr(logging.getLogger("connector"), "propagate", True)
         with caplog.at_level(logging.WARNING, logger="connector.reporting.pull"):
-            resync = pull_cases(dv_client, sandbox_settings, mapping, store, show_progress=False)
+            resync = pull_cases(dv_client, sandbox_settings, mapping, store)
         assert resync.token_expired and resync.full_resync
         assert resync.upserted == 5 and store.count() == 5
         assert store.get(ids[3])["responded_date"] == "2025-02-10"
         assert any("expired" in r.getMessage() for r in caplog.records)
         # after the resync, deltas work again
         crm.update("incidents", ids[4], {"foi_stage": CLOSED})
-        after = pull_cases(dv_client, sandbox_settings, mapping, store, show_progress=False)
+        after = pull_cases(dv_client, sandbox_settings, mapping, store)
         assert not after.token_expired and after.upserted == 1
 
     # 6. the report counts what the CRM holds
