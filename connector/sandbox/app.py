@@ -40,6 +40,7 @@ from connector.sandbox.query import (
 )
 from connector.sandbox.records import GUID_RE, Records, annotation_wanted, etag, split_paren
 from connector.sandbox.schema import FILE, IMAGE, Table, build_navigation, seed_tables, table_from_json
+from connector.sandbox.search import Search
 from connector.sandbox.store import Store
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ API_VERSIONS = ("v9.0", "v9.1", "v9.2")
 # dynamics-web-api look for odata.streaming before parsing.
 JSON_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
 BULK = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
+SEARCH_VERSIONS = ("v1.0", "v2.0")
+SEARCH_MESSAGES = {"searchquery": "query", "searchsuggest": "suggest", "searchautocomplete": "autocomplete"}
 FILE_MESSAGES = {
     "InitializeFileBlocksUpload": "initialize_upload",
     "UploadBlock": "upload_block",
@@ -107,6 +110,7 @@ class SandboxApp:
                 self.metadata.cascades[saved["name"]] = saved["value"]
         self.files = FileColumns(self.records)
         self.messages = Messages(self.records, self.files)
+        self.searcher = Search(self.records, lambda t, text: self.reader._compile(t, text, {}, None).predicate)
         self.profile = Profile.named(options.profile)
         self.limiter = Limiter(options.limits)
         self.faults = Faults(FaultSpec.parse(options.faults))
@@ -209,7 +213,10 @@ class SandboxApp:
             return self._oauth(method, parts, body, origin)
         if parts[:1] == ["_sandbox"]:
             return _json(200, self.info())
-        if len(parts) < 3 or parts[0] != "api" or parts[1] != "data" or parts[2] not in API_VERSIONS:
+        search_api = len(parts) == 4 and parts[:2] == ["api", "search"] and parts[2] in SEARCH_VERSIONS
+        if not search_api and (
+            len(parts) < 3 or parts[0] != "api" or parts[1] != "data" or parts[2] not in API_VERSIONS
+        ):
             return _json(
                 404,
                 {
@@ -274,10 +281,15 @@ class SandboxApp:
                 with self.store.lock:
                     # Every URL written into the answer (context, nextLink, OData-EntityId) names the listener and
                     # API version this request came in on, as the service does.
-                    self.base_ref[0] = f"{origin}/api/data/{parts[2]}/"
+                    self.base_ref[0] = f"{origin}/api/data/{'v9.2' if search_api else parts[2]}/"
                     self.store.meter.reset()
                     try:
-                        resp, _, _ = self.dispatch(method, api_path, query, headers, body, self._caller(user, headers))
+                        if search_api:
+                            resp = self._search(method, parts[2][1:], parts[3], body)
+                        else:
+                            resp, _, _ = self.dispatch(
+                                method, api_path, query, headers, body, self._caller(user, headers)
+                            )
                     finally:
                         # Every record the request made the service execute (nested ones and $batch parts too),
                         # whether or not it then failed and rolled back.
@@ -316,6 +328,13 @@ class SandboxApp:
             *rl_headers.items(),
         ]
         return resp
+
+    def _search(self, method: str, version: str, op: str, body: bytes) -> Response:
+        """Dataverse search: POST /api/search/v1.0|v2.0/query|suggest|autocomplete (see search.py)."""
+        if method != "POST" or op not in ("query", "suggest", "autocomplete"):
+            raise DvError(404, "", f"No search operation '{op}' for {method}.")
+        payload = json.loads(body or b"{}")
+        return _json(200, getattr(self.searcher, op)(payload, version), plain=True)
 
     def _caller(self, user: str, headers: dict[str, str]) -> str:
         """Learn "Impersonate another user using the Web API": MSCRMCallerID (systemuserid) or CallerObjectId
@@ -466,6 +485,11 @@ class SandboxApp:
                     self.records.tables["duplicaterule"], rule_id, {"statecode": 0, "statuscode": 0}, user
                 )
             return Response(204), 1, 0
+        if head in SEARCH_MESSAGES and method == "POST":
+            # Learn "Dataverse Search query" (Web API tab): the messages answer like the 2.0 endpoint.
+            answer = getattr(self.searcher, SEARCH_MESSAGES[head])(json.loads(body or b"{}"), "2.0")
+            ctx = self.records.api_base + f"$metadata#Microsoft.Dynamics.CRM.{head}Response"
+            return _json(200, {"@odata.context": ctx, **answer}), 0, 1
         if head in FILE_MESSAGES and method == "POST":
             # Learn "Use file column data": the Dataverse messages for files in blocks.
             payload = json.loads(body or b"{}")

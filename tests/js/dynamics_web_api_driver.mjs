@@ -875,4 +875,33 @@ await step("Utility (getCollectionName, toAbsoluteUrl)", async () => {
     check(named.Utility.toAbsoluteUrl("accounts(1)").startsWith(serverUrl), "absolute URL on the server");
 });
 
+// ------------------------------------------------------------------------------------------ Dataverse search
+// Learn "Dataverse search (legacy)" (1.0, the client's default) and "Dataverse Search query/suggest/autocomplete"
+// (2.0: the answer is an escaped JSON string in `response`).
+await step("query (search 1.0)", async () => {
+    const r = await api.query({ query: { search: "contoso", entities: ["account"], top: 10 } });
+    check(Array.isArray(r.value), `value ${JSON.stringify(r).slice(0, 300)}`);
+    const hit = r.value.find((x) => x["@search.objectid"] === state.accountId);
+    check(hit && hit["@search.entityname"] === "account", "the account is found");
+    check(JSON.stringify(hit["@search.highlights"]).includes("{crmhit}Contoso{/crmhit}"), "highlighted");
+});
+
+await step("suggest and autocomplete (search 1.0)", async () => {
+    const s = await api.suggest({ query: { search: "Lovel", entities: ["contact"] } });
+    check(s.value.some((x) => x.text === "Ada {crmhit}Lovel{/crmhit}ace"), `suggest ${JSON.stringify(s.value)}`);
+    const a = await api.autocomplete({ query: { search: "Lovel", entities: ["contact"] } });
+    expect(a.value, "{crmhit}lovelace{/crmhit}", "autocomplete");
+});
+
+await step("query, suggest, autocomplete (search 2.0)", async () => {
+    const v2 = new DynamicsWebApi({ serverUrl, onTokenRefresh: async () => token, searchApi: { version: "2.0" } });
+    const q = await v2.query({ query: { search: "lovelace", entities: [{ name: "contact", selectColumns: ["fullname"] }], count: true } });
+    expect(q.response.Count, 1, "Count");
+    expect(q.response.Value[0].Attributes.fullname, "Ada Lovelace", "Attributes");
+    const s = await v2.suggest({ query: { search: "Ada", entities: [{ name: "contact" }] } });
+    check(s.response.Value.length >= 1, `suggest ${JSON.stringify(s.response)}`);
+    const a = await v2.autocomplete({ query: { search: "Lovel", entities: [{ name: "contact" }] } });
+    expect(a.response.Value, "{crmhit}lovelace{/crmhit}", "autocomplete");
+});
+
 process.stdout.write(JSON.stringify(results));
