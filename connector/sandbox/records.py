@@ -6,6 +6,7 @@ This is where the sandbox earns its keep: each rule here mirrors a documented Da
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -783,6 +784,11 @@ class Records:
         want_lookup = annotation_wanted(annotations, "Microsoft.Dynamics.CRM.lookuplogicalname")
         want_nav = annotation_wanted(annotations, "Microsoft.Dynamics.CRM.associatednavigationproperty")
         names = select if select else self.default_columns(table)
+        if not (want_fmt or want_lookup or want_nav):
+            # No annotations asked for (the common bulk read): the values are the stored ones.
+            for name in names:
+                out[name] = rec.get(name)
+            names = []
         for name in names:
             if name.startswith("_") and name.endswith("_value"):
                 col = name[1:-6]
@@ -852,6 +858,7 @@ class Records:
         return rec.get(t.primary_name) if rec else None
 
 
+@functools.lru_cache(maxsize=256)
 def annotation_wanted(pref: str | None, name: str) -> bool:
     if not pref:
         return False

@@ -17,6 +17,16 @@ from typing import Any
 
 from connector.sandbox.limits import Meter
 
+# Rows are stored as json.dumps output (no surrounding whitespace), so the decoder's raw_decode reads them directly:
+# json.loads would add two calls and a whitespace regex per row, which is a tenth of a 5,000-row page read.
+_DECODE = json.JSONDecoder().raw_decode
+
+
+def _row(data: str) -> dict[str, Any]:
+    rec: dict[str, Any] = _DECODE(data)[0]
+    return rec
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows(seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, id TEXT NOT NULL,
                                 version INTEGER NOT NULL, data TEXT NOT NULL);
@@ -94,7 +104,7 @@ class Store:
         if row is None:
             return None
         self.meter.read()
-        data: dict[str, Any] = json.loads(row[0])
+        data: dict[str, Any] = _row(row[0])
         data["versionnumber"] = row[1]
         return data
 
@@ -159,7 +169,7 @@ class Store:
         )
         for seq, data, version in cur:
             self.meter.read()
-            rec = json.loads(data)
+            rec = _row(data)
             rec["versionnumber"] = version
             yield seq, rec
 
@@ -179,7 +189,7 @@ class Store:
         )
         for seq, data, version in cur.fetchall():
             self.meter.read()
-            rec = json.loads(data)
+            rec = _row(data)
             rec["versionnumber"] = version
             yield seq, rec
 
@@ -199,7 +209,7 @@ class Store:
         )
         for seq, data, version in cur.fetchall():
             self.meter.read()
-            rec = json.loads(data)
+            rec = _row(data)
             rec["versionnumber"] = version
             yield seq, rec
 
@@ -221,7 +231,7 @@ class Store:
             ).fetchall()
             for seq, data, version in rows:
                 self.meter.read()
-                rec = json.loads(data)
+                rec = _row(data)
                 rec["versionnumber"] = version
                 yield seq, rec
             if len(rows) < batch:
@@ -244,7 +254,7 @@ class Store:
             "SELECT data, version FROM rows WHERE tbl=? AND version>? ORDER BY version", (tbl, version)
         ):
             self.meter.read()
-            rec = json.loads(data)
+            rec = _row(data)
             rec["versionnumber"] = v
             out.append(rec)
         return out
