@@ -532,8 +532,7 @@ class Records:
                 (v for v, s in (st.status_state or {}).items() if s == state), next(iter(st.options or {1: ""}))
             )
         if "ownerid" in attrs and not rec.get("_ownerid_value"):
-            rec["_ownerid_value"] = caller
-            rec[LOOKUP_TARGET + "ownerid"] = "systemuser"
+            rec["_ownerid_value"] = caller  # a user: the owner lookup's first target, so no target is stored
         if caller and "createdby" in attrs and not rec.get("_createdby_value"):
             rec["_createdby_value"] = caller
             rec["_modifiedby_value"] = caller

@@ -22,6 +22,10 @@ from connector.sandbox.limits import Meter
 _DECODE = json.JSONDecoder().raw_decode
 
 
+# One encoder for every write: json.dumps with non-default separators builds a new JSONEncoder per call.
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _row(data: str) -> dict[str, Any]:
     rec: dict[str, Any] = _DECODE(data)[0]
     return rec
@@ -131,11 +135,11 @@ class Store:
 
     def insert(self, tbl: str, rid: str, data: dict[str, Any], keys: dict[str, list[Any]]) -> int:
         version = self.next_version()
-        data = {k: v for k, v in data.items() if k != "versionnumber"}
+        if "versionnumber" in data:
+            data = {k: v for k, v in data.items() if k != "versionnumber"}
         try:
             self.db.execute(
-                "INSERT INTO rows(tbl, id, version, data) VALUES (?,?,?,?)",
-                (tbl, rid, version, json.dumps(data, separators=(",", ":"))),
+                "INSERT INTO rows(tbl, id, version, data) VALUES (?,?,?,?)", (tbl, rid, version, _ENCODE(data))
             )
         except sqlite3.IntegrityError:
             raise DuplicateKey("primary", rid) from None
@@ -147,11 +151,9 @@ class Store:
     def replace(self, tbl: str, rid: str, data: dict[str, Any], keys: dict[str, list[Any]] | None) -> int:
         """Store a new version of a row; ``keys`` None means its alternate-key values did not change."""
         version = self.next_version()
-        data = {k: v for k, v in data.items() if k != "versionnumber"}
-        self.db.execute(
-            "UPDATE rows SET version=?, data=? WHERE tbl=? AND id=?",
-            (version, json.dumps(data, separators=(",", ":")), tbl, rid),
-        )
+        if "versionnumber" in data:
+            data = {k: v for k, v in data.items() if k != "versionnumber"}
+        self.db.execute("UPDATE rows SET version=?, data=? WHERE tbl=? AND id=?", (version, _ENCODE(data), tbl, rid))
         self.meter.wrote(tbl, rid)
         if keys is not None:
             self._index_keys(tbl, rid, keys)
