@@ -169,11 +169,15 @@ class Store:
         cur = self.db.execute(
             "SELECT seq, data, version FROM rows WHERE tbl=? AND seq>? ORDER BY seq", (tbl, after_seq)
         )
-        for seq, data, version in cur:
-            self.meter.read()
-            rec = _row(data)
-            rec["versionnumber"] = version
-            yield seq, rec
+        meter, n = self.meter, 0
+        try:
+            for seq, data, version in cur:
+                n += 1
+                rec = _DECODE(data)[0]
+                rec["versionnumber"] = version
+                yield seq, rec
+        finally:
+            meter.read(n)  # every row loaded counts, also when the caller stops early
 
     def scan_eq(self, tbl: str, col: str, value: str, after_seq: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
         """Rows whose text column equals ``value`` ignoring ASCII case, through an index on that JSON column.
