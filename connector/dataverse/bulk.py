@@ -69,6 +69,9 @@ class BulkResult:
     requests: int = 0
     isolated_chunks: int = 0
     seconds: float = 0.0
+    #: CreateMultiple: input positions whose client-generated id was already in the table when this call sent it
+    #: (created by another run, or by an attempt of this one whose answer was lost); counted in ``succeeded`` too.
+    preexisting: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -358,6 +361,8 @@ class BulkWriter:
             chunk_error.code or "",
         )
         if len(chunk) == 1:
+            if isinstance(chunk_error, DuplicateRecord) and self._already_there(chunk):
+                return
             self._fail(chunk, chunk_error)
             return
         ctype, body = build_batch([self._part(i) for i in chunk], self.t.api_path)
@@ -393,8 +398,8 @@ class BulkWriter:
             err = part.error()
             if err is None:
                 self._ok([item], [part.entity_id or (item.key if isinstance(item.key, str) else None)])
-            elif isinstance(err, DuplicateRecord) and self.message == "CreateMultiple" and self._exists([item]):
-                self._ok([item])  # landed in an earlier attempt whose answer was lost
+            elif isinstance(err, DuplicateRecord) and self._already_there([item]):
+                continue
             else:
                 self._fail([item], err)
 
@@ -407,6 +412,22 @@ class BulkWriter:
             self._send_chunk(half)
 
     # ------------------------------------------------------------------ reconciliation of creates
+    def _already_there(self, items: Sequence[_Item]) -> bool:
+        """CreateMultiple refused these ids as duplicates: when they all exist, they count as landed (another run,
+        or a lost answer of ours, created them) and are listed in ``preexisting``. Any other table: False."""
+        if self.message != "CreateMultiple":
+            return False
+        try:
+            existing = self._exists(items)
+        except DataverseError:
+            return False
+        if not all(str(i.key).lower() in existing for i in items):
+            return False
+        with self._lock:
+            self.result.preexisting.extend(i.index for i in items)
+        self._ok(items)
+        return True
+
     def _exists(self, items: Sequence[_Item]) -> set[str]:
         """Which of these client-generated ids exist now (safe, repeatable reads)."""
         found: set[str] = set()

@@ -25,9 +25,10 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from connector import odata
-from connector.dataverse.errors import DataverseError, DuplicateRecord
+from connector.dataverse.bulk import BulkFailure
+from connector.dataverse.errors import DataverseError
 from connector.errors import FoiSyncError
-from connector.letters.render import LetterRenderer
+from connector.letters.render import LetterRenderer, RenderedLetter
 from connector.letters.select import letters_due
 from connector.letters.types import LetterType
 from connector.model import FoiCase
@@ -245,6 +246,8 @@ def push_letters(
         return result
 
     deadlines: dict[str, Any] = {}
+    fresh: list[tuple[LetterTarget, LetterType, str, RenderedLetter]] = []
+    new_notes: list[tuple[LetterTarget, LetterType, str, str]] = []  # (target, type, subject, text)
     for target, letter, aid in plan:
         case = target.case
         ref = case.reference
@@ -259,36 +262,58 @@ def push_letters(
                     log.info("case %s: %s was a draft left by an earlier run; sent now", ref, letter.value)
                 if settings.letters.copy_as_note and note_id(ref, letter) not in notes:
                     rendered = renderer.render(letter, case, _deadline(renderer, case, deadlines), today=today)
-                    result.notes += _note(client, target, letter, rendered.subject, rendered.text)
+                    new_notes.append((target, letter, rendered.subject, rendered.text))
                 is_draft = row.get("statecode") == DRAFT_STATE and row.get("statuscode") == DRAFT_STATUS
                 if not (send_mode == "send" and is_draft and not can_send):
                     result.done.append((ref, done_marker(aid, settings)))
                 continue
-            rendered = renderer.render(letter, case, _deadline(renderer, case, deadlines), today=today)
-            try:
-                client.upsert(
-                    "emails", aid, _email_body(target, sender, rendered.subject, rendered.html), create_only=True
-                )
-            except DuplicateRecord:
-                result.already_sent += 1  # another run created it between our read and this write
-                continue
-            result.created += 1
-            result.letters.append((ref, letter.value, aid))
-            if can_send:
-                _send(client, aid)
-                result.sent += 1
-            else:
-                result.drafts += 1
-            if settings.letters.copy_as_note and note_id(ref, letter) not in notes:
-                result.notes += _note(client, target, letter, rendered.subject, rendered.text)
-            result.done.append((ref, done_marker(aid, settings)))
-            log.info("case %s: %s letter %s (%s)", ref, letter.value, "sent" if can_send else "left as draft", aid)
+            fresh.append(
+                (target, letter, aid, renderer.render(letter, case, _deadline(renderer, case, deadlines), today=today))
+            )
         except DataverseError as exc:
             result.failed.append(LetterFailure(ref, letter.value, exc.code or str(exc.status or ""), exc.message))
             log.warning("case %s: %s letter failed: %s", ref, letter.value, exc.describe())
         except FoiSyncError as exc:
             result.failed.append(LetterFailure(ref, letter.value, "render", str(exc)))
             log.warning("case %s: %s letter not rendered: %s", ref, letter.value, exc)
+
+    # New letters in bulk (CreateMultiple with the letters' own ids: a replay finds them instead of doubling them;
+    # a table that does not take CreateMultiple gets one create per letter through the bulk client's fallback).
+    bodies = [{"activityid": aid, **_email_body(t, sender, r.subject, r.html)} for t, _, aid, r in fresh]
+    outcome = _create_all(client, "emails", "email", bodies)
+    for n, (target, letter, aid, rendered) in enumerate(fresh):
+        ref = target.case.reference
+        if n in outcome.preexisting:
+            result.already_sent += 1  # another run created it between our read and this write
+            continue
+        failure = outcome.failures.get(n)
+        if failure is not None:
+            result.failed.append(LetterFailure(ref, letter.value, failure.code, failure.message))
+            log.warning("case %s: %s letter failed: %s %s", ref, letter.value, failure.code, failure.message)
+            continue
+        result.created += 1
+        result.letters.append((ref, letter.value, aid))
+        can_send = send_mode == "send" and target.case.requester.email is not None
+        try:
+            if can_send:
+                _send(client, aid)
+                result.sent += 1
+            else:
+                result.drafts += 1
+        except DataverseError as exc:
+            result.failed.append(LetterFailure(ref, letter.value, exc.code or str(exc.status or ""), exc.message))
+            log.warning("case %s: %s letter not sent: %s", ref, letter.value, exc.describe())
+            continue
+        if settings.letters.copy_as_note and note_id(ref, letter) not in notes:
+            new_notes.append((target, letter, rendered.subject, rendered.text))
+        result.done.append((ref, done_marker(aid, settings)))
+        log.info("case %s: %s letter %s (%s)", ref, letter.value, "sent" if can_send else "left as draft", aid)
+    if new_notes:
+        made = _create_all(client, "annotations", "annotation", [_note_body(*n) for n in new_notes])
+        result.notes += len(new_notes) - len(made.failures) - len(made.preexisting)
+        for n, failure in made.failures.items():
+            target, letter = new_notes[n][0], new_notes[n][1]
+            log.warning("case %s: note copy of %s failed: %s", target.case.reference, letter.value, failure.code)
     log.info("%s", result.summary())
     return result
 
@@ -303,16 +328,32 @@ def _send(client: DataverseClient, aid: str) -> None:
     client.action("SendEmail", {"IssueSend": True}, entity_set="emails", key=aid)
 
 
-def _note(client: DataverseClient, target: LetterTarget, letter: LetterType, subject: str, text: str) -> int:
-    """A plain-text copy of the letter as a note on the case (deterministic id, create-only)."""
+@dataclass
+class _Created:
+    """What a bulk create did, by input position: the failures, and the records that were already there."""
+
+    failures: dict[int, BulkFailure] = field(default_factory=dict)
+    preexisting: set[int] = field(default_factory=set)
+
+
+def _create_all(client: DataverseClient, entity_set: str, logical_name: str, bodies: list[dict[str, Any]]) -> _Created:
+    """CreateMultiple of ``bodies`` (each with its own id); a call that cannot start fails every record, by position."""
+    if not bodies:
+        return _Created()
+    try:
+        bulk = client.create_multiple(entity_set, logical_name, bodies)
+    except (DataverseError, FoiSyncError) as exc:
+        code = exc.code if isinstance(exc, DataverseError) and exc.code else type(exc).__name__
+        return _Created({n: BulkFailure(n, None, code, str(exc)) for n in range(len(bodies))})
+    return _Created({f.index: f for f in bulk.failed}, set(bulk.preexisting))
+
+
+def _note_body(target: LetterTarget, letter: LetterType, subject: str, text: str) -> dict[str, Any]:
+    """A plain-text copy of the letter as a note on the case, with its deterministic id."""
     table = _regarding_table(target)
-    body = {
+    return {
+        "annotationid": note_id(target.case.reference, letter),
         "subject": subject[:500],
         "notetext": text,
         f"objectid_{table}@odata.bind": odata.bind(target.regarding_entity_set, target.case_id),
     }
-    try:
-        client.upsert("annotations", note_id(target.case.reference, letter), body, create_only=True)
-    except DuplicateRecord:
-        return 0
-    return 1

@@ -584,6 +584,7 @@ class Pusher:
             return
         known = self.state.records(m.table)
         team_spec = next((s for s in m.fields.values() if s.type == "lookup" and s.target == "team"), None)
+        due_tasks: list[tuple[PlannedRecord, str, str, dict[str, Any]]] = []  # (record, gate, due, task body)
         for rec in plan.cases:
             case = rec.case
             st = known.get(rec.source_key)
@@ -621,19 +622,30 @@ class Pusher:
                 team = resolver("assigned_team", team_spec, case.assigned_team)
                 if team:
                     body["ownerid@odata.bind"] = team
-            try:
-                self.client.create(rm.entity_set, body)
-                self.counts["reminders"] += 1
-            except DuplicateRecord:
-                self.counts["reminders_existing"] += 1
-            except FATAL:
-                raise
-            except DataverseError as exc:
+            due_tasks.append((rec, gate.name, due.isoformat(), body))
+        if not due_tasks:
+            return
+        # One CreateMultiple for the run's reminders (deterministic ids: one already there is counted, not doubled).
+        try:
+            logical = self.client.metadata.logical_name_for_set(rm.entity_set)
+            bulk = self.client.create_multiple(rm.entity_set, logical, [body for *_, body in due_tasks])
+        except FATAL:
+            raise
+        except DataverseError as exc:
+            self.counts["reminders_failed"] += len(due_tasks)
+            self.suspect(exc.code, exc.message, exc)
+            log.warning("reminder tasks not created", extra={"count": len(due_tasks), "code": exc.code})
+            return
+        failed = {f.index: f for f in bulk.failed}
+        existing = set(bulk.preexisting)
+        for n, (rec, gate_name, due_iso, body) in enumerate(due_tasks):
+            failure = failed.get(n)
+            if failure is not None:
                 self.counts["reminders_failed"] += 1
-                self.suspect(exc.code, exc.message, exc)
-                log.warning("reminder task not created", extra={"reference": case.reference, "code": exc.code})
+                log.warning("reminder task not created", extra={"reference": rec.reference, "code": failure.code})
                 continue
-            self.state.mark_reminder(rec.source_key, gate.name, due.isoformat(), task_id)
+            self.counts["reminders_existing" if n in existing else "reminders"] += 1
+            self.state.mark_reminder(rec.source_key, gate_name, due_iso, str(body["activityid"]))
 
 
 def _dependency_levels(m: TargetMapping, creates: list[PlannedRecord]) -> list[list[PlannedRecord]]:
