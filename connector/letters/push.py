@@ -3,7 +3,7 @@
 Idempotency: each letter's ``activityid`` is ``uuid5(namespace, reference + letter type)``. It is created with
 ``PATCH emails(<id>)`` + ``If-None-Match: *`` (create-only upsert), so a rerun or a replay after a crash gets
 412 and counts the letter as already there instead of mailing the requester twice. Existing ids are looked up
-in one query per 50 letters first, so a routine rerun costs a read, not a write per letter. An officer who
+in one query per URL-sized batch of letters first, so a routine rerun costs a read, not a write per letter. An officer who
 deletes a letter's email in the CRM re-arms it (that is how to ask for a fresh copy).
 
 A caller with a state (the sync engine) passes ``done``: letters it already saw land and finish are skipped with no
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 #: Fixed namespace for letter ids: never change it, or every letter becomes "new" again.
 LETTER_NAMESPACE = uuid.UUID("6c1f5a8e-2b7d-5e0a-9c43-0f6f1d2b8a71")
 _REGARDING = re.compile(r"^regardingobjectid_(?P<table>[A-Za-z0-9_]+)_email$")
-_LOOKUP_CHUNK = 50
 SENDER, TO_RECIPIENT = 1, 2
 DRAFT_STATE, DRAFT_STATUS = 0, 1
 
@@ -146,11 +145,10 @@ def _regarding_table(target: LetterTarget) -> str:
 def _existing(
     client: DataverseClient, entity_set: str, pid: str, ids: Sequence[str], select: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """id -> row for those of ``ids`` that already exist (one query per 50 ids)."""
+    """id -> row for those of ``ids`` that already exist (one query per URL-sized batch of ids)."""
     found: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), _LOOKUP_CHUNK):
-        chunk = [odata.Guid(x) for x in ids[i : i + _LOOKUP_CHUNK]]
-        for row in client.query(entity_set, select=[pid, *select], filter=odata.any_of(pid, chunk)):
+    for flt in odata.any_of_batches(pid, [odata.Guid(x) for x in ids]):
+        for row in client.query(entity_set, select=[pid, *select], filter=flt):
             found[str(row[pid]).lower()] = row
     return found
 
