@@ -256,3 +256,42 @@ def test_async_client_records_and_queries_over_http_and_https() -> None:
 
         asyncio.run(scenario(sb.http_url, "Http"))
         asyncio.run(scenario(sb.https_url, "Https"))
+
+
+def test_async_files_batch_and_dataframe_over_http_and_https(tmp_path: Any) -> None:
+    """The async client's file upload (Learn file-column-data), batch with a change set (execute-batch-operations)
+    and dataframe helpers (bulk create, update, SQL read, delete), over http and https."""
+    with SandboxServer(SandboxOptions(port=0)) as sb:
+        import aiohttp.connector
+
+        aiohttp.connector._SSL_CONTEXT_VERIFIED.load_verify_locations(cafile=str(sb.ca_bundle))
+        note = tmp_path / "note.txt"
+        note.write_bytes(b"async upload")
+
+        async def scenario(base: str, tag: str) -> None:
+            c = AsyncDataverseClient(base, _AsyncCredential(sb))
+            try:
+                acc = await c.records.create("account", {"name": f"{tag} files"})
+                await c.files.upload("account", acc, f"new_{tag}Doc", str(note))
+                rows = [r for r in sb.rows("account") if r["accountid"] == acc]
+                assert rows[0][f"new_{tag.lower()}doc_name"] == "note.txt"
+                batch = c.batch.new()
+                async with batch.changeset() as cs:
+                    ref = cs.records.create("contact", {"lastname": f"{tag} in changeset"})
+                    cs.records.create("account", {"name": f"{tag} bound", "primarycontactid@odata.bind": ref})
+                batch.records.retrieve("account", acc, select=["name"])
+                result = await batch.execute()
+                assert [r.status_code for r in result.responses][:2] == [204, 204]
+                assert result.responses[2].data["name"] == f"{tag} files"
+                ids = await c.dataframe.create("contact", pd.DataFrame([{"lastname": f"{tag} frame"}]))
+                await c.dataframe.update(
+                    "contact", pd.DataFrame([{"contactid": ids.iloc[0], "jobtitle": "Clerk"}]), id_column="contactid"
+                )
+                df = await c.dataframe.sql(f"SELECT lastname, jobtitle FROM contact WHERE lastname = '{tag} frame'")
+                assert list(df["jobtitle"]) == ["Clerk"]
+                await c.dataframe.delete("contact", ids, use_bulk_delete=False)
+            finally:
+                await c.aclose()
+
+        asyncio.run(scenario(sb.http_url, "Http"))
+        asyncio.run(scenario(sb.https_url, "Https"))
