@@ -904,4 +904,45 @@ await step("query, suggest, autocomplete (search 2.0)", async () => {
     expect(a.response.Value, "{crmhit}lovelace{/crmhit}", "autocomplete");
 });
 
+// ------------------------------------------------------------------------------------------- remaining options
+await step("search (deprecated alias of query)", async () => {
+    const r = await api.search({ query: { search: "lovelace", entities: ["contact"] } });
+    expect(r.value.map((x) => x.fullname), ["Ada Lovelace"], "same answer as query");
+});
+
+await step("create with bypassCustomPluginExecution and tag", async () => {
+    // Learn "Bypass custom business logic" (MSCRM.BypassCustomPluginExecution) and "Add a shared variable"
+    // (tag=): accepted; the sandbox has no plug-ins to bypass or to read the tag.
+    const id = await api.create({ collection: "tasks", data: { subject: "bypassed" }, bypassCustomPluginExecution: true, tag: "from-js" });
+    check(GUID.test(id), "created");
+});
+
+await step("retrieveMultiple with collection expand", async () => {
+    const id = await api.create({ collection: "accounts", data: { name: "With tasks", Account_Tasks: [{ subject: "t1" }, { subject: "t2" }] } });
+    const r = await api.retrieveMultiple({
+        collection: "accounts",
+        select: ["name"],
+        filter: `accountid eq ${id}`,
+        expand: [{ property: "Account_Tasks", select: ["subject"], orderBy: ["subject"] }],
+    });
+    expect(r.value[0].Account_Tasks.map((t) => t.subject).sort(), ["t1", "t2"], "expanded tasks");
+});
+
+await step("executeBatch (associate, update, deleteRecord parts)", async () => {
+    const t = await api.create({ collection: "tasks", data: { subject: "batch target" } });
+    api.startBatch();
+    api.associate({ collection: "accounts", primaryKey: state.accountId, relationshipName: "Account_Tasks", relatedCollection: "tasks", relatedKey: t });
+    api.update({ collection: "tasks", key: t, data: { description: "in batch" } });
+    api.deleteRecord({ collection: "tasks", key: t });
+    const responses = await api.executeBatch();
+    expect(responses.length, 3, "three parts");
+    let gone = false;
+    try {
+        await api.retrieve({ collection: "tasks", key: t });
+    } catch (err) {
+        gone = err.status === 404;
+    }
+    check(gone, "deleted in the batch");
+});
+
 process.stdout.write(JSON.stringify(results));
