@@ -139,6 +139,17 @@ def normalised_cases(settings: Any, path: Path, mapping: Path = SOURCE_MAPPING) 
     return cases, rejects
 
 
+def triaged(cases: list[Any]) -> list[Any]:
+    """Copies of ``cases`` as intake's triage leaves them (validity, business as usual, regime), so the expected
+    plan carries the triage columns and any stage triage moved."""
+    from connector.intake.triage import Triage, load_triage_rules
+    from connector.paths import MAPPINGS_DIR
+
+    out = [c.model_copy(deep=True) for c in cases]
+    Triage(load_triage_rules(MAPPINGS_DIR / "triage-rules.toml")).apply(out)
+    return out
+
+
 def expected_plan(settings: Any, cases: list[Any], *, today: date = TODAY, grades: dict[str, Any] | None = None) -> Any:
     """What the CRM should hold for these cases: foi-sync's plan against an empty state (payloads per record)."""
     from connector.deadlines import DeadlineEngine
@@ -711,8 +722,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 check = compare_crm(
                     sb.rows,
-                    # the migrate process dates its derived deadline fields today, not TODAY
-                    expected_plan(settings, [p.case for p in work.cases], today=_london_today()),
+                    # the migrate process dates its derived deadline fields today, not TODAY, and triages
+                    expected_plan(settings, triaged([p.case for p in work.cases]), today=_london_today()),
                     work.mapping,
                     # set by intake's classifier, cross-referencing and grader, which the expected plan skips
                     ignore=("foi_servicearea", "foi_prioritygrade", "foi_gradeexplanation", "foi_relatedrequests"),
