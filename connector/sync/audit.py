@@ -13,8 +13,8 @@ Nothing here quotes requester data: no names, addresses, emails or request text.
 kept in the state (``case_facts``) so the next run can say "from X to Y", and every note written is also a
 ``case_events`` row of the local ledger that ``foi-sync audit REFERENCE`` prints beside the CRM's notes.
 
-Notes have deterministic ids (a replay after a crash cannot write a second copy) and go in ``$batch`` requests of
-up to 100, so a day with many grade changes costs a few requests, not one per case.
+Notes have deterministic ids (a replay after a crash cannot write a second copy) and go in one CreateMultiple for the
+run (chunked by the bulk client), so a day with many grade changes costs a few requests, not one per case.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from connector import odata
-from connector.dataverse import BatchRequest, DataverseClient
-from connector.dataverse.errors import DuplicateRecord, from_response
+from connector.dataverse import DataverseClient
 from connector.sync.mapping import DEADLINE_FIELDS, TargetMapping
 from connector.sync.plan import Plan, PlannedRecord
 from connector.sync.push import FATAL, deterministic_id
@@ -43,7 +42,6 @@ log = logging.getLogger(__name__)
 
 #: Subject prefix of every audit note (the stage notes start "FOI stage:"); `foi-sync audit` recognises both.
 SUBJECT_PREFIX = "FOI audit: "
-NOTES_PER_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -259,45 +257,40 @@ class AuditWriter:
         self.state.save_case_audit(facts, events, self.run_id)
 
     def _send(self, notes: list[tuple[PlannedRecord, AuditNote]]) -> set[str]:
+        """One CreateMultiple for the run's notes (deterministic ids: a note already there counts as written)."""
         tl = self.m.timeline
+        bodies = [
+            {
+                "annotationid": n.note_id,
+                "subject": n.subject,
+                "notetext": n.text,
+                f"{tl.note_regarding_nav}@odata.bind": odata.bind(self.m.entity_set, rec.dataverse_id or ""),
+            }
+            for rec, n in notes
+        ]
+        try:
+            logical = self.client.metadata.logical_name_for_set(tl.note_entity_set)
+            bulk = self.client.create_multiple(tl.note_entity_set, logical, bodies)
+        except FATAL:
+            raise
+        except Exception as exc:  # the notes are an audit aid: a failed write never fails the run's cases
+            self.counts["audit_notes_failed"] += len(notes)
+            log.warning("audit notes not written", extra={"run_id": self.run_id, "error": type(exc).__name__})
+            return set()
+        failed = {f.index: f for f in bulk.failed}
+        existing = set(bulk.preexisting)
         written: set[str] = set()
-        for i in range(0, len(notes), NOTES_PER_BATCH):
-            chunk = notes[i : i + NOTES_PER_BATCH]
-            requests = [
-                BatchRequest(
-                    "POST",
-                    tl.note_entity_set,
-                    {
-                        "annotationid": n.note_id,
-                        "subject": n.subject,
-                        "notetext": n.text,
-                        f"{tl.note_regarding_nav}@odata.bind": odata.bind(self.m.entity_set, rec.dataverse_id or ""),
-                    },
+        for i, (_rec, n) in enumerate(notes):
+            failure = failed.get(i)
+            if failure is not None:
+                self.counts["audit_notes_failed"] += 1
+                log.warning(
+                    "audit note not written",
+                    extra={"run_id": self.run_id, "reference": n.reference, "code": failure.code},
                 )
-                for rec, n in chunk
-            ]
-            try:
-                answers = self.client.batch(requests, continue_on_error=True)
-            except FATAL:
-                raise
-            except Exception as exc:  # the notes are an audit aid: a failed batch never fails the run's cases
-                self.counts["audit_notes_failed"] += len(chunk)
-                log.warning("audit notes not written", extra={"run_id": self.run_id, "error": type(exc).__name__})
                 continue
-            for (_rec, n), answer in zip(chunk, answers, strict=False):
-                if answer.ok:
-                    self.counts["audit_notes"] += 1
-                    written.add(n.note_id)
-                elif isinstance(from_response(answer.status, answer.body, answer.headers), DuplicateRecord):
-                    self.counts["audit_notes_existing"] += 1
-                    written.add(n.note_id)
-                else:
-                    self.counts["audit_notes_failed"] += 1
-                    log.warning(
-                        "audit note not written",
-                        extra={"run_id": self.run_id, "reference": n.reference, "status": answer.status},
-                    )
-            self.counts["audit_notes_failed"] += max(0, len(chunk) - len(answers))
+            self.counts["audit_notes_existing" if i in existing else "audit_notes"] += 1
+            written.add(n.note_id)
         return written
 
 
