@@ -186,7 +186,7 @@ def drill_rows(work: Path, good: int, verbose: bool) -> tuple[list[Item], dict[s
     with SandboxServer(SandboxOptions(port=0)) as sb:
         settings = settings_for(sb, work / "run")
         provision(settings)
-        report = run_migrate(settings, register, SOURCE_MAPPING, progress=False, today=TODAY)
+        report = run_migrate(settings, register, SOURCE_MAPPING, today=TODAY)
         source = read_migration_source(settings, register, SOURCE_MAPPING)
         mapping = load_target_mapping(settings.sync.target_mapping)
         plan = expected_plan(settings, source.cases, grades=getattr(source, "grades", {}) or {})

@@ -183,7 +183,7 @@ def engine(sb: Any, settings: Any, register: Path, spec: str, expire_every: floa
         for attempt in range(1, max_runs + 1):
             r0 = time.monotonic()
             try:
-                report = run_migrate(settings, register, None, cases=cases, progress=False, today=TODAY)
+                report = run_migrate(settings, register, None, cases=cases, today=TODAY)
                 runs.append({"run": attempt, "seconds": round(time.monotonic() - r0, 1), "exit_code": report.exit_code})
                 if report.exit_code == 0:
                     break

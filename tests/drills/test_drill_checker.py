@@ -30,7 +30,7 @@ def test_check_catches_loss_change_and_duplicates(sandbox: Any, tmp_path: Path, 
     register = write_register(tmp_path / "register.csv", register_rows(40, seed=5))
     cases, rejects = normalised_cases(settings, register)
     assert len(cases) == 40 and not rejects
-    report = run_migrate(settings, register, None, cases=cases, progress=False, today=TODAY)
+    report = run_migrate(settings, register, None, cases=cases, today=TODAY)
     assert report.exit_code == 0
     mapping = load_target_mapping(settings.sync.target_mapping)
     plan = expected_plan(settings, cases)
