@@ -23,6 +23,7 @@ from connector.sandbox import relationships as n2n
 from connector.sandbox.actions import VERSION, Messages
 from connector.sandbox.auth import AuthError, TokenService
 from connector.sandbox.batch import Response, error_response, parse_batch, run_batch
+from connector.sandbox.customapi import CustomApis
 from connector.sandbox.errors import DvError
 from connector.sandbox.faults import Faults, FaultSpec
 from connector.sandbox.files import FileColumns
@@ -110,6 +111,8 @@ class SandboxApp:
                 self.metadata.cascades[saved["name"]] = saved["value"]
         self.files = FileColumns(self.records)
         self.messages = Messages(self.records, self.files)
+        self.custom_apis = CustomApis(self.records)
+        self.pending_operations: dict[str, Any] = {}  # background operations not yet run (run when first polled)
         self.searcher = Search(self.records, lambda t, text: self.reader._compile(t, text, {}, None).predicate)
         self.profile = Profile.named(options.profile)
         self.limiter = Limiter(options.limits)
@@ -214,8 +217,11 @@ class SandboxApp:
         if parts[:1] == ["_sandbox"]:
             return _json(200, self.info())
         search_api = len(parts) == 4 and parts[:2] == ["api", "search"] and parts[2] in SEARCH_VERSIONS
-        if not search_api and (
-            len(parts) < 3 or parts[0] != "api" or parts[1] != "data" or parts[2] not in API_VERSIONS
+        monitor = len(parts) == 3 and parts[0] == "api" and parts[1].lower() == "backgroundoperation"
+        if (
+            not search_api
+            and not monitor
+            and (len(parts) < 3 or parts[0] != "api" or parts[1] != "data" or parts[2] not in API_VERSIONS)
         ):
             return _json(
                 404,
@@ -281,10 +287,12 @@ class SandboxApp:
                 with self.store.lock:
                     # Every URL written into the answer (context, nextLink, OData-EntityId) names the listener and
                     # API version this request came in on, as the service does.
-                    self.base_ref[0] = f"{origin}/api/data/{'v9.2' if search_api else parts[2]}/"
+                    self.base_ref[0] = f"{origin}/api/data/{'v9.2' if search_api or monitor else parts[2]}/"
                     self.store.meter.reset()
                     try:
-                        if search_api:
+                        if monitor:
+                            resp = self._background(method, parts[2], user)
+                        elif search_api:
                             resp = self._search(method, parts[2][1:], parts[3], body)
                         else:
                             resp, _, _ = self.dispatch(
@@ -335,6 +343,53 @@ class SandboxApp:
             raise DvError(404, "", f"No search operation '{op}' for {method}.")
         payload = json.loads(body or b"{}")
         return _json(200, getattr(self.searcher, op)(payload, version), plain=True)
+
+    def _custom_api(
+        self, api: dict[str, Any], method: str, segment: str, query: str, body: bytes, pref: Prefer, user: str
+    ) -> tuple[Response, int, int]:
+        """Call a custom API defined as rows (see customapi.py); `Prefer: respond-async` queues it instead."""
+        if method == "GET":
+            params = parse_params(query)
+            inner = segment[segment.index("(") + 1 : segment.rindex(")")] if "(" in segment else ""
+            args = {
+                part.partition("=")[0].strip(): _function_argument(segment, part.partition("=")[0].strip(), params)
+                for part in split_top_level(inner)
+                if "=" in part
+            }
+        else:
+            args = json.loads(body or b"{}")
+        if pref.respond_async:
+            # Learn "Background operations": 202, Location of the status monitor, the row id, Preference-Applied.
+            op_id = self.custom_apis.queue(api, args, user, self.pending_operations)
+            root = self.records.api_base.split("/api/data/")[0]
+            return (
+                Response(
+                    202,
+                    [
+                        ("Location", f"{root}/api/backgroundoperation/{op_id}"),
+                        ("x-ms-dyn-backgroundoperationid", op_id),
+                        ("Preference-Applied", "respond-async"),
+                    ],
+                ),
+                1,
+                0,
+            )
+        out = self.custom_apis.call(api, method, args)
+        if out is None:
+            return Response(204), 0, 0
+        ctx = self.records.api_base + f"$metadata#Microsoft.Dynamics.CRM.{api['uniquename']}Response"
+        return _json(200, {"@odata.context": ctx, **out}), 0, 0
+
+    def _background(self, method: str, op_id: str, user: str) -> Response:
+        """The status monitor resource, /api/backgroundoperation/<id>: GET the status, DELETE to cancel."""
+        rid = op_id.strip("{}").lower()
+        if method == "GET":
+            with self.store.transaction():
+                return _json(200, self.custom_apis.status(rid, user, self.pending_operations), plain=True)
+        if method == "DELETE":
+            with self.store.transaction():
+                return _json(200, self.custom_apis.cancel(rid, user, self.pending_operations), plain=True)
+        raise DvError(405, "", "The status monitor resource supports only GET and DELETE.")
 
     def _caller(self, user: str, headers: dict[str, str]) -> str:
         """Learn "Impersonate another user using the Web API": MSCRMCallerID (systemuserid) or CallerObjectId
@@ -523,6 +578,10 @@ class SandboxApp:
             changes = self.metadata.retrieve_metadata_changes(query_arg if isinstance(query_arg, dict) else {})
             ctx = self.records.api_base + "$metadata#Microsoft.Dynamics.CRM.RetrieveMetadataChangesResponse"
             return _json(200, {"@odata.context": ctx, **changes}), 0, 1
+        if not self.records.has_set(name):
+            api = self.custom_apis.find(name, 0)
+            if api is not None:
+                return self._custom_api(api, method, head, query, body, pref, user)
         table = self.records.by_set(name)
         if key is None:
             return self._collection(method, table, segs, query, pref, headers, body, user)
@@ -567,6 +626,9 @@ class SandboxApp:
             action = segs[1].split(".")[-1]
             if action in BULK and method == "POST":
                 return self._bulk(action, table, json.loads(body or b"{}"), user)
+            api = self.custom_apis.find(action.split("(")[0], 2, table.logical)
+            if api is not None:
+                return self._custom_api(api, method, action, query, body, pref, user)
             raise E.not_found_segment(segs[1])
         if len(segs) > 1:
             raise E.not_found_segment(segs[1])
@@ -815,9 +877,14 @@ class SandboxApp:
                 raise E.not_found_segment(seg)
             return self._publish_rule(rid, user), 1, 0
         if seg.startswith("Microsoft.Dynamics.CRM."):
-            action = seg.split(".")[-1]
+            action = seg[len("Microsoft.Dynamics.CRM.") :]
             if action == "SendEmail" and table.logical == "email" and method == "POST":
                 return self._send_email(table, existing, json.loads(body or b"{}"), user), 1, 0
+            api = self.custom_apis.find(action.split("(")[0], 1, table.logical)
+            if api is not None:
+                return self._custom_api(
+                    api, method, action, "&".join(f"{k}={v}" for k, v in params.items()), body, pref, user
+                )
             raise E.not_found_segment(seg)
         nav_name, child_key = split_paren(seg)
         nav = table.navs.get(nav_name)

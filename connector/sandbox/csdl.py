@@ -28,6 +28,7 @@ EDM = {
     "Status": "Edm.Int32",
     "Uniqueidentifier": "Edm.Guid",
     "EntityName": "Edm.String",
+    "ManagedProperty": "mscrm.BooleanManagedProperty",
     "File": "Edm.Guid",
     "Image": "Edm.Binary",
 }
@@ -55,6 +56,11 @@ COMPLEX_TYPES: dict[str, list[tuple[str, str]]] = {
     "MetadataFilterExpression": [("FilterOperator", "Edm.String")],
     "LocalizedLabel": [("Label", "Edm.String"), ("LanguageCode", "Edm.Int32")],
     "InsertOptionValueResponse": [("NewOptionValue", "Edm.Int32")],
+    "BooleanManagedProperty": [
+        ("Value", "Edm.Boolean"),
+        ("CanBeChanged", "Edm.Boolean"),
+        ("ManagedPropertyLogicalName", "Edm.String"),
+    ],
     "RetrievePrincipalAccessResponse": [("AccessRights", "Edm.String")],
     "RetrieveVersionResponse": [("Version", "Edm.String")],
     "InitializeFileBlocksUploadResponse": [("FileContinuationToken", "Edm.String")],

@@ -42,6 +42,7 @@ class Prefer:
     maxpagesize: int | None = None
     track_changes: bool = False
     continue_on_error: bool = False
+    respond_async: bool = False
     applied: list[str] = field(default_factory=list)
 
 
@@ -68,6 +69,8 @@ def parse_prefer(values: list[str]) -> Prefer:
                 pref.track_changes = True
             elif name == "odata.continue-on-error":
                 pref.continue_on_error = True
+            elif name == "respond-async":
+                pref.respond_async = True
     return pref
 
 

@@ -417,6 +417,10 @@ class Records:
             except ValueError:
                 raise bad("Edm.Binary") from None
             return value
+        if t == "ManagedProperty":  # BooleanManagedProperty: {"Value": true|false, "CanBeChanged": ...}
+            if not isinstance(value, dict) or not isinstance(value.get("Value"), bool):
+                raise bad("Microsoft.Dynamics.CRM.BooleanManagedProperty")
+            return {"Value": value["Value"], "CanBeChanged": value.get("CanBeChanged", True)}
         raise E.payload_error(table.entity_set, f"The property '{attr.logical}' cannot be set directly.")
 
     def _range(self, table: Table, attr: Attribute, value: float) -> None:

@@ -30,6 +30,7 @@ LOOKUP, CUSTOMER, OWNER, UNIQUEID, PARTYLIST, VIRTUAL = (
     "Virtual",
 )
 ENTITYNAME = "EntityName"
+MANAGED = "ManagedProperty"  # a BooleanManagedProperty column such as iscustomizable ({"Value": bool, ...})
 FILE, IMAGE = "File", "Image"  # AttributeType Virtual, AttributeTypeName FileType / ImageType in Dataverse
 
 LOOKUP_TYPES = {LOOKUP, CUSTOMER, OWNER}
@@ -57,6 +58,7 @@ _METADATA_TYPE = {
     ENTITYNAME: "EntityNameAttributeMetadata",
     FILE: "FileAttributeMetadata",
     IMAGE: "ImageAttributeMetadata",
+    MANAGED: "ManagedPropertyAttributeMetadata",
 }
 TYPE_FROM_METADATA = {
     v: k for k, v in _METADATA_TYPE.items() if k not in (CUSTOMER, OWNER, PARTYLIST, UNIQUEID, VIRTUAL)
@@ -391,6 +393,7 @@ def _activity(
 
 def seed_tables() -> dict[str, Table]:
     """The standard tables the connector uses, with the columns Microsoft documents for them."""
+    from connector.sandbox.customapi import tables as custom_api_tables
     from connector.sandbox.standard import add_money_companions, standard_tables
 
     account = _t(
@@ -690,6 +693,7 @@ def seed_tables() -> dict[str, Table]:
             queue,
             *process_tables(),
             *standard_tables(),
+            *custom_api_tables(),
         )
     }
     for t in (account, contact):

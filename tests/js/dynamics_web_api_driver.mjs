@@ -945,4 +945,35 @@ await step("executeBatch (associate, update, deleteRecord parts)", async () => {
     check(gone, "deleted in the batch");
 });
 
+// ------------------------------------------------------------------ custom APIs and background operations
+await step("callAction custom API (defined as customapi rows)", async () => {
+    // Learn "Create a custom API with code": the customapis row with its parameter and property by deep insert.
+    await api.create({
+        collection: "customapis",
+        data: {
+            uniquename: "sample_JsEcho",
+            name: "JS echo",
+            bindingtype: 0,
+            isfunction: false,
+            CustomAPIRequestParameters: [{ uniquename: "Text", name: "Text", type: 10, isoptional: false }],
+            CustomAPIResponseProperties: [{ uniquename: "Echo", name: "Echo", type: 10 }],
+        },
+    });
+    const r = await api.callAction({ actionName: "sample_JsEcho", action: { Text: "hi" } });
+    check("Echo" in r && r.Echo === null, `response ${JSON.stringify(r)}`);
+});
+
+await step("callAction respondAsync, getBackgroundOperationStatus, cancelBackgroundOperation", async () => {
+    // Learn "Background operations": 202 + Location + x-ms-dyn-backgroundoperationid; the status monitor.
+    const first = await api.callAction({ actionName: "sample_JsEcho", action: { Text: "later" }, respondAsync: true });
+    check(GUID.test(first.backgroundOperationId), `accepted ${JSON.stringify(first)}`);
+    const second = await api.callAction({ actionName: "sample_JsEcho", action: { Text: "never" }, respondAsync: true });
+    const cancelled = await api.cancelBackgroundOperation(second.backgroundOperationId);
+    expect([cancelled.backgroundOperationStateCode, cancelled.backgroundOperationStatusCode], [2, 22], "cancelling");
+    const done = await api.getBackgroundOperationStatus(first.backgroundOperationId);
+    expect([done.backgroundOperationStateCode, done.backgroundOperationStatusCode], [3, 30], "succeeded");
+    const gone = await api.getBackgroundOperationStatus(second.backgroundOperationId);
+    expect(gone.backgroundOperationStatusCode, 32, "canceled");
+});
+
 process.stdout.write(JSON.stringify(results));

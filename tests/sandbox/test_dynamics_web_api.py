@@ -115,6 +115,8 @@ OPERATIONS = [
     "create with bypassCustomPluginExecution and tag",
     "retrieveMultiple with collection expand",
     "executeBatch (associate, update, deleteRecord parts)",
+    "callAction custom API (defined as customapi rows)",
+    "callAction respondAsync, getBackgroundOperationStatus, cancelBackgroundOperation",
 ]
 
 # Operations the sandbox does not answer correctly yet (strict: an unexpected pass fails, so the list shrinks).
