@@ -461,7 +461,8 @@ class SandboxApp:
         head = segs[0]
         if head == "$metadata":
             wanted = parse_params(query).get("annotations") == "true" or annotation_wanted(pref.annotations, "*")
-            doc = csdl.render(self.records.tables, annotations=wanted)
+            ops, types = self.custom_apis.declarations()
+            doc = csdl.render(self.records.tables, annotations=wanted, extra_operations=ops, extra_types=types)
             return Response(200, [("Content-Type", "application/xml")], doc.encode()), 0, 0
         if head == "$batch":
             if method != "POST":

@@ -218,8 +218,16 @@ OPERATIONS: tuple[Operation, ...] = (
 CORE = "Org.OData.Core.V1"
 
 
-def render(tables: dict[str, Table], annotations: bool = False) -> str:
-    """The whole document; ``annotations`` adds the per-property Core annotations (`?annotations=true`)."""
+def render(
+    tables: dict[str, Table],
+    annotations: bool = False,
+    extra_operations: tuple[Operation, ...] = (),
+    extra_types: dict[str, list[tuple[str, str]]] | None = None,
+) -> str:
+    """The whole document; ``annotations`` adds the per-property Core annotations (`?annotations=true`);
+    ``extra_operations``/``extra_types`` are the custom APIs defined as rows and their response types."""
+    operations = OPERATIONS + extra_operations
+    complex_types = {**COMPLEX_TYPES, **(extra_types or {})}
     out = [
         '<?xml version="1.0" encoding="utf-8"?>',
         '<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">',
@@ -262,11 +270,11 @@ def render(tables: dict[str, Table], annotations: bool = False) -> str:
             typ = f"mscrm.{n.target}" if n.kind == "single" else f"Collection(mscrm.{n.target})"
             out.append(f'<NavigationProperty Name="{n.name}" Type="{typ}"/>')
         out.append("</EntityType>")
-    for name, props in COMPLEX_TYPES.items():
+    for name, props in complex_types.items():
         out.append(f'<ComplexType Name="{name}">')
         out += [f'<Property Name="{p}" Type="{typ}"/>' for p, typ in props]
         out.append("</ComplexType>")
-    for op in OPERATIONS:
+    for op in operations:
         bound = op.bound_to is not None
         out.append(f'<{op.kind} Name="{op.name}" IsBound="{"true" if bound else "false"}">')
         if bound:
@@ -286,7 +294,7 @@ def render(tables: dict[str, Table], annotations: bool = False) -> str:
             '<PropertyValue Property="Supported" Bool="true"/></Record></Annotation>'
         )
         out.append("</EntitySet>")
-    for op in OPERATIONS:
+    for op in operations:
         if op.bound_to is None:
             tag = "FunctionImport" if op.kind == "Function" else "ActionImport"
             attr = "Function" if op.kind == "Function" else "Action"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from connector.sandbox.csdl import Operation
 from connector.sandbox.errors import DvError
 from connector.sandbox.records import Records, now_iso
 from connector.sandbox.schema import Table
@@ -39,6 +40,22 @@ _TYPES = {
     10: "String",
     11: "StringArray",
     12: "Guid",
+}
+#: Learn "Custom API tables" (type column) -> the Edm type `$metadata` declares.
+_EDM = {
+    0: "Edm.Boolean",
+    1: "Edm.DateTimeOffset",
+    2: "Edm.Decimal",
+    3: "mscrm.crmbaseentity",
+    4: "Collection(mscrm.crmbaseentity)",
+    5: "mscrm.crmbaseentity",
+    6: "Edm.Double",
+    7: "Edm.Int32",
+    8: "Edm.Decimal",
+    9: "Edm.Int32",
+    10: "Edm.String",
+    11: "Collection(Edm.String)",
+    12: "Edm.Guid",
 }
 TERMINAL = "Canceling background operation is not allowed after it is in terminal state."
 
@@ -89,6 +106,36 @@ class CustomApis:
         if not props:
             return None
         return {str(p["uniquename"]): None for p in props}
+
+    def declarations(self) -> tuple[tuple[Operation, ...], dict[str, list[tuple[str, str]]]]:
+        """The custom APIs as `$metadata` declares them: one Action or Function each, and a `<name>Response`
+        complex type holding the response properties (Learn "Custom API tables": the type column's Edm types)."""
+        ops: list[Operation] = []
+        types: dict[str, list[tuple[str, str]]] = {}
+        if "customapi" not in self.records.tables:
+            return (), {}
+        for _, api in self.records.store.scan("customapi"):
+            name = str(api["uniquename"])
+            params = tuple(
+                (str(p["uniquename"]), _EDM.get(int(p.get("type") or 0), "Edm.String"))
+                for p in self._children("customapirequestparameter", api["customapiid"])
+            )
+            props = [
+                (str(p["uniquename"]), _EDM.get(int(p.get("type") or 0), "Edm.String"))
+                for p in self._children("customapiresponseproperty", api["customapiid"])
+            ]
+            returns = None
+            if props:
+                types[f"{name}Response"] = props
+                returns = f"mscrm.{name}Response"
+            binding = int(api.get("bindingtype") or 0)
+            entity = str(api.get("boundentitylogicalname") or "")
+            bound_to = None
+            if binding and entity in self.records.tables:
+                bound_to = f"mscrm.{entity}" if binding == 1 else f"Collection(mscrm.{entity})"
+            kind = "Function" if api.get("isfunction") else "Action"
+            ops.append(Operation(name, kind, params, returns, bound_to))
+        return tuple(ops), types
 
     # ------------------------------------------------------------------ background operations
     def queue(self, api: dict[str, Any], args: dict[str, Any], user: str, pending: dict[str, Any]) -> str:

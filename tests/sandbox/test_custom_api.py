@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 import requests
+from csdl_parser import parse
 from sandbox_support import Api, error_of
 
 EXAMPLE = {
@@ -74,6 +75,13 @@ def test_create_and_call_the_documented_custom_api(api: Api) -> None:
     missing = api.post("sample_CustomAPIExample", json={})
     assert missing.status_code == 400 and "StringParameter" in error_of(missing)[1]
     assert api.get("sample_CustomAPIExample").status_code == 405  # an action, not a function
+    # $metadata declares it like a built-in message (Learn webapi/web-api-service-documents), its response type too
+    model = parse(api.get("$metadata").content)
+    model.check()
+    op = model.operations["Microsoft.Dynamics.CRM.sample_CustomAPIExample"][0]
+    assert (op.kind, op.bound, [p.name for p in op.parameters]) == ("Action", False, ["StringParameter"])
+    assert op.returns == "mscrm.sample_CustomAPIExampleResponse"
+    assert "StringProperty" in model.types["Microsoft.Dynamics.CRM.sample_CustomAPIExampleResponse"].properties
 
 
 def test_bound_function_custom_api(api: Api) -> None:
