@@ -138,6 +138,7 @@ class Records:
         self._base = base_url_ref  # [api base URL], kept in a list so the server can set it after binding
         self.n2n: dict[str, ManyToMany] = {}  # many-to-many relationships by SchemaName
         self._shapes: dict[str, _Shape] = {}
+        self._sets: dict[str, Table] | None = None
         self._seed_processes()
         self._seed_standard()
 
@@ -157,6 +158,7 @@ class Records:
     def schema_changed(self) -> None:
         """A table, column or key definition changed: forget the per-table facts."""
         self._shapes.clear()
+        self._sets = None
 
     def _seed_standard(self) -> None:
         """The base currency and the default duplicate detection rules (once per database, fixed ids)."""
@@ -285,14 +287,22 @@ class Records:
     def api_base(self) -> str:
         return self._base[0]
 
+    def _set_index(self) -> dict[str, Table]:
+        """Entity set name -> table; schema_changed() (every table create/delete) drops it, and a count check
+        catches any other change of the tables dict."""
+        index = self._sets
+        if index is None or len(index) != len(self.tables):
+            index = self._sets = {t.entity_set: t for t in self.tables.values()}
+        return index
+
     def by_set(self, entity_set: str) -> Table:
-        for t in self.tables.values():
-            if t.entity_set == entity_set:
-                return t
-        raise E.not_found_segment(entity_set)
+        table = self._set_index().get(entity_set)
+        if table is None:
+            raise E.not_found_segment(entity_set)
+        return table
 
     def has_set(self, entity_set: str) -> bool:
-        return any(t.entity_set == entity_set for t in self.tables.values())
+        return entity_set in self._set_index()
 
     # ------------------------------------------------------------------ addressing
     def resolve_key(self, table: Table, key_text: str) -> tuple[str | None, dict[str, Any] | None]:
