@@ -300,10 +300,15 @@ class CollectionReader:
         more = False
         sql = compiled.sql if compiled else None
 
+        # A plain `$select` page (no filter, order, expansion or annotations) needs only the selected values.
+        columns = [*select, table.primary_id] if select and not (expand or annotations or compiled or orderby) else None
+
         def source(after: int = 0) -> Any:
             # The predicate still decides; the compiled SQL condition only narrows the rows it has to look at.
             if sql is not None:
                 return records.store.scan_where(table.logical, sql.where, sql.params, sql.indexed, after)
+            if columns is not None:
+                return records.store.scan_columns(table.logical, columns, after)
             return records.store.scan(table.logical, after)
 
         if orderby:

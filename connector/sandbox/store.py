@@ -179,6 +179,26 @@ class Store:
         finally:
             meter.read(n)  # every row loaded counts, also when the caller stops early
 
+    def scan_columns(self, tbl: str, cols: list[str], after_seq: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Like scan, but only the named columns: SQLite's JSON functions pick them out of each stored row, so a
+        `$select` read decodes a few values per row instead of the whole row (absent columns read as null)."""
+        if not cols or not all(_COLUMN.match(c) for c in cols):
+            yield from self.scan(tbl, after_seq)
+            return
+        picks = ", ".join(f"'{c}', data -> '$.{c}'" for c in cols)
+        cur = self.db.execute(
+            f"SELECT seq, json_object({picks}), version FROM rows WHERE tbl=? AND seq>? ORDER BY seq", (tbl, after_seq)
+        )
+        meter, n = self.meter, 0
+        try:
+            for seq, data, version in cur:
+                n += 1
+                rec = _DECODE(data)[0]
+                rec["versionnumber"] = version
+                yield seq, rec
+        finally:
+            meter.read(n)
+
     def scan_eq(self, tbl: str, col: str, value: str, after_seq: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
         """Rows whose text column equals ``value`` ignoring ASCII case, through an index on that JSON column.
 
