@@ -21,6 +21,7 @@ from azure.core.credentials import AccessToken
 from PowerPlatform.Dataverse.aio.async_client import AsyncDataverseClient
 from PowerPlatform.Dataverse.client import DataverseClient
 from PowerPlatform.Dataverse.models import filters as F
+from PowerPlatform.Dataverse.models.relationship import ManyToManyRelationshipMetadata
 
 from connector.sandbox.server import SandboxOptions, SandboxServer
 
@@ -185,6 +186,21 @@ def test_batch_records_tables_and_dataframe(client: tuple[DataverseClient, Sandb
     b3.records.delete("account", acc)
     assert all(r.is_success for r in b3.execute().responses)
     assert c.tables.get_column("new_Batchy", "new_colour") is not None
+    # relationship definitions inside a batch (Learn create-update-entity-relationships-using-web-api)
+    b5 = c.batch.new()
+    b5.tables.create_lookup_field("new_Batchy", "new_BatchAccountId", "account")
+    b5.tables.create_many_to_many_relationship(
+        ManyToManyRelationshipMetadata(
+            schema_name="new_batchy_contact", entity1_logical_name="new_batchy", entity2_logical_name="contact"
+        )
+    )
+    assert all(r.is_success for r in b5.execute().responses)
+    n2n = c.tables.get_relationship("new_batchy_contact")
+    assert n2n is not None and n2n.relationship_type == "many_to_many"
+    b6 = c.batch.new()
+    b6.tables.delete_relationship(n2n.relationship_id)
+    assert all(r.is_success for r in b6.execute().responses)
+    assert c.tables.get_relationship("new_batchy_contact") is None
     b4 = c.batch.new()
     b4.tables.remove_columns("new_Batchy", ["new_Colour"])
     b4.tables.delete("new_Batchy")

@@ -117,6 +117,8 @@ def test_joins_and_aggregates(client: tuple[DataverseClient, SandboxServer]) -> 
     ]
     totals = _rows(c, "SELECT SUM(numberofemployees) AS staff, MAX(numberofemployees) AS most FROM account")
     assert totals == [{"staff": 555, "most": 500}]
+    frame = c.dataframe.sql("SELECT name FROM account WHERE numberofemployees > 10 ORDER BY name")
+    assert list(frame["name"]) == ["Beta", "Gamma"]
 
 
 def test_batch_and_async_forms(client: tuple[DataverseClient, SandboxServer]) -> None:
