@@ -117,6 +117,49 @@ class Messages:
         with self.records.store.transaction():
             self.records.update(self.records.tables["opportunity"], rid, values, user)
 
+    def merge(self, body: dict[str, Any], user: str) -> None:
+        """Learn "Merge table rows" (webapi/merge-entity-using-web-api): Target and Subordinate of one table (account,
+        contact, lead or incident); UpdateContent is written to the target; the subordinate's child rows move to the
+        target; the subordinate is deactivated (a case is cancelled as Merged) with merged true and masterid set."""
+        r = self.records
+        target, subordinate = body.get("Target"), body.get("Subordinate")
+        if not isinstance(target, dict) or not isinstance(subordinate, dict):
+            raise _bad("Merge needs Target and Subordinate, each with @odata.type and the primary key.")
+        logical = str(target.get("@odata.type", "")).lstrip("#").split(".")[-1]
+        if logical not in ("account", "contact", "lead", "incident"):
+            raise _bad(f"Merge is supported for account, contact, lead and incident, not '{logical}'.")
+        if str(subordinate.get("@odata.type", "")).lstrip("#").split(".")[-1] != logical:
+            raise _bad("Target and Subordinate must be of the same table.")
+        table = r.tables[logical]
+        master_id = str(target.get(table.primary_id) or "").lower()
+        sub_id = str(subordinate.get(table.primary_id) or "").lower()
+        for rid in (master_id, sub_id):
+            if r.store.get(logical, rid) is None:
+                raise DvError(404, "0x80040217", f"{logical} With Id = {rid} Does Not Exist")
+        if master_id == sub_id:
+            raise _bad("A record cannot be merged with itself.")
+        content = body.get("UpdateContent")
+        with r.store.transaction():
+            if isinstance(content, dict):
+                values = {k: v for k, v in content.items() if not k.startswith("@") and k != table.primary_id}
+                if values:
+                    r.update(table, master_id, values, user)
+            for other in r.tables.values():
+                for attr in other.attributes.values():
+                    if logical not in attr.targets or attr.logical in ("masterid",):
+                        continue
+                    col = f"_{attr.logical}_value"
+                    for _, child in list(r.store.scan_eq(other.logical, col, sub_id)):
+                        if child.get(col) == sub_id and child.get(other.primary_id) != sub_id:
+                            child[col] = master_id
+                            r.store.replace(other.logical, child[other.primary_id], child, r.key_values(other, child))
+            closed = {"statecode": 2, "statuscode": 2000} if logical == "incident" else {"statecode": 1}
+            r.update(table, sub_id, closed, user, allow_state=True)
+            sub = r.store.get(logical, sub_id) or {}
+            sub["merged"] = True
+            sub["_masterid_value"] = master_id
+            r.store.replace(logical, sub_id, sub, None)
+
     # ------------------------------------------------------------------ file blocks
     def _target(self, body: dict[str, Any]) -> tuple[Table, str, str]:
         target = body.get("Target")

@@ -554,6 +554,9 @@ class SandboxApp:
                 return Response(204), 1, 0
             ctx = self.records.api_base + f"$metadata#Microsoft.Dynamics.CRM.{head}Response"
             return _json(200, {"@odata.context": ctx, **answer}), 1, 0
+        if head == "Merge" and method == "POST":
+            self.messages.merge(json.loads(body or b"{}"), user)
+            return Response(204), 2, 0
         if head in ("WinOpportunity", "LoseOpportunity") and method == "POST":
             self.messages.close_opportunity(head == "WinOpportunity", json.loads(body or b"{}"), user)
             return Response(204), 1, 0

@@ -164,6 +164,16 @@ OPERATIONS: tuple[Operation, ...] = (
         "Collection(mscrm.crmbaseentity)",
         "mscrm.lead",
     ),
+    Operation(
+        "Merge",
+        "Action",
+        (
+            ("Target", "mscrm.crmbaseentity"),
+            ("Subordinate", "mscrm.crmbaseentity"),
+            ("UpdateContent", "mscrm.crmbaseentity"),
+            ("PerformParentingChecks", "Edm.Boolean"),
+        ),
+    ),
     Operation("WinOpportunity", "Action", (("OpportunityClose", "mscrm.crmbaseentity"), ("Status", "Edm.Int32"))),
     Operation("LoseOpportunity", "Action", (("OpportunityClose", "mscrm.crmbaseentity"), ("Status", "Edm.Int32"))),
     Operation(

@@ -525,7 +525,11 @@ def hierarchy_ids(records: Records, table: Table, fn: str, rid: str) -> set[str]
     """Learn "Query hierarchical data": Above/AboveOrEqual (the row's ancestors), Under/UnderOrEqual/NotUnder (its
     descendants) along the table's self-referencing parent lookup (account.parentaccountid, ...)."""
     parent = next(
-        (a.logical for a in table.attributes.values() if a.type in ("Lookup",) and a.targets == [table.logical]),
+        (
+            a.logical
+            for a in table.attributes.values()
+            if a.type == "Lookup" and a.targets == [table.logical] and a.logical != "masterid"
+        ),
         None,
     )
     if parent is None:

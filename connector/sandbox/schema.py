@@ -698,6 +698,13 @@ def seed_tables() -> dict[str, Table]:
     }
     for t in (account, contact):
         add_money_companions(t)
+    for logical in ("account", "contact", "lead", "incident"):
+        # Learn "Merge table rows": a merged-away row says so (merged) and names the row it went into (masterid).
+        t = tables[logical]
+        t.attributes["merged"] = Attribute("merged", BOOLEAN, read_only=True)
+        t.attributes["masterid"] = Attribute(
+            "masterid", LOOKUP, targets=[logical], read_only=True, relationship=f"{logical}_master_{logical}"
+        )
     build_navigation(tables)
     return tables
 

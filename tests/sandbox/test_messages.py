@@ -199,6 +199,7 @@ def test_metadata_declares_the_operations(api: Api) -> None:
         "RetrievePrincipalAccess",
         "RetrieveVersion",
         "QualifyLead",
+        "Merge",
         "WinOpportunity",
         "LoseOpportunity",
         "InitializeFileBlocksUpload",
@@ -211,3 +212,35 @@ def test_metadata_declares_the_operations(api: Api) -> None:
         assert f"{ns}.{name}" in model.operations, name
     bound = {o.bound for o in model.operations[f"{ns}.QualifyLead"]}
     assert bound == {True}
+
+
+def test_merge_moves_children_and_deactivates_the_subordinate(api: Api) -> None:
+    """MERGE webapi/merge-entity-using-web-api: the documented request; UpdateContent reaches the target, the
+    subordinate's contacts and tasks move to it, and the subordinate is deactivated with merged/masterid."""
+    master = api.create("accounts", {"name": "Fourth Coffee"})
+    sub = api.create("accounts", {"name": "Fourth Coffee (dup)", "address1_line1": "123 Main St."})
+    con = api.create("contacts", {"lastname": "Staff", "parentcustomerid_account@odata.bind": f"/accounts({sub})"})
+    task = api.create("tasks", {"subject": "Call", "regardingobjectid_account_task@odata.bind": f"/accounts({sub})"})
+    r = api.post(
+        "Merge",
+        json={
+            "Target": {"@odata.type": "Microsoft.Dynamics.CRM.account", "accountid": master},
+            "Subordinate": {"@odata.type": "Microsoft.Dynamics.CRM.account", "accountid": sub},
+            "UpdateContent": {"@odata.type": "Microsoft.Dynamics.CRM.account", "address1_line1": "123 Main St."},
+            "PerformParentingChecks": False,
+        },
+    )
+    assert r.status_code == 204, r.text
+    assert api.get(f"accounts({master})?$select=address1_line1").json()["address1_line1"] == "123 Main St."
+    assert api.get(f"contacts({con})?$select=_parentcustomerid_value").json()["_parentcustomerid_value"] == master
+    assert api.get(f"tasks({task})?$select=_regardingobjectid_value").json()["_regardingobjectid_value"] == master
+    gone = api.get(f"accounts({sub})?$select=statecode,merged,_masterid_value").json()
+    assert (gone["statecode"], gone["merged"], gone["_masterid_value"]) == (1, True, master)
+    wrong = api.post(
+        "Merge",
+        json={
+            "Target": {"@odata.type": "Microsoft.Dynamics.CRM.task", "activityid": task},
+            "Subordinate": {"@odata.type": "Microsoft.Dynamics.CRM.task", "activityid": task},
+        },
+    )
+    assert wrong.status_code == 400
