@@ -49,6 +49,7 @@ _TOKEN = re.compile(
   | (?P<rbracket>\])
   | (?P<comma>,)
   | (?P<equals>=)
+  | (?P<colon>:)
   | (?P<alias>@\w+)
   | (?P<dquote>"(?:[^"\\]|\\.)*")
   | (?P<ident>[A-Za-z_$][\w.]*(?:/[A-Za-z_][\w.]*)*)
@@ -211,7 +212,24 @@ class Const:
     value: bool
 
 
-Node = Prop | Lit | ListLit | Call | Range | Member | Cmp | BoolOp | Not | Const
+@dataclass(frozen=True)
+class Lambda:
+    """``nav/any(o:...)`` / ``nav/all(o:...)``: decided by a predicate over the row's related rows."""
+
+    test: Callable[[dict[str, Any]], bool]
+
+
+Node = Prop | Lit | ListLit | Call | Range | Member | Cmp | BoolOp | Not | Const | Lambda
+
+
+@dataclass
+class Scope:
+    """What a lambda's body needs about the related table: known columns, kinds, a getter, and the related rows."""
+
+    known: Callable[[str], bool]
+    kind: KindOf
+    getter: Getter
+    related: Callable[[dict[str, Any]], list[dict[str, Any]]]
 
 
 @dataclass
@@ -224,6 +242,8 @@ class Context:
     volatile: bool = False
     #: hierarchy(function, row id) -> the ids the hierarchical query function selects (Above, Under, ...)
     hierarchy: Callable[[str, str], set[str]] | None = None
+    #: lambda_scope(collection navigation property) -> the related table's Scope, or None when it is not one
+    lambda_scope: Callable[[str], Scope | None] | None = None
 
 
 # ---------------------------------------------------------------------- parser
@@ -306,6 +326,8 @@ class _Parser:
             if tok.text == "null":
                 return Lit(None)
             nxt = self.peek()
+            if nxt and nxt.kind == "lparen" and tok.text.rsplit("/", 1)[-1] in ("any", "all") and "/" in tok.text:
+                return self.lambda_(tok)
             if nxt and nxt.kind == "lparen":
                 return self.function(tok)
             prop = tok.text
@@ -327,6 +349,40 @@ class _Parser:
             self.take("rbracket")
             return ListLit(tuple(values))
         return Lit(literal_value(tok))
+
+    def lambda_(self, tok: Tok) -> Node:
+        """Learn "Filter rows" (lambda operators): ``nav/any(o:<condition on o/column>)``, ``nav/all(...)``;
+        ``nav/any()`` is true when there is at least one related row."""
+        nav, op = tok.text.rsplit("/", 1)
+        scope = self.ctx.lambda_scope(nav) if self.ctx.lambda_scope else None
+        if scope is None:
+            raise FilterError(f"Could not find a collection-valued navigation property named '{nav}'", nav)
+        self.take("lparen")
+        if self.peek() is not None and self.peek().kind == "rparen":  # type: ignore[union-attr]
+            self.i += 1
+            if op != "any":
+                raise FilterError("all() needs a lambda expression: all(o:<condition>).")
+            related = scope.related
+            return Lambda(lambda rec: bool(related(rec)))
+        var = self.take("ident").text
+        self.take("colon")
+        prefix = var + "/"
+
+        def strip(path: str) -> str:
+            return path[len(prefix) :] if path.startswith(prefix) else path
+
+        inner = _Parser.__new__(_Parser)
+        inner.text, inner.toks, inner.i, inner.aliases, inner.ctx = self.text, self.toks, self.i, self.aliases, self.ctx
+        inner.known = lambda p: p.startswith(prefix) and scope.known(strip(p))
+        inner.kind = lambda p: scope.kind(strip(p))
+        body = inner.or_expr()
+        self.i = inner.i
+        self.take("rparen")
+        test = _truthy(_py(body, lambda rec, p: scope.getter(rec, strip(p))))
+        related = scope.related
+        if op == "any":
+            return Lambda(lambda rec: any(test(r) for r in related(rec)))
+        return Lambda(lambda rec: all(test(r) for r in related(rec)))
 
     def function(self, name_tok: Tok) -> Node:
         name = name_tok.text
@@ -665,6 +721,8 @@ def _py(node: Node, getter: Getter) -> Operand:
     if isinstance(node, ListLit):
         vs = list(node.values)
         return lambda rec: vs
+    if isinstance(node, Lambda):
+        return node.test
     if isinstance(node, Prop):
         path = node.path
         if "/" not in path:

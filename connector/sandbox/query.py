@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from connector.sandbox import errors as E
 from connector.sandbox.errors import DvError
-from connector.sandbox.odata_filter import CompiledFilter, Context, FilterError, compile_query
+from connector.sandbox.odata_filter import CompiledFilter, Context, FilterError, Scope, compile_query
 from connector.sandbox.records import Records, annotation_wanted
 from connector.sandbox.schema import (
     BIGINT,
@@ -386,7 +386,11 @@ class CollectionReader:
                 make_known(records, table),
                 aliases,
                 make_kind(records, table),
-                Context(user_id=user, hierarchy=lambda fn, rid: hierarchy_ids(records, table, fn, rid)),
+                Context(
+                    user_id=user,
+                    hierarchy=lambda fn, rid: hierarchy_ids(records, table, fn, rid),
+                    lambda_scope=lambda nav: lambda_scope(records, table, nav),
+                ),
             )
         except FilterError as exc:
             if exc.property:
@@ -519,6 +523,27 @@ class CollectionReader:
             # UNCONFIRMED, the message is the service's.
             raise DvError(400, "0x80044352", CT_EXPIRED)
         return int(m.group(1))
+
+
+def lambda_scope(records: Records, table: Table, nav_name: str) -> Scope | None:
+    """The related table of a collection-valued navigation property (1:N or N:N), for any/all."""
+    from connector.sandbox import relationships as n2n
+
+    nav = table.navs.get(nav_name)
+    if nav is None or nav.kind not in ("collection", "n2n"):
+        return None
+    target = records.tables[nav.target]
+    store = records.store
+
+    def related(rec: dict[str, Any]) -> list[dict[str, Any]]:
+        rid = rec.get(table.primary_id)
+        if nav.kind == "n2n":
+            ids = n2n.related_ids(store, records.n2n[nav.attribute], table.logical, str(rid))
+            return [r for r in (store.get(target.logical, i) for i in ids) if r]
+        col = f"_{nav.attribute}_value"
+        return [r for _, r in store.scan_eq(target.logical, col, str(rid)) if r.get(col) == rid]
+
+    return Scope(make_known(records, target), make_kind(records, target), make_getter(records, target), related)
 
 
 def hierarchy_ids(records: Records, table: Table, fn: str, rid: str) -> set[str]:

@@ -141,3 +141,31 @@ def test_indexed_filters_read_only_the_matching_rows(api: Api, sandbox: Any) -> 
     before = reads()
     assert _names(api, "contacts", "lastname eq 'n7' and emailaddress1 ne null", "lastname") == ["n7"]
     assert reads() - before <= 5
+
+
+def test_lambda_any_and_all_on_collection_navigation(api: Api) -> None:
+    """Learn "Filter rows" (Filter using values of related collections): `nav/any(o:<condition on o/column>)`,
+    `nav/all(...)`, and `nav/any()` for "has at least one", on 1:N (Account_Tasks, contact_customer_accounts)."""
+    busy = api.create("accounts", {"name": "Busy"})
+    done = api.create("accounts", {"name": "Done"})
+    api.create("accounts", {"name": "Idle"})
+    for subject, acc, state in (("Task one", busy, 0), ("Call back", busy, 1), ("Task closed", done, 1)):
+        tid = api.create(
+            "tasks", {"subject": subject, "regardingobjectid_account_task@odata.bind": f"/accounts({acc})"}
+        )
+        if state:
+            api.patch(f"tasks({tid})", json={"statecode": 1, "statuscode": 5})
+    api.create("contacts", {"lastname": "Smith", "parentcustomerid_account@odata.bind": f"/accounts({done})"})
+    assert _names(api, "accounts", "Account_Tasks/any(o:contains(o/subject,'task'))") == ["Busy", "Done"]
+    assert _names(api, "accounts", "Account_Tasks/all(o:o/statecode eq 1)") == ["Done", "Idle"]  # vacuously for Idle
+    assert _names(api, "accounts", "Account_Tasks/any()") == ["Busy", "Done"]
+    assert _names(
+        api, "accounts", "not Account_Tasks/any() or contact_customer_accounts/any(c:c/lastname eq 'Smith')"
+    ) == [
+        "Done",
+        "Idle",
+    ]
+    bad = api.get("accounts?$filter=name/any(o:o eq 'x')")
+    assert bad.status_code == 400
+    unknown = api.get("accounts?$filter=Account_Tasks/any(o:o/nosuch eq 1)")
+    assert unknown.status_code == 400
