@@ -17,6 +17,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -110,6 +111,26 @@ class Aggregate:
     func: str | None  # count | countcolumn | sum | avg | min | max; None = groupby
     entity: str | None = None
     distinct: bool = False
+    dategrouping: str | None = None  # day | week | month | quarter | year (Learn "Aggregate data": Date grouping)
+
+
+_DATE_GROUPS = ("day", "week", "month", "quarter", "year")
+
+
+def _date_group(value: Any, how: str) -> Any:
+    """A stored date or date-time -> the number Learn's date grouping answers (day of month, week of year, ...)."""
+    if not isinstance(value, str):
+        return None
+    d = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if how == "day":
+        return d.day
+    if how == "week":
+        return d.isocalendar()[1]
+    if how == "month":
+        return d.month
+    if how == "quarter":
+        return (d.month - 1) // 3 + 1
+    return d.year
 
 
 class FetchXml:
@@ -176,8 +197,14 @@ class FetchXml:
                         raise _bad("An aggregate query needs an alias on every attribute.")
                     if agg is None and child.get("groupby") != "true":
                         raise _bad(f"Attribute '{col}' in an aggregate query needs aggregate= or groupby='true'.")
+                    grouping = child.get("dategrouping")
+                    if grouping is not None and grouping not in _DATE_GROUPS:
+                        raise _bad(
+                            f"The dategrouping '{grouping}' is not supported by the sandbox (day, week, month, "
+                            "quarter, year; fiscal periods are not modelled)."
+                        )
                     self.aggregates.append(
-                        Aggregate(col, str(child.get("alias")), agg, alias, child.get("distinct") == "true")
+                        Aggregate(col, str(child.get("alias")), agg, alias, child.get("distinct") == "true", grouping)
                     )
                 elif alias is None:
                     self.attributes.append((col, child.get("alias")))
@@ -365,7 +392,8 @@ class FetchXml:
     def _value(self, row: Row, a: Aggregate) -> Any:
         table = self.table if a.entity is None else self._link(a.entity).table
         rec = row.get(a.entity)
-        return rec.get(_stored(table, a.column)) if rec is not None else None
+        value = rec.get(_stored(table, a.column)) if rec is not None else None
+        return _date_group(value, a.dategrouping) if a.dategrouping else value
 
     def columns(self) -> list[tuple[str, str]]:
         """(stored column, name in the result) of the main entity."""

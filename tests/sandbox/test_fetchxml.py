@@ -229,3 +229,18 @@ def test_errors_name_the_problem(api: Api) -> None:
         r = api.get(f"accounts?fetchXml={quote(xml)}")
         assert r.status_code == 400
         assert fragment in error_of(r)[1]
+
+
+def test_aggregate_with_date_grouping(api: Api) -> None:
+    """AGG "Date grouping": groupby on a date column with dategrouping='month' (or year) groups by that part."""
+    for subject, due in (("a", "2026-01-05T10:00:00Z"), ("b", "2026-01-20T10:00:00Z"), ("c", "2026-03-02T10:00:00Z")):
+        api.create("tasks", {"subject": subject, "scheduledend": due})
+    xml = (
+        "<fetch aggregate='true'><entity name='task'>"
+        "<attribute name='scheduledend' alias='month' groupby='true' dategrouping='month'/>"
+        "<attribute name='activityid' alias='n' aggregate='count'/>"
+        "<order alias='month'/></entity></fetch>"
+    )
+    assert _fetch(api, "tasks", xml)["value"] == [{"month": 1, "n": 2}, {"month": 3, "n": 1}]
+    year = xml.replace("dategrouping='month'", "dategrouping='year'").replace("alias='month'", "alias='y'")
+    assert _fetch(api, "tasks", year)["value"] == [{"y": 2026, "n": 3}]
