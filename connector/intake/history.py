@@ -52,7 +52,11 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_requester ON requests (requester);
 CREATE INDEX IF NOT EXISTS requests_contact ON requests (contact_id);
 CREATE TABLE IF NOT EXISTS contacts (contact_id TEXT PRIMARY KEY, requester TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS overrides (crm_id TEXT PRIMARY KEY, reference TEXT NOT NULL, override TEXT NOT NULL);
 """
+#: The meta key of a history that has had a full read since it began keeping officers' triage overrides (an older
+#: file, primed before, gets one full read more so that its overrides are complete).
+_PRIMED = "primed-v2"
 
 
 def _vectorizer() -> Any:
@@ -216,14 +220,28 @@ class CrmHistory:
         ids = [(str(i).lower(),) for i in crm_ids]
         with self._db:
             self._db.executemany("DELETE FROM requests WHERE crm_id = ?", ids)
+            self._db.executemany("DELETE FROM overrides WHERE crm_id = ?", ids)
         self._loaded = False
         return len(ids)
 
     def clear(self) -> None:
         with self._db:
             self._db.execute("DELETE FROM requests")
-            self._db.execute("DELETE FROM meta WHERE key = 'primed'")
+            self._db.execute("DELETE FROM overrides")
+            self._db.execute("DELETE FROM meta WHERE key IN ('primed', ?)", (_PRIMED,))
         self._loaded = False
+
+    def set_overrides(self, values: Mapping[str, tuple[str, str] | None]) -> None:
+        """CRM id -> (reference, the officer's triage override), or None where the case has none (any more)."""
+        keep = [(k.lower(), v[0], v[1]) for k, v in values.items() if v is not None]
+        gone = [(k.lower(),) for k, v in values.items() if v is None]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO overrides VALUES (?,?,?)", keep)
+            self._db.executemany("DELETE FROM overrides WHERE crm_id = ?", gone)
+
+    def overrides(self) -> dict[str, str]:
+        """Reference -> triage override, for every case in the CRM whose officer set one (as of the last pull)."""
+        return {ref: value for ref, value in self._db.execute("SELECT reference, override FROM overrides")}
 
     def unresolved_contacts(self) -> list[str]:
         """CRM contact ids of rows whose requester hash is not known yet."""
@@ -256,11 +274,11 @@ class CrmHistory:
     @property
     def primed(self) -> bool:
         """True once a full read of the CRM's case table has filled it (a new file needs one)."""
-        return self._db.execute("SELECT 1 FROM meta WHERE key = 'primed'").fetchone() is not None
+        return self._db.execute("SELECT 1 FROM meta WHERE key = ?", (_PRIMED,)).fetchone() is not None
 
     def mark_primed(self) -> None:
         with self._db:
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('primed', '1')")
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, '1')", (_PRIMED,))
 
     def reference_keys(self) -> set[str]:
         """Key-safe references of every case held (casefolded): the related-case lookup may point at them."""

@@ -23,6 +23,7 @@ from connector.dataverse import DataverseClient
 from connector.intake.crossref import ANSWERED_OUTCOMES, ANSWERED_STAGES, requester_key
 from connector.intake.history import CrmHistory, HistoryRow
 from connector.sync.mapping import TargetMapping
+from connector.sync.triage_overrides import override_of
 
 if TYPE_CHECKING:
     from connector.reporting.pull import PullResult
@@ -45,7 +46,7 @@ def open_history(settings: Settings) -> CrmHistory:
 def extra_columns(mapping: TargetMapping) -> list[str]:
     """Columns the history needs beyond the pull's own (the request text is never kept by the reporting store)."""
     out = []
-    for name in ("request_text", "title", "subject", "requester"):
+    for name in ("request_text", "title", "subject", "requester", "triage_override"):
         spec = mapping.fields.get(name)
         if spec is not None:
             out.append(spec.read_column)
@@ -59,6 +60,9 @@ class HistoryFeed:
         self.client, self.mapping, self.history = client, mapping, history
         self.rows: dict[str, HistoryRow] = {}
         self.deletes: set[str] = set()
+        #: Officers' triage overrides seen in this read (None: the case has none now), so intake needs no read of its
+        #: own for them (connector/sync/triage_overrides.py).
+        self.overrides: dict[str, tuple[str, str] | None] = {}
         self.added = 0
 
     def add(self, crm_id: str, record: Mapping[str, Any]) -> None:
@@ -66,19 +70,27 @@ class HistoryFeed:
         self.deletes.discard(crm_id.lower())
         if row is not None:
             self.rows[crm_id.lower()] = row
+        try:
+            self.overrides[crm_id.lower()] = override_of(self.mapping, record)
+        except (ValueError, TypeError, KeyError):
+            self.overrides[crm_id.lower()] = None
 
     def delete(self, crm_id: str) -> None:
         self.rows.pop(crm_id.lower(), None)
+        self.overrides.pop(crm_id.lower(), None)
         self.deletes.add(crm_id.lower())
 
     def clear(self) -> None:
-        self.rows, self.deletes = {}, set()
+        self.rows, self.deletes, self.overrides = {}, set(), {}
         self.history.clear()
 
     def flush(self) -> None:
         if self.rows:
             self.added += self.history.upsert(self.rows.values())
             self.rows = {}
+        if self.overrides:
+            self.history.set_overrides(self.overrides)
+            self.overrides = {}
         if self.deletes:
             self.history.delete(self.deletes)
             self.deletes = set()

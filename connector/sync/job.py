@@ -148,6 +148,8 @@ class _Run:
         self.grades: dict[str, Grade] = {}
         #: Cross-reference history of the CRM's earlier requests (connector/sync/history.py), opened by run_sync.
         self.history: CrmHistory | None = None
+        #: The last pull read the case table to the end (the history, officers' stages and overrides are current).
+        self.pulled = False
         #: Key-safe references the CRM holds (casefolded), from the pull's mirror: related-case links may point there.
         self.crm_keys: set[str] = set()
         #: The write count at the last pull: a later pull is needed only when something was written since.
@@ -498,6 +500,7 @@ def _pull(run: _Run, *, only_after_writes: bool = False) -> None:
             run.history = open_history(run.settings)
         pulled, contacts = pull_with_history(run.crm, run.settings, run.mapping, run.history)
         run.writes_at_pull = run.writes()
+        run.pulled = pulled.ok
         c["pulled"] += int(pulled.upserted)
         c["pulled_deleted"] += int(pulled.deleted)
         c["pulled_letters"] += int(pulled.activities)
@@ -553,13 +556,17 @@ def run_sync(
 
             def read() -> IntakeResult:
                 from connector.intake import run_intake
-                from connector.sync.triage_overrides import read_triage_overrides
+                from connector.sync.triage_overrides import as_overrides, read_triage_overrides
 
                 router, timer = _models(run)
-                # Officers' triage overrides in the CRM win over the rules (docs/triage.md).
+                # Officers' triage overrides in the CRM win over the rules (docs/triage.md). The pull's read brought
+                # them into the history; without a pull this run (dry run, pull failed) they are read here.
+                pulled = run.history is not None and run.pulled
                 result = run_intake(
                     settings,
-                    overrides=read_triage_overrides(crm, run.mapping),
+                    overrides=as_overrides(run.history.overrides())
+                    if pulled and run.history is not None
+                    else read_triage_overrides(crm, run.mapping),
                     crm_history=run.history,
                     model=router,
                     time_model=timer,

@@ -10,6 +10,8 @@ rules. See docs/triage.md.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from connector import odata
 from connector.dataverse import DataverseClient
@@ -27,15 +29,32 @@ def read_triage_overrides(client: DataverseClient, mapping: TargetMapping) -> di
         return {}
     key = mapping.fields.get("reference_key")
     select = [c for c in dict.fromkeys([ref.read_column, key.read_column if key else None, spec.read_column]) if c]
-    out: dict[str, TriageOverride] = {}
+    found: dict[str, str] = {}
     for row in client.query(mapping.entity_set, select=select, filter=odata.ne(spec.read_column, None)):
         values = mapping.from_crm(row)
         raw = values.get("triage_override")
         reference = values.get("reference") or values.get("reference_key")
-        if raw is None or not reference:
-            continue
+        if raw is not None and reference:
+            found[str(reference)] = str(raw)
+    return as_overrides(found)
+
+
+def override_of(mapping: TargetMapping, record: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(reference, override) of a case row as the CRM sent it, or None where its officer set none."""
+    if "triage_override" not in mapping.fields:
+        return None
+    values = mapping.from_crm(record)
+    raw = values.get("triage_override")
+    reference = values.get("reference") or values.get("reference_key")
+    return (str(reference), str(raw)) if raw is not None and reference else None
+
+
+def as_overrides(found: Mapping[str, str]) -> dict[str, TriageOverride]:
+    """reference -> override from the values the CRM holds; a value that is no known override is logged, ignored."""
+    out: dict[str, TriageOverride] = {}
+    for reference, raw in found.items():
         try:
-            out[str(reference)] = TriageOverride(raw)
+            out[reference] = TriageOverride(raw)
         except ValueError:
             log.warning("a case has triage override %r, which is not a known override; ignored", raw)
     if out:
