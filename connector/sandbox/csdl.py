@@ -29,6 +29,7 @@ EDM = {
     "Uniqueidentifier": "Edm.Guid",
     "EntityName": "Edm.String",
     "ManagedProperty": "mscrm.BooleanManagedProperty",
+    "MultiSelectPicklist": "Edm.String",
     "File": "Edm.Guid",
     "Image": "Edm.Binary",
 }

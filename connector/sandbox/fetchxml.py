@@ -304,6 +304,10 @@ class FetchXml:
             neg = op.startswith("not-")
             expr = _like(prop, raw) if _TEXT[op] == "like" else f"{_TEXT[op]}({prop},{_quote(raw)})"
             return f"not ({expr})" if neg else expr
+        if op in ("contain-values", "not-contain-values"):
+            fn = "ContainValues" if op == "contain-values" else "DoesNotContainValues"
+            listed = ",".join(_quote(v) for v in values)
+            return f"Microsoft.Dynamics.CRM.{fn}(PropertyName='{prop}',PropertyValues=[{listed}])"
         if op in ("in", "not-in", "between", "not-between"):
             if op.endswith("between") and len(values) != 2:
                 raise _bad(f"The condition operator '{op}' on '{col}' needs exactly two values.")

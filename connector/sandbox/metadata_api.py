@@ -332,7 +332,7 @@ class MetadataApi:
             raise DvError(400, "0x80040203", f"Unknown attribute type '{odata_type}'.")
         options = None
         global_name = None
-        if atype == PICKLIST:
+        if atype in (PICKLIST, "MultiSelectPicklist"):
             opts = (body.get("OptionSet") or {}).get("Options") or []
             options = {int(o["Value"]): _label_text(o.get("Label")) or str(o["Value"]) for o in opts}
             bind = body.get("GlobalOptionSet@odata.bind")

@@ -435,6 +435,12 @@ class _Parser:
             values = [_coerce(v, kind) for v in values]
             if fn in ("In", "NotIn"):
                 return Member(prop, tuple(values), negate=fn == "NotIn")
+            if fn in ("ContainValues", "DoesNotContainValues"):
+                # Learn "Multi-select choice columns": rows whose chosen values include any of the given ones
+                # (or none of them); the column holds "1,9,5".
+                wanted = {str(v) for v in values}
+                negate = fn == "DoesNotContainValues"
+                return Lambda(lambda rec: bool(set(str(rec.get(prop) or "").split(",")) & wanted) != negate)
             if len(values) != 2:
                 raise FilterError(f"{full} needs exactly two PropertyValues.")
             lo, hi = values
@@ -643,10 +649,9 @@ _QUERY_FUNCTIONS: dict[str, tuple[bool, bool]] = {
 }
 _HIERARCHY = ("Above", "AboveOrEqual", "Under", "UnderOrEqual", "NotUnder")
 _QUERY_FUNCTIONS.update({f: (False, True) for f in _HIERARCHY})
+_QUERY_FUNCTIONS.update({"ContainValues": (True, False), "DoesNotContainValues": (True, False)})
 _NO_VALUE = {name for name, (_, value) in _QUERY_FUNCTIONS.items() if not value}
 _UNSUPPORTED_FUNCTIONS = {
-    "ContainValues",
-    "DoesNotContainValues",
     "EqualBusinessId",
     "EqualUserLanguage",
     "EqualUserOrUserHierarchy",

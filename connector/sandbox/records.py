@@ -427,6 +427,23 @@ class Records:
             except ValueError:
                 raise bad("Edm.Binary") from None
             return value
+        if t == "MultiSelectPicklist":
+            # Learn "Multi-select choice columns": the Web API sends the chosen values as one string, "1,9,5".
+            if not isinstance(value, str):
+                raise bad("Edm.String")
+            try:
+                chosen = [int(v) for v in value.split(",") if v.strip()]
+            except ValueError:
+                raise bad("Edm.String") from None
+            for v in chosen:
+                if v not in (attr.options or {}):
+                    accepted = ",".join(str(o) for o in attr.options or {})
+                    raise E.validation(
+                        f"The value {v} of '{attr.logical}' on record of type '{table.logical}' is outside the valid "
+                        f"range. Accepted Values: {accepted}",
+                        "0x8004431a",
+                    )
+            return ",".join(str(v) for v in dict.fromkeys(chosen)) or None
         if t == "ManagedProperty":  # BooleanManagedProperty: {"Value": true|false, "CanBeChanged": ...}
             if not isinstance(value, dict) or not isinstance(value.get("Value"), bool):
                 raise bad("Microsoft.Dynamics.CRM.BooleanManagedProperty")
@@ -885,6 +902,8 @@ def annotation_wanted(pref: str | None, name: str) -> bool:
 def format_value(attr: Attribute, value: Any) -> str | None:
     if attr.type in CHOICE_TYPES or attr.type in (STATE, STATUS):
         return (attr.options or {}).get(value)
+    if attr.type == "MultiSelectPicklist" and isinstance(value, str):
+        return "; ".join((attr.options or {}).get(int(v), v) for v in value.split(",") if v)
     if attr.type == BOOLEAN:
         return "Yes" if value else "No"
     if attr.type == DATETIME and isinstance(value, str):

@@ -30,6 +30,7 @@ LOOKUP, CUSTOMER, OWNER, UNIQUEID, PARTYLIST, VIRTUAL = (
     "Virtual",
 )
 ENTITYNAME = "EntityName"
+MULTISELECT = "MultiSelectPicklist"  # stored and sent as "1,9,5" (Learn "Multi-select choice columns")
 MANAGED = "ManagedProperty"  # a BooleanManagedProperty column such as iscustomizable ({"Value": bool, ...})
 FILE, IMAGE = "File", "Image"  # AttributeType Virtual, AttributeTypeName FileType / ImageType in Dataverse
 
@@ -59,6 +60,7 @@ _METADATA_TYPE = {
     FILE: "FileAttributeMetadata",
     IMAGE: "ImageAttributeMetadata",
     MANAGED: "ManagedPropertyAttributeMetadata",
+    MULTISELECT: "MultiSelectPicklistAttributeMetadata",
 }
 TYPE_FROM_METADATA = {
     v: k for k, v in _METADATA_TYPE.items() if k not in (CUSTOMER, OWNER, PARTYLIST, UNIQUEID, VIRTUAL)

@@ -169,3 +169,51 @@ def test_lambda_any_and_all_on_collection_navigation(api: Api) -> None:
     assert bad.status_code == 400
     unknown = api.get("accounts?$filter=Account_Tasks/any(o:o/nosuch eq 1)")
     assert unknown.status_code == 400
+
+
+def test_multi_select_choice_column_and_its_query_functions(api: Api) -> None:
+    """Learn "Multi-select choice columns" (multi-select-picklist): a MultiSelectPicklistAttributeMetadata column,
+    values written and read as "1,9,5", formatted values joined with "; ", and the ContainValues /
+    DoesNotContainValues query functions (and the FetchXML contain-values operator)."""
+    names = ["Swimming", "Hiking", "Mountain Climbing", "Fishing", "Hunting", "Running", "Boating", "Skiing", "Camping"]
+    r = api.post(
+        "EntityDefinitions(LogicalName='contact')/Attributes",
+        json={
+            "@odata.type": "Microsoft.Dynamics.CRM.MultiSelectPicklistAttributeMetadata",
+            "SchemaName": "sample_OutdoorActivities",
+            "DisplayName": {"LocalizedLabels": [{"Label": "Outdoor activities", "LanguageCode": 1033}]},
+            "RequiredLevel": {"Value": "None"},
+            "OptionSet": {
+                "@odata.type": "Microsoft.Dynamics.CRM.OptionSetMetadata",
+                "OptionSetType": "Picklist",
+                "Options": [
+                    {"Value": i, "Label": {"LocalizedLabels": [{"Label": n, "LanguageCode": 1033}]}}
+                    for i, n in enumerate(names, start=1)
+                ],
+            },
+        },
+    )
+    assert r.status_code == 204, r.text
+    api.create("contacts", {"lastname": "Outdoors", "sample_outdooractivities": "1,9,5"})
+    api.create("contacts", {"lastname": "Indoors", "sample_outdooractivities": "4"})
+    api.create("contacts", {"lastname": "None"})
+    row = api.get(
+        "contacts?$select=sample_outdooractivities&$filter=lastname eq 'Outdoors'",
+        headers={"Prefer": 'odata.include-annotations="OData.Community.Display.V1.FormattedValue"'},
+    ).json()["value"][0]
+    assert row["sample_outdooractivities"] == "1,9,5"
+    assert row["sample_outdooractivities@OData.Community.Display.V1.FormattedValue"] == "Swimming; Camping; Hunting"
+    has = "Microsoft.Dynamics.CRM.ContainValues(PropertyName='sample_outdooractivities',PropertyValues=['1','4'])"
+    assert _names(api, "contacts", has, "lastname") == ["Indoors", "Outdoors"]
+    lacks = "Microsoft.Dynamics.CRM.DoesNotContainValues(PropertyName='sample_outdooractivities',PropertyValues=['9'])"
+    assert _names(api, "contacts", lacks, "lastname") == ["Indoors", "None"]
+    bad = api.post("contacts", json={"lastname": "Bad", "sample_outdooractivities": "1,42"})
+    assert bad.status_code == 400
+    from urllib.parse import quote
+
+    xml = (
+        "<fetch><entity name='contact'><attribute name='lastname'/><filter>"
+        "<condition attribute='sample_outdooractivities' operator='contain-values'><value>5</value></condition>"
+        "</filter></entity></fetch>"
+    )
+    assert [x["lastname"] for x in api.get(f"contacts?fetchXml={quote(xml)}").json()["value"]] == ["Outdoors"]
