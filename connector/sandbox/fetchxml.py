@@ -406,8 +406,22 @@ class FetchXml:
             names = [(c, c) for c in self.records.default_columns(t)]
         else:
             names = [(_stored(t, c), alias or _stored(t, c)) for c, alias in self.attributes]
+            # Learn "Page results using FetchXml": a money column brings its currency along in each row.
+            money = any((a := t.attributes.get(c)) is not None and a.type == MONEY for c, _ in self.attributes)
+            if money and "transactioncurrencyid" in t.attributes and "_transactioncurrencyid_value" not in dict(names):
+                names.append(("_transactioncurrencyid_value", "_transactioncurrencyid_value"))
         if not any(s == t.primary_id for s, _ in names):
             names.append((t.primary_id, t.primary_id))
+        return names
+
+    def context_names(self) -> list[str]:
+        """The selection as the service writes it in @odata.context: with a money column, the currency lookup and
+        its navigation property (`...,annualincome,_transactioncurrencyid_value,transactioncurrencyid,contactid,
+        transactioncurrencyid()`, Learn "Page results using FetchXml")."""
+        names = [name for _, name in self.columns()]
+        if "_transactioncurrencyid_value" in names and not (self.all_attributes or not self.attributes):
+            at = names.index("_transactioncurrencyid_value") + 1
+            names = [*names[:at], "transactioncurrencyid", *names[at:], "transactioncurrencyid()"]
         return names
 
     def shape(self, row: Row, annotations: str | None) -> dict[str, Any]:
@@ -564,7 +578,7 @@ def run_fetch(
                 start = ids.index(after) + 1
         page_rows = rows[start : start + size]
         more = len(rows) > start + size
-    cols = ",".join(name for _, name in q.columns())
+    cols = ",".join(q.context_names())
     body["@odata.context"] = f"{base}$metadata#{table.entity_set}({cols})"
     if q.total_count and annotation_wanted(annotations, "Microsoft.Dynamics.CRM.totalrecordcount"):
         body["@Microsoft.Dynamics.CRM.totalrecordcount"] = min(total, PAGE_LIMIT)

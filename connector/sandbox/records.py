@@ -29,6 +29,7 @@ from connector.sandbox.schema import (
     ENTITYNAME,
     IMAGE,
     INTEGER,
+    LOOKUP,
     LOOKUP_TYPES,
     MEMO,
     MONEY,
@@ -129,6 +130,7 @@ class _Shape:
     table: Table
     required: list[Attribute]  # SystemRequired columns
     money: frozenset[str]  # money columns with a _base companion
+    currency: bool  # has the transactioncurrencyid lookup (a table with money columns)
 
 
 class Records:
@@ -151,6 +153,7 @@ class Records:
                 table,
                 [a for a in attrs.values() if a.required == "SystemRequired"],
                 frozenset(a.logical for a in attrs.values() if a.type == MONEY and f"{a.logical}_base" in attrs),
+                (c := attrs.get("transactioncurrencyid")) is not None and c.type == LOOKUP,
             )
             self._shapes[table.logical] = shape
         return shape
@@ -579,14 +582,20 @@ class Records:
                 rec["objecttypecode"] = rec[LOOKUP_TARGET + "objectid"]
 
     def _money_base(self, table: Table, rec: dict[str, Any], values: dict[str, Any]) -> None:
-        """Learn "Currency columns": a row with money values has a currency (the base currency unless one is
-        bound), the currency's exchange rate, and each `<column>_base` = value / exchange rate."""
+        """Learn "Currency columns": a row of a table with money columns has a currency from creation (the base
+        currency unless one is bound; Learn's FetchXML paging example shows it on rows without money values), the
+        currency's exchange rate, and each `<column>_base` = value / exchange rate."""
         money = self._shape(table).money
         if "transactioncurrencyid" not in values and money.isdisjoint(values):
+            if not rec.get("_transactioncurrencyid_value"):  # a new row: the base currency, rate 1
+                rec["_transactioncurrencyid_value"] = BASE_CURRENCY_ID
+                rec["exchangerate"] = 1.0
             return  # no money written: nothing to convert (the common case, kept cheap for bulk loads)
         if not rec.get("_transactioncurrencyid_value"):
             rec["_transactioncurrencyid_value"] = BASE_CURRENCY_ID
-        currency = self.store.get("transactioncurrency", rec["_transactioncurrencyid_value"]) or {}
+        currency_id = rec["_transactioncurrencyid_value"]
+        # The base currency's rate is always 1 (Learn transactioncurrency: "exchange rate ... base currency").
+        currency = {} if currency_id == BASE_CURRENCY_ID else self.store.get("transactioncurrency", currency_id) or {}
         rate = float(currency.get("exchangerate") or 1.0)
         rec["exchangerate"] = rate
         for m in money:
@@ -634,7 +643,7 @@ class Records:
             if k not in values:
                 values[k] = self.check_value(table, table.attributes[k], v)
         self.apply_values(rec, values)
-        if "exchangerate" in table.attributes:
+        if self._shape(table).currency:
             self._money_base(table, rec, values)
         stamp = now_iso()
         rec["createdon"] = rec.get("overriddencreatedon") or stamp
@@ -758,7 +767,7 @@ class Records:
         rec["modifiedon"] = now_iso()
         if caller and "modifiedby" in table.attributes:
             rec["_modifiedby_value"] = caller
-        if "exchangerate" in table.attributes:
+        if self._shape(table).currency:
             self._money_base(table, rec, values)
         if "statecode" in values and "statuscode" not in values and "statuscode" in table.attributes:
             st = table.attributes["statuscode"]

@@ -84,7 +84,13 @@ def test_paging_cookie_walks_every_page_as_documented(api: Api) -> None:
     assert "@Microsoft.Dynamics.CRM.fetchxmlpagingcookie" not in first  # not asked for
     row = next(r for r in first["value"] if r["fullname"] == "Thomas Andersen")
     assert "annualincome" not in row and row["jobtitle"] == "Purchasing Manager" and "contactid" in row
-    assert first["@odata.context"].endswith("$metadata#contacts(fullname,jobtitle,annualincome,contactid)")
+    # the money column brings the currency: context and rows as in the documented response
+    assert first["@odata.context"].endswith(
+        "$metadata#contacts(fullname,jobtitle,annualincome,_transactioncurrencyid_value,transactioncurrencyid,"
+        "contactid,transactioncurrencyid())"
+    )
+    yvonne = next(r for r in first["value"] if r["fullname"] == "Yvonne McKay")
+    assert yvonne["annualincome"] == 45000 and "_transactioncurrencyid_value" in yvonne
 
 
 def test_simple_paging_and_top(api: Api) -> None:
