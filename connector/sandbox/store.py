@@ -57,7 +57,7 @@ class DuplicateKey(Exception):
 
 def key_value(values: list[Any]) -> str:
     """Key lookups are case-insensitive for text, as Dataverse's SQL collation is."""
-    return json.dumps([v.casefold() if isinstance(v, str) else v for v in values], separators=(",", ":"))
+    return _ENCODE([v.casefold() if isinstance(v, str) else v for v in values])
 
 
 class Store:
