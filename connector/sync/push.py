@@ -157,6 +157,9 @@ class Pusher:
         self.counts: Counter[str] = Counter()
         self.contact_ids: dict[str, str] = {}
         self._empty: dict[tuple[str, str], bool] = {}
+        #: The stage the CRM holds for each case adopted this run (read with its key), by source key: an adopted
+        #: case's stage is then settled without a read of its own.
+        self.adopted_stage: dict[str, Any] = {}
         #: A write failed the way a stale mapping check would explain: the engine drops the cached check.
         self.metadata_suspect = False
 
@@ -335,11 +338,12 @@ class Pusher:
         self.counts["contacts_created"] += len(landed)
         # adopted and changed: connector-owned columns only, by id
         upd = adopted + updates
+        adopted_ids = {id(c) for c in adopted}
         ubodies = []
         for c in upd:
-            keys = c.payload.keys() if c in adopted else c.changed
+            keys = c.payload.keys() if id(c) in adopted_ids else c.changed
             body = self.owned_body(c, keys, owned)
-            if c in adopted:
+            if id(c) in adopted_ids:
                 body[key_col] = c.key[key_col]
             ubodies.append(body)
         send = [(c, b) for c, b in zip(upd, ubodies, strict=True) if b]
@@ -373,6 +377,8 @@ class Pusher:
                     r.dataverse_id = row[m.primary_id]
                     r.action = "update"
                     adopted.append(r)
+                    if m.stage_field:
+                        self.adopted_stage[r.source_key] = row.get(stage_col)
                 else:
                     still.append(r)
             creates = still
@@ -401,13 +407,25 @@ class Pusher:
         stage_col = m.stage_field.column if m.stage_field else None
         bulk: list[tuple[PlannedRecord, dict[str, Any]]] = []
         moved: list[PlannedRecord] = []
+        adopted_keys = {r.source_key for r in adopted}
+        moved_in_bulk: set[str] = set()
         for rec in updates:
-            keys = rec.payload.keys() if rec in adopted else rec.changed
+            was_adopted = rec.source_key in adopted_keys
+            keys = rec.payload.keys() if was_adopted else rec.changed
             body = self.owned_body(rec, keys, owned)
             for col in m.alternate_key:
                 body.pop(col, None)
-            if stage_col and stage_col in body:
-                if self.stage_update(rec, body, adopted=rec in adopted):
+            if stage_col and stage_col in body and was_adopted and rec.source_key in self.adopted_stage:
+                # A case an earlier (killed) run created: the CRM's stage came with its key, and nobody has moved it
+                # since (the connector created it), so it goes with the other updates; its note may still be missing.
+                current = self.adopted_stage[rec.source_key]
+                assert m.stage_field is not None
+                rec.origin["stage_from"] = _label(m.stage_field, current if current != body[stage_col] else None)
+                if current == body[stage_col]:
+                    body.pop(stage_col)
+                moved_in_bulk.add(rec.source_key)
+            elif stage_col and stage_col in body:
+                if self.stage_update(rec, body, adopted=was_adopted):
                     moved.append(rec)
                 continue
             if body:
@@ -415,8 +433,11 @@ class Pusher:
             else:
                 self.save([rec])  # only CRM-owned fields changed: nothing to send, remember the new hash
                 self.counts["unchanged_crm_owned"] += 1
+                if rec.source_key in moved_in_bulk:
+                    moved.append(rec)
         landed = self.bulk_update(m.entity_set, m.table, m.primary_id, [r for r, _ in bulk], [b for _, b in bulk])
         self.counts["updated"] += len(landed)
+        moved += [r for r in landed if r.source_key in moved_in_bulk]
         return moved
 
     def stage_update(self, rec: PlannedRecord, body: dict[str, Any], *, adopted: bool) -> bool:
