@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
+from azure.core.credentials import AccessToken
+
+from connector.sandbox.server import SandboxServer
 
 ODATA_HEADERS = {
     "Accept": "application/json",
@@ -58,3 +62,33 @@ def error_of(r: requests.Response) -> tuple[str, str]:
     assert set(body) == {"error"}, body
     assert set(body["error"]) >= {"code", "message"}, body
     return body["error"]["code"], body["error"]["message"]
+
+
+class SandboxCredential:
+    """An azure-core credential for Microsoft's SDK: tokens the sandbox issues (its token endpoint is MSAL's; the
+    SDK takes any credential with ``get_token``)."""
+
+    def __init__(self, sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+        self.scopes: list[str] = []  # what the SDK asked for (a test checks the scope it derives)
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes += scopes
+        return AccessToken(self.sandbox.issue_token(), int(time.time()) + 3600)
+
+
+class AsyncSandboxCredential(SandboxCredential):
+    """The same for the SDK's async client."""
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # type: ignore[override]
+        self.scopes += scopes
+        return AccessToken(self.sandbox.issue_token(), int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> AsyncSandboxCredential:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None

@@ -8,48 +8,18 @@ loopback resource, so a ten-line TokenCredential returns tokens the sandbox itse
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
 from PowerPlatform.Dataverse.aio.async_client import AsyncDataverseClient
 from PowerPlatform.Dataverse.client import DataverseClient
 from PowerPlatform.Dataverse.core.errors import HttpError
 from PowerPlatform.Dataverse.models.upsert import UpsertItem
+from sandbox_support import AsyncSandboxCredential, SandboxCredential
 
 from connector.sandbox.limits import LimitOptions
 from connector.sandbox.server import SandboxOptions, SandboxServer
-
-
-class SandboxCredential:
-    """azure-core TokenCredential (runtime-checkable protocol): get_token(*scopes) -> AccessToken."""
-
-    def __init__(self, sandbox: SandboxServer) -> None:
-        self.sandbox = sandbox
-        self.scopes: list[str] = []
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        self.scopes += scopes
-        return AccessToken(self.sandbox.issue_token(), int(time.time()) + 3600)
-
-
-class AsyncSandboxCredential(SandboxCredential):
-    """azure-core AsyncTokenCredential: async get_token, close, and the async context manager methods."""
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # type: ignore[override]
-        self.scopes += scopes
-        return AccessToken(self.sandbox.issue_token(), int(time.time()) + 3600)
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> AsyncSandboxCredential:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
 
 
 @pytest.fixture

@@ -11,17 +11,16 @@ those Learn documents (webapi/query, fetchxml/page-results, bulk-delete); where 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 import pytest
-from azure.core.credentials import AccessToken
 from PowerPlatform.Dataverse.aio.async_client import AsyncDataverseClient
 from PowerPlatform.Dataverse.client import DataverseClient
 from PowerPlatform.Dataverse.models import filters as F
 from PowerPlatform.Dataverse.models.relationship import ManyToManyRelationshipMetadata
+from sandbox_support import AsyncSandboxCredential, SandboxCredential
 
 from connector.sandbox.server import SandboxOptions, SandboxServer
 
@@ -29,33 +28,11 @@ from connector.sandbox.server import SandboxOptions, SandboxServer
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-class _Credential:
-    def __init__(self, sandbox: SandboxServer) -> None:
-        self.sandbox = sandbox
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.sandbox.issue_token(), int(time.time()) + 3600)
-
-
-class _AsyncCredential(_Credential):
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # type: ignore[override]
-        return AccessToken(self.sandbox.issue_token(), int(time.time()) + 3600)
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> _AsyncCredential:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DataverseClient, SandboxServer]]:
     with SandboxServer(SandboxOptions(port=0, tls=True)) as sb:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_bundle))
-        c = DataverseClient(sb.url, _Credential(sb))
+        c = DataverseClient(sb.url, SandboxCredential(sb))
         try:
             yield c, sb
         finally:
@@ -216,7 +193,7 @@ def test_async_client_records_and_queries_over_http_and_https() -> None:
         aiohttp.connector._SSL_CONTEXT_VERIFIED.load_verify_locations(cafile=str(sb.ca_bundle))
 
         async def scenario(base: str, tag: str) -> None:
-            c = AsyncDataverseClient(base, _AsyncCredential(sb))
+            c = AsyncDataverseClient(base, AsyncSandboxCredential(sb))
             try:
                 ids = await c.records.create(
                     "contact", [{"lastname": f"{tag}{i}", "jobtitle": "Clerk"} for i in range(5)]
@@ -285,7 +262,7 @@ def test_async_files_batch_and_dataframe_over_http_and_https(tmp_path: Any) -> N
         note.write_bytes(b"async upload")
 
         async def scenario(base: str, tag: str) -> None:
-            c = AsyncDataverseClient(base, _AsyncCredential(sb))
+            c = AsyncDataverseClient(base, AsyncSandboxCredential(sb))
             try:
                 acc = await c.records.create("account", {"name": f"{tag} files"})
                 await c.files.upload("account", acc, f"new_{tag}Doc", str(note))

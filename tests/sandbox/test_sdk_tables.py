@@ -7,14 +7,12 @@ CreateEntities (the SDK's table create) is shown only by the SDK's code.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
 from PowerPlatform.Dataverse.aio.async_client import AsyncDataverseClient
 from PowerPlatform.Dataverse.client import DataverseClient
 from PowerPlatform.Dataverse.models.labels import Label, LocalizedLabel
@@ -23,30 +21,9 @@ from PowerPlatform.Dataverse.models.relationship import (
     ManyToManyRelationshipMetadata,
     OneToManyRelationshipMetadata,
 )
+from sandbox_support import AsyncSandboxCredential, SandboxCredential
 
 from connector.sandbox.server import SandboxOptions, SandboxServer
-
-
-class _Credential:
-    def __init__(self, sandbox: SandboxServer) -> None:
-        self.sandbox = sandbox
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.sandbox.issue_token(), int(time.time()) + 3600)
-
-
-class _AsyncCredential(_Credential):
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # type: ignore[override]
-        return AccessToken(self.sandbox.issue_token(), int(time.time()) + 3600)
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> _AsyncCredential:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
 
 
 def trust_sandbox_ca_in_aiohttp(sb: SandboxServer) -> None:
@@ -66,7 +43,7 @@ class Colour(IntEnum):
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DataverseClient, SandboxServer]]:
     with SandboxServer(SandboxOptions(port=0, tls=True)) as sb:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_bundle))
-        c = DataverseClient(sb.url, _Credential(sb))
+        c = DataverseClient(sb.url, SandboxCredential(sb))
         try:
             yield c, sb
         finally:
@@ -223,7 +200,7 @@ def test_async_sdk_tables_over_http_and_https(monkeypatch: pytest.MonkeyPatch) -
         trust_sandbox_ca_in_aiohttp(sb)
 
         async def scenario(base: str) -> None:
-            c = AsyncDataverseClient(base, _AsyncCredential(sb))
+            c = AsyncDataverseClient(base, AsyncSandboxCredential(sb))
             try:
                 name = "new_Thing" if base.startswith("http:") else "new_Other"
                 info = await c.tables.create(name, {"new_Size": "int"})

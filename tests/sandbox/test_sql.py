@@ -10,40 +10,16 @@ the batch form as a part of a `$batch`. Expected rows are worked out by hand.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from azure.core.credentials import AccessToken
 from PowerPlatform.Dataverse.aio.async_client import AsyncDataverseClient
 from PowerPlatform.Dataverse.client import DataverseClient
-from sandbox_support import Api, error_of
+from sandbox_support import Api, AsyncSandboxCredential, SandboxCredential, error_of
 
 from connector.sandbox.server import SandboxOptions, SandboxServer
-
-
-class _Credential:
-    def __init__(self, sandbox: SandboxServer) -> None:
-        self.sandbox = sandbox
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.sandbox.issue_token(), int(time.time()) + 3600)
-
-
-class _AsyncCredential(_Credential):
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # type: ignore[override]
-        return AccessToken(self.sandbox.issue_token(), int(time.time()) + 3600)
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> _AsyncCredential:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
 
 
 def _seed(c: DataverseClient | None, api: Api | None = None) -> None:
@@ -64,7 +40,7 @@ def _seed(c: DataverseClient | None, api: Api | None = None) -> None:
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DataverseClient, SandboxServer]]:
     with SandboxServer(SandboxOptions(port=0, tls=True)) as sb:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_bundle))
-        c = DataverseClient(sb.url, _Credential(sb))
+        c = DataverseClient(sb.url, SandboxCredential(sb))
         try:
             yield c, sb
         finally:
@@ -130,7 +106,7 @@ def test_batch_and_async_forms(client: tuple[DataverseClient, SandboxServer]) ->
     assert [r["name"] for r in result.responses[0].data["value"]] == ["Beta"]
 
     async def scenario() -> list[Any]:
-        ac = AsyncDataverseClient(sb.http_url, _AsyncCredential(sb))
+        ac = AsyncDataverseClient(sb.http_url, AsyncSandboxCredential(sb))
         try:
             return [dict(r) for r in await ac.query.sql("SELECT TOP 1 name FROM account ORDER BY name")]
         finally:
