@@ -30,7 +30,7 @@ from connector.dataverse.errors import DataverseError
 from connector.errors import FoiSyncError
 from connector.letters.render import LetterRenderer, RenderedLetter
 from connector.letters.select import letters_due
-from connector.letters.types import LetterType
+from connector.letters.types import NEEDS_EXEMPTION, LetterType
 from connector.model import FoiCase
 
 if TYPE_CHECKING:
@@ -202,7 +202,20 @@ def push_letters(
         except Exception as exc:  # one bad case never stops the rest
             result.failed.append(LetterFailure(target.case.reference, "-", "select", type(exc).__name__))
             continue
+        decided = target.crm_case or target.case
         for letter in due:
+            if letter in NEEDS_EXEMPTION and not decided.exemptions:
+                result.skipped.append(
+                    LetterFailure(
+                        target.case.reference,
+                        letter.value,
+                        "no_exemption",
+                        "a refusal or neither-confirm-nor-deny notice must name the exemption or exception relied on "
+                        "(FOIA s.17(1)(b), FOISA s.16(1)(c), EIR reg 14(3)(a)); record it on the case in the CRM and "
+                        "the notice is drafted on the next run",
+                    )
+                )
+                continue
             if not target.contact_id:
                 result.skipped.append(
                     LetterFailure(
@@ -247,7 +260,7 @@ def push_letters(
     fresh: list[tuple[LetterTarget, LetterType, str, RenderedLetter]] = []
     new_notes: list[tuple[LetterTarget, LetterType, str, str]] = []  # (target, type, subject, text)
     for target, letter, aid in plan:
-        case = target.case
+        case = target.crm_case or target.case  # the CRM's decision (stage, outcome, exemptions) is what the letter says
         ref = case.reference
         can_send = send_mode == "send" and case.requester.email is not None
         row = existing.get(aid)

@@ -20,7 +20,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from connector.deadlines import DeadlineEngine, DeadlineResult
 from connector.errors import ConfigError, FoiSyncError
 from connector.letters.notices import notice_law
-from connector.letters.types import REGIMES, TITLES, LetterType, applies
+from connector.letters.types import NEEDS_EXEMPTION, REGIMES, TITLES, LetterType, applies
 from connector.model import INVALID_REASONS, LONDON, ClockEvent, ClockEventKind, FoiCase, Regime
 from connector.paths import TEMPLATES_DIR
 from connector.rules import RegimeRule
@@ -272,6 +272,8 @@ class LetterRenderer:
                 "title": TITLES[letter_type],
                 "date": today,
             },
+            # A refusal / NCND preview without a recorded exemption says so to the officer (never sent that way).
+            "needs_exemption": letter_type in NEEDS_EXEMPTION,
             "council": {
                 "name": council.name,
                 "nation": council.nation,

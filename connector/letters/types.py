@@ -62,6 +62,10 @@ APPLIES_TO: dict[LetterType, frozenset[Regime]] = {
     LetterType.REVIEW_OUTCOME: _FOI,
 }
 
+#: Notices that are not valid unless they name the exemption or exception relied on: FOIA s.17(1)(b), FOISA s.16(1)(c)
+#: (and s.18 via s.16), EIR reg 14(3)(a), EISR reg 13(3)(a). Without one recorded on the case no such letter is made.
+NEEDS_EXEMPTION: frozenset[LetterType] = frozenset({LetterType.REFUSAL, LetterType.NCND})
+
 #: Short human titles, used in email subjects and ``letters list-types``.
 TITLES: dict[LetterType, str] = {
     LetterType.ACKNOWLEDGEMENT: "Acknowledgement of your request",

@@ -6,6 +6,7 @@ happened; the orchestrator (:mod:`connector.sync.job`) records that in the run r
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ from connector.sync.crm_state import crm_view
 from connector.sync.mapping import TargetMapping, requester_ref
 from connector.sync.plan import Plan
 from connector.sync.state import StateStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,6 +78,13 @@ def push_case_letters(
     out.counts["letters_created"] = result.created
     out.counts["letters_sent"] = result.sent
     out.counts["letters_failed"] = len(result.failed)
+    # Letters held back until the officer records what they need (a recipient, the exemption relied on).
+    for skipped in result.skipped:
+        out.counts[f"letters_waiting_{skipped.code}"] += 1
+        log.warning(
+            "letter waiting for the case in the CRM",
+            extra={"reference": skipped.reference, "letter": skipped.letter_type, "code": skipped.code},
+        )
     out.failed_codes.update(f"letters.{f.code or 'failed'}" for f in result.failed)
     out.metadata_suspect = any(metadata_shaped(f.code, f.message) for f in result.failed)
     return out

@@ -14,7 +14,7 @@ from connector.model import FoiCase, Outcome, Stage
 
 
 def crm_view(case: FoiCase, row: Mapping[str, Any] | None) -> FoiCase:
-    """``case`` with the stage and outcome the CRM holds (``row``: a reporting-store row); unchanged when the
+    """``case`` with the stage, outcome and exemptions the CRM holds (``row``: a reporting-store row); unchanged when the
     mirror has no row for it yet or holds a value the model does not know."""
     if not row:
         return case
@@ -24,4 +24,8 @@ def crm_view(case: FoiCase, row: Mapping[str, Any] | None) -> FoiCase:
         update["stage"] = Stage(stage)
     if outcome and (case.outcome is None or outcome != case.outcome.value) and outcome in {o.value for o in Outcome}:
         update["outcome"] = Outcome(outcome)
+    # The exemptions an officer recorded with the decision (the mirror keeps them ';'-joined): a refusal names them.
+    recorded = [e.strip() for e in str(row.get("exemptions") or "").split(";") if e.strip()]
+    if recorded and recorded != list(case.exemptions):
+        update["exemptions"] = recorded
     return case.model_copy(update=update) if update else case

@@ -205,11 +205,28 @@ def test_an_officers_decision_in_the_crm_earns_its_notice_once(settings: Any, pr
     provisioned.update("incidents", case_id, {"foi_outcome": 100000002})  # withheld_in_full, set by the officer
     second = run_sync(settings, client=provisioned)
     assert second.exit_code == 0, second.errors
-    assert _emails(provisioned, case_id) == ["Acknowledgement of your request", "Your request: refusal notice"]
-    assert crm_case(provisioned, "FOI-2026-0330", ["foi_outcome"])["foi_outcome"] == 100000002  # still theirs
+    # A refusal notice must name the exemption (FOIA s.17(1)(b)): none is recorded yet, so none is drafted.
+    assert _emails(provisioned, case_id) == ["Acknowledgement of your request"]
+    assert second.counts["letters_waiting_no_exemption"] == 1
 
+    provisioned.update("incidents", case_id, {"foi_exemptions": "s43(2)"})  # the officer records the exemption
     third = run_sync(settings, client=provisioned)
     assert third.exit_code == 0, third.errors
+    assert _emails(provisioned, case_id) == ["Acknowledgement of your request", "Your request: refusal notice"]
+    refusal = next(
+        e
+        for e in provisioned.query(
+            "emails",
+            select=["subject", "description"],
+            filter=odata.eq("_regardingobjectid_value", odata.Guid(case_id)),
+        )
+        if e["subject"].startswith("Your request: refusal")
+    )
+    assert "s43(2)" in refusal["description"]
+    assert crm_case(provisioned, "FOI-2026-0330", ["foi_outcome"])["foi_outcome"] == 100000002  # still theirs
+
+    fourth = run_sync(settings, client=provisioned)
+    assert fourth.exit_code == 0, fourth.errors
     assert len(_emails(provisioned, case_id)) == 2
 
 
