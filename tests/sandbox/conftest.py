@@ -9,7 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sandbox_support import Api
+from PowerPlatform.Dataverse.client import DataverseClient
+from sandbox_support import Api, SandboxCredential
+
+from connector.sandbox.server import SandboxOptions, SandboxServer
 
 
 @pytest.fixture
@@ -17,3 +20,15 @@ def api(sandbox: Any) -> Iterator[Api]:
     client = Api(sandbox.api_url, sandbox.issue_token())
     yield client
     client.session.close()
+
+
+@pytest.fixture
+def sdk_tls(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DataverseClient, SandboxServer]]:
+    """Microsoft's SDK (sync client) on a sandbox whose environment URL is https (``--tls``), trusting its CA."""
+    with SandboxServer(SandboxOptions(port=0, tls=True)) as sb:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_bundle))
+        c = DataverseClient(sb.url, SandboxCredential(sb))
+        try:
+            yield c, sb
+        finally:
+            c.close()

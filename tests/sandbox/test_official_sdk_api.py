@@ -11,7 +11,6 @@ those Learn documents (webapi/query, fetchxml/page-results, bulk-delete); where 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -20,23 +19,12 @@ from PowerPlatform.Dataverse.aio.async_client import AsyncDataverseClient
 from PowerPlatform.Dataverse.client import DataverseClient
 from PowerPlatform.Dataverse.models import filters as F
 from PowerPlatform.Dataverse.models.relationship import ManyToManyRelationshipMetadata
-from sandbox_support import AsyncSandboxCredential, SandboxCredential
+from sandbox_support import AsyncSandboxCredential
 
 from connector.sandbox.server import SandboxOptions, SandboxServer
 
 # Deprecated methods are still public API in 1.1.0, and clients call them: they are driven on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DataverseClient, SandboxServer]]:
-    with SandboxServer(SandboxOptions(port=0, tls=True)) as sb:
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_bundle))
-        c = DataverseClient(sb.url, SandboxCredential(sb))
-        try:
-            yield c, sb
-        finally:
-            c.close()
 
 
 def _people(c: DataverseClient) -> list[str]:
@@ -49,10 +37,10 @@ def _people(c: DataverseClient) -> list[str]:
     return list(c.records.create("contact", rows))
 
 
-def test_records_get_list_and_bulk_delete(client: tuple[DataverseClient, SandboxServer]) -> None:
+def test_records_get_list_and_bulk_delete(sdk_tls: tuple[DataverseClient, SandboxServer]) -> None:
     """Learn webapi/query (filter, orderby, top, count, annotations); records.delete of a list sends BulkDelete
     (only the SDK's code shows that choice; Learn bulk-delete documents the message)."""
-    c, sb = client
+    c, sb = sdk_tls
     ids = _people(c)
     one = c.records.get("contact", ids[0], select=["fullname"])
     assert one["fullname"] == "Ada Lovelace"
@@ -75,10 +63,10 @@ def test_records_get_list_and_bulk_delete(client: tuple[DataverseClient, Sandbox
     assert sb.rows("contact") == []
 
 
-def test_query_builder_fetchxml_and_metadata_helpers(client: tuple[DataverseClient, SandboxServer]) -> None:
+def test_query_builder_fetchxml_and_metadata_helpers(sdk_tls: tuple[DataverseClient, SandboxServer]) -> None:
     """Learn webapi/query (the builder's $select/$filter/$orderby/$top/$expand), fetchxml/page-results (the SDK
     pages FetchXML with the paging cookie and morerecords annotations), query-metadata-web-api (helpers)."""
-    c, sb = client
+    c, sb = sdk_tls
     _people(c)
     acc = c.records.create("account", {"name": "Analytical Engines"})
     ada = next(r["contactid"] for r in sb.rows("contact") if r["lastname"] == "Lovelace")
@@ -114,9 +102,9 @@ def test_query_builder_fetchxml_and_metadata_helpers(client: tuple[DataverseClie
     assert c.flush_cache("picklist") >= 0
 
 
-def test_dataframe_operations(client: tuple[DataverseClient, SandboxServer]) -> None:
+def test_dataframe_operations(sdk_tls: tuple[DataverseClient, SandboxServer]) -> None:
     """The dataframe helpers: CreateMultiple, UpdateMultiple-style updates, reads, and delete (Learn bulk ops)."""
-    c, sb = client
+    c, sb = sdk_tls
     frame = pd.DataFrame([{"name": "Frame one", "numberofemployees": 5}, {"name": "Frame two", "numberofemployees": 7}])
     ids = c.dataframe.create("account", frame)
     assert len(ids) == 2
@@ -130,10 +118,10 @@ def test_dataframe_operations(client: tuple[DataverseClient, SandboxServer]) -> 
     assert sb.rows("account") == []
 
 
-def test_batch_records_tables_and_dataframe(client: tuple[DataverseClient, SandboxServer]) -> None:
+def test_batch_records_tables_and_dataframe(sdk_tls: tuple[DataverseClient, SandboxServer]) -> None:
     """Learn execute-batch-operations-using-web-api: the batch's record reads and upserts, table definition
     operations and dataframe creates, each a part of one multipart request."""
-    c, sb = client
+    c, sb = sdk_tls
     acc = c.records.create("account", {"name": "Before batch", "accountnumber": "B-1"})
     batch = c.batch.new()
     batch.records.get("account", acc, select=["name"])

@@ -7,7 +7,6 @@ CreateEntities (the SDK's table create) is shown only by the SDK's code.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from PowerPlatform.Dataverse.models.relationship import (
     ManyToManyRelationshipMetadata,
     OneToManyRelationshipMetadata,
 )
-from sandbox_support import AsyncSandboxCredential, SandboxCredential
+from sandbox_support import AsyncSandboxCredential
 
 from connector.sandbox.server import SandboxOptions, SandboxServer
 
@@ -39,19 +38,8 @@ class Colour(IntEnum):
     GREEN = 100000001
 
 
-@pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DataverseClient, SandboxServer]]:
-    with SandboxServer(SandboxOptions(port=0, tls=True)) as sb:
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_bundle))
-        c = DataverseClient(sb.url, SandboxCredential(sb))
-        try:
-            yield c, sb
-        finally:
-            c.close()
-
-
-def test_sdk_table_lifecycle(client: tuple[DataverseClient, SandboxServer]) -> None:
-    c, sb = client
+def test_sdk_table_lifecycle(sdk_tls: tuple[DataverseClient, SandboxServer]) -> None:
+    c, sb = sdk_tls
     # create: GET EntityDefinitions?$filter=LogicalName eq ... (absent), POST CreateEntities, GET again
     info = c.tables.create(
         "new_Product",
@@ -104,8 +92,8 @@ def test_sdk_table_lifecycle(client: tuple[DataverseClient, SandboxServer]) -> N
     assert sb.rows("new_product") == []
 
 
-def test_sdk_relationships(client: tuple[DataverseClient, SandboxServer]) -> None:
-    c, sb = client
+def test_sdk_relationships(sdk_tls: tuple[DataverseClient, SandboxServer]) -> None:
+    c, sb = sdk_tls
     c.tables.create("new_Employee", {"new_Badge": "string"})
     c.tables.create("new_Project", {"new_Code": "string"})
     # 1:N through a lookup field (Learn "Create a one-to-many relationship")
@@ -173,10 +161,10 @@ def _session(sb: SandboxServer) -> Any:
     return s
 
 
-def test_sdk_file_column_upload(client: tuple[DataverseClient, SandboxServer], tmp_path: Path) -> None:
+def test_sdk_file_column_upload(sdk_tls: tuple[DataverseClient, SandboxServer], tmp_path: Path) -> None:
     # Learn "Use file column data": upload with a single PATCH (x-ms-file-name) or in chunks
     # (x-ms-transfer-mode: chunked, then PATCH the Location with Content-Range), download with GET .../$value.
-    c, sb = client
+    c, sb = sdk_tls
     rid = c.records.create("account", {"name": "With a file"})
     small = tmp_path / "note.txt"
     small.write_bytes(b"hello file column")

@@ -10,16 +10,14 @@ the batch form as a part of a `$batch`. Expected rows are worked out by hand.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 from PowerPlatform.Dataverse.aio.async_client import AsyncDataverseClient
 from PowerPlatform.Dataverse.client import DataverseClient
-from sandbox_support import Api, AsyncSandboxCredential, SandboxCredential, error_of
+from sandbox_support import Api, AsyncSandboxCredential, error_of
 
-from connector.sandbox.server import SandboxOptions, SandboxServer
+from connector.sandbox.server import SandboxServer
 
 
 def _seed(c: DataverseClient | None, api: Api | None = None) -> None:
@@ -36,23 +34,12 @@ def _seed(c: DataverseClient | None, api: Api | None = None) -> None:
         create("contact", {"lastname": last, "parentcustomerid_account@odata.bind": f"/accounts({acc})"})
 
 
-@pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DataverseClient, SandboxServer]]:
-    with SandboxServer(SandboxOptions(port=0, tls=True)) as sb:
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_bundle))
-        c = DataverseClient(sb.url, SandboxCredential(sb))
-        try:
-            yield c, sb
-        finally:
-            c.close()
-
-
 def _rows(c: DataverseClient, sql: str) -> list[dict[str, Any]]:
     return [dict(r) for r in c.query.sql(sql)]
 
 
-def test_select_where_order_top(client: tuple[DataverseClient, SandboxServer]) -> None:
-    c, _ = client
+def test_select_where_order_top(sdk_tls: tuple[DataverseClient, SandboxServer]) -> None:
+    c, _ = sdk_tls
     _seed(c)
     assert _rows(c, "SELECT TOP 2 name, numberofemployees FROM account ORDER BY numberofemployees DESC") == [
         {"name": "Gamma", "numberofemployees": 500},
@@ -72,8 +59,8 @@ def test_select_where_order_top(client: tuple[DataverseClient, SandboxServer]) -
     ]
 
 
-def test_joins_and_aggregates(client: tuple[DataverseClient, SandboxServer]) -> None:
-    c, _ = client
+def test_joins_and_aggregates(sdk_tls: tuple[DataverseClient, SandboxServer]) -> None:
+    c, _ = sdk_tls
     _seed(c)
     counted = _rows(
         c,
@@ -97,8 +84,8 @@ def test_joins_and_aggregates(client: tuple[DataverseClient, SandboxServer]) -> 
     assert list(frame["name"]) == ["Beta", "Gamma"]
 
 
-def test_batch_and_async_forms(client: tuple[DataverseClient, SandboxServer]) -> None:
-    c, sb = client
+def test_batch_and_async_forms(sdk_tls: tuple[DataverseClient, SandboxServer]) -> None:
+    c, sb = sdk_tls
     _seed(c)
     batch = c.batch.new()
     batch.query.sql("SELECT name FROM account WHERE name = 'Beta'")
