@@ -815,46 +815,36 @@ def process_tables() -> list[Table]:
         otc=4724,
         owner=False,
     )
-    flow = _t(
+    flow = flow_instance_table(
         FOI_FLOW.table,
-        FOI_FLOW.entity_set,
-        "bpf_name",
-        [
-            Attribute("bpf_name", STRING, 200),
-            Attribute(FOI_FLOW.case_lookup, LOOKUP, targets=["incident"], custom=True),
-            Attribute("activestageid", LOOKUP, targets=["processstage"]),
-            Attribute("processid", LOOKUP, targets=["workflow"]),
-            Attribute("traversedpath", STRING, 1250),
-            Attribute("activestagestartedon", DATETIME),
-            Attribute("completedon", DATETIME),
-            Attribute("statecode", STATE, options={0: "Active", 1: "Inactive"}),
-            Attribute(
-                "statuscode",
-                STATUS,
-                options={1: "Active", 2: "Finished", 3: "Aborted"},
-                status_state={1: 0, 2: 0, 3: 1},
-            ),
-        ],
-        otc=10010,
-        primary_id="businessprocessflowinstanceid",
+        "incident",
+        FOI_FLOW.name,
+        10010,
+        entity_set=FOI_FLOW.entity_set,
+        case_lookup=FOI_FLOW.case_lookup,
     )
-    flow.custom = True
-    flow.display = FOI_FLOW.name
-    flow.is_bpf = True
     return [workflow, processstage, flow]
 
 
-def flow_instance_table(logical: str, primary_entity: str, display: str, otc: int) -> Table:
+def flow_instance_table(
+    logical: str,
+    primary_entity: str,
+    display: str,
+    otc: int,
+    *,
+    entity_set: str | None = None,
+    case_lookup: str | None = None,
+) -> Table:
     """The table Dataverse creates when a business process flow definition is activated (business-process-flows-
     code: named by the definition's uniquename; rows are the flow instances, bound to the primary entity's record
-    through bpf_<entity>id)."""
+    through bpf_<entity>id, or ``case_lookup`` where the seeded flow names it)."""
     table = _t(
         logical,
-        logical + ("es" if logical.endswith("s") else "s"),
+        entity_set or logical + ("es" if logical.endswith("s") else "s"),
         "bpf_name",
         [
             Attribute("bpf_name", STRING, 200),
-            Attribute(f"bpf_{primary_entity}id", LOOKUP, targets=[primary_entity], custom=True),
+            Attribute(case_lookup or f"bpf_{primary_entity}id", LOOKUP, targets=[primary_entity], custom=True),
             Attribute("activestageid", LOOKUP, targets=["processstage"]),
             Attribute("processid", LOOKUP, targets=["workflow"]),
             Attribute("traversedpath", STRING, 1250),

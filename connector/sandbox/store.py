@@ -10,7 +10,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -169,7 +169,11 @@ class Store:
         cur = self.db.execute(
             "SELECT seq, data, version FROM rows WHERE tbl=? AND seq>? ORDER BY seq", (tbl, after_seq)
         )
-        meter, n = self.meter, 0
+        yield from self._metered(cur)
+
+    def _metered(self, cur: Iterable[tuple[int, str, int]]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Decode (seq, data, version) rows; every row loaded is metered, also when the caller stops early."""
+        n = 0
         try:
             for seq, data, version in cur:
                 n += 1
@@ -177,7 +181,7 @@ class Store:
                 rec["versionnumber"] = version
                 yield seq, rec
         finally:
-            meter.read(n)  # every row loaded counts, also when the caller stops early
+            self.meter.read(n)
 
     def scan_columns(self, tbl: str, cols: list[str], after_seq: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
         """Like scan, but only the named columns: SQLite's JSON functions pick them out of each stored row, so a
@@ -189,15 +193,7 @@ class Store:
         cur = self.db.execute(
             f"SELECT seq, json_object({picks}), version FROM rows WHERE tbl=? AND seq>? ORDER BY seq", (tbl, after_seq)
         )
-        meter, n = self.meter, 0
-        try:
-            for seq, data, version in cur:
-                n += 1
-                rec = _DECODE(data)[0]
-                rec["versionnumber"] = version
-                yield seq, rec
-        finally:
-            meter.read(n)
+        yield from self._metered(cur)
 
     def scan_eq(self, tbl: str, col: str, value: str, after_seq: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
         """Rows whose text column equals ``value`` ignoring ASCII case, through an index on that JSON column.
