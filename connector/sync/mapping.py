@@ -7,6 +7,7 @@ the key and the fix. The model is the single translation between :class:`FoiCase
 
 from __future__ import annotations
 
+
 import hashlib
 import json
 import re
@@ -388,11 +389,14 @@ class TargetMapping(_Model):
         return {f.payload_key for f in self.fields.values() if f.push and f.owner == "connector"}
 
     def alternate_key_values(self, case: FoiCase) -> dict[str, Any]:
-        values = self.case_fields(case, include_derived=False)
+        raw = case_values(case)
         out = {}
         for col in self.alternate_key:
             name = self.field_name_for_column(col) or ""
-            value = values.get(name)
+            spec = self.fields.get(name)
+            # The same value case_fields gives the key's field (pushed, not a lookup, not a deadline field).
+            usable = spec is not None and spec.push and spec.type != "lookup" and name not in DEADLINE_FIELDS
+            value = _normalise(spec, raw[name]) if usable and spec is not None and name in raw else None
             odata.check_key_value(value, col)
             out[col] = value
         return out
@@ -408,9 +412,11 @@ class TargetMapping(_Model):
         derived: Mapping[str, Any] | None = None,
         *,
         include_derived: bool = True,
+        raw: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The value of every mapped (non-lookup) field, in case terms, normalised the way from_crm returns them."""
-        raw = case_values(case)
+        """The value of every mapped (non-lookup) field, in case terms, normalised the way from_crm returns them.
+        ``raw`` is ``case_values(case)`` when the caller already has it (the plan's hot path)."""
+        raw = dict(raw) if raw is not None else case_values(case)
         if include_derived and derived:
             raw.update(derived)
         out: dict[str, Any] = {}
@@ -435,8 +441,8 @@ class TargetMapping(_Model):
         ``binds`` gives ready ``@odata.bind`` paths by field name (e.g. the requester contact); ``resolve`` looks
         up a by-name lookup (e.g. a team) and returns a bind path, or None when nothing matches.
         """
-        values = self.case_fields(case, derived)
         raw = case_values(case)
+        values = self.case_fields(case, derived, raw=raw)
         payload: dict[str, Any] = {}
         for name, spec in self.fields.items():
             if not spec.push:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring_ascii  # what JSONEncoder.encode does for a str
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -44,8 +45,14 @@ log = logging.getLogger(__name__)
 Action = Literal["create", "update", "skip", "reject"]
 
 
+#: One encoder for every field hash: json.dumps with keyword arguments builds a new encoder per call, which was a
+#: third of the plan's time. Same output as ``json.dumps(value, sort_keys=True, default=str)``.
+_FIELD_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def field_hash(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    text = encode_basestring_ascii(value) if type(value) is str else _FIELD_ENCODER.encode(value)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass
