@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _LOOKUP_BATCH = 200
+#: More unresolved contacts than this are read by scanning the contact table (a page per 5,000) instead of by id.
+_SCAN_FROM = 5000
 
 
 def history_path(settings: Settings) -> Path:
@@ -134,11 +136,23 @@ class HistoryFeed:
         names = [cm.fields[n].column for n in ("first_name", "last_name", "full_name") if n in cm.fields]
         select = list(dict.fromkeys([cm.primary_id, cm.email_column, *names]))
         keys: dict[str, str] = {}
-        for i in range(0, len(ids), _LOOKUP_BATCH):
-            chunk = [odata.Guid(x) for x in ids[i : i + _LOOKUP_BATCH]]
-            for row in self.client.query(cm.entity_set, select=select, filter=odata.any_of(cm.primary_id, chunk)):
-                name = " ".join(str(row[c]) for c in names if row.get(c) and row[c] != "(name not given)")
-                keys[str(row[cm.primary_id]).lower()] = requester_key(name or None, row.get(cm.email_column))
+
+        def keep(row: Mapping[str, Any]) -> None:
+            name = " ".join(str(row[c]) for c in names if row.get(c) and row[c] != "(name not given)")
+            keys[str(row[cm.primary_id]).lower()] = requester_key(name or None, row.get(cm.email_column))
+
+        if len(ids) > _SCAN_FROM:
+            # The first pull after a migration meets every contact at once: reading the table, 5,000 rows a page,
+            # takes a request per 5,000 contacts instead of one per 200 ids (20,000 contacts: 4 requests, not 100).
+            wanted = set(ids)
+            for row in self.client.query(cm.entity_set, select=select, page_size=5000):
+                if str(row[cm.primary_id]).lower() in wanted:
+                    keep(row)
+        else:
+            for i in range(0, len(ids), _LOOKUP_BATCH):
+                chunk = [odata.Guid(x) for x in ids[i : i + _LOOKUP_BATCH]]
+                for row in self.client.query(cm.entity_set, select=select, filter=odata.any_of(cm.primary_id, chunk)):
+                    keep(row)
         for missing in set(ids) - set(keys):
             keys[missing] = "c:" + missing  # a contact that is gone: its cases still match each other
         self.history.set_contacts(keys)

@@ -157,6 +157,37 @@ def test_a_repeat_of_a_case_only_the_crm_holds_is_linked_on_the_crm_record(setti
     assert again.write_requests == 0 and again.counts.get("history_contacts_read", 0) == 0
 
 
+def test_the_first_pull_after_a_migration_reads_many_contacts_by_scanning_the_table(
+    settings: Any, provisioned: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``_SCAN_FROM`` unresolved contacts the history reads the contact table a page at a time instead of by
+    id (a migration of 20,000 cases: 4 requests, not 100). Lowered here so two contacts take that path; the repeat
+    is found only if the scan kept the right contacts."""
+    from connector.sync import history
+
+    monkeypatch.setattr(history, "_SCAN_FROM", 1)
+    earlier_id = _officer_case(provisioned, "FOI/2025/0960", 30, TEXT, EMAIL, NAME)
+    _officer_case(
+        provisioned,
+        "FOI/2025/0961",
+        30,
+        "How many parking permits were issued in 2024?",
+        "o@example.org",
+        "Olu Adeyemi",
+    )
+    provisioned.create("contacts", {"firstname": "Not", "lastname": "Involved", "emailaddress1": "n@example.org"})
+    write_register(Path(settings.intake.sources[0].path), [_row("FOI/2026/0330", 2, "Open")])
+
+    first = run_sync(settings, client=provisioned)
+    assert first.exit_code == 0, first.errors
+    assert first.counts["history_contacts_read"] == 2  # only the contacts the history was waiting for are kept
+    later = crm_case(provisioned, "FOI-2026-0330", ["_foi_relatedcaseid_value", "foi_relatedrequests"])
+    assert later["_foi_relatedcaseid_value"] == earlier_id
+    # "repeat" needs the same requester: the scan must have given the earlier case's contact its requester key.
+    assert later["foi_relatedrequests"].splitlines()[0].startswith("FOI/2025/0960: repeat of")
+    assert "FOI/2025/0961" not in later["foi_relatedrequests"]
+
+
 def _emails(client: Any, case_id: str) -> list[str]:
     rows = client.query("emails", select=["subject"], filter=odata.eq("_regardingobjectid_value", odata.Guid(case_id)))
     return sorted(r["subject"].split(" - ")[0] for r in rows)
