@@ -515,6 +515,35 @@ def naive_extrapolated(measured_rps: float, records: int, limits: Any) -> float:
     return max(records / measured_rps, burst / measured_rps + (records - burst) * limits.window_seconds / burst)
 
 
+def workload_floor(contacts: int, cases: int, acks: list[dict[str, Any]], profile_name: str) -> dict[str, float]:
+    """The least service time this workload can cost, and so the least wall time any client can take.
+
+    Every record the service executes is charged (docs/sandbox.md), and an acknowledgement is two or more: the email
+    and each activity party nested in it. So the ceiling of *this* workload is not the stated bulk ceiling in
+    records/s (which counts an email as one record), but its charged records sent at the largest chunk, every slot
+    busy: ``(15 ms x the fewest requests + 1.5 ms x every charged record) / 4 slots``. A client at 1.0 of this
+    floor kept all four slots busy with nothing but the workload's own records."""
+    import math
+
+    from connector.sandbox.limits import Profile
+
+    prof = Profile.named(profile_name)
+    if prof.slots <= 0:
+        return {"seconds": 0.0, "charged_records": 0, "requests": 0}
+    chunk = 1000
+    parties = sum(len(a.get("email_activity_parties") or []) for a in acks)
+    requests_ = sum(math.ceil(n / chunk) for n in (contacts, cases, len(acks)) if n)
+    charged = contacts + cases + len(acks) + parties
+    service_ms = prof.latency_ms * requests_ + prof.write_ms_per_record * charged
+    return {
+        "seconds": service_ms / (prof.slots * 1000.0),
+        "charged_records": charged,
+        "activity_parties": parties,
+        "requests": requests_,
+        "service_ms": service_ms,
+    }
+
+
 def sdk_child(argv: list[str]) -> int:
     """``--sdk-child WORK.json THREADS CHUNK``: the SDK peer in its own process (as foi-sync runs in its own), so
     neither shares an interpreter with the sandbox."""
@@ -633,47 +662,80 @@ def run_foisync_process(sb: Any, settings: Any, register: Path, work: Workload, 
     }
 
 
+WRITE_TABLES = ("contact", "incident", "email", "annotation", "task")
+
+
+def _row_counts(sb: Any) -> dict[str, int]:
+    return {t: len(sb.rows(t)) for t in WRITE_TABLES}
+
+
+def _daily_register(
+    rows_: list[dict[str, str]], changed: int, seed: int, tag: str
+) -> tuple[list[dict[str, str]], int, int]:
+    """The register a day later: ``changed // 2`` rows edited (request text clarified) and the rest new rows.
+    (An earlier version wrote the edit to a column the register does not have, so its "changed" rows were not.)"""
+    rows = [dict(r) for r in rows_]
+    edited = changed // 2
+    start = random.Random(seed).randrange(0, max(1, len(rows) - edited))
+    assert "Request Details" in rows[0], "the sample register's request text column"
+    for r in rows[start : start + edited]:
+        r["Request Details"] = (r.get("Request Details") or "") + f" ({tag}: clarified by the requester)"
+    taken = {r["Ref No"] for r in rows}
+    extra = [r for r in register_rows(len(rows) + 2 * changed, seed=seed)[len(rows) :] if r["Ref No"] not in taken]
+    return rows + extra[: changed - edited], edited, len(extra[: changed - edited])
+
+
 def run_daily(sb: Any, settings: Any, register_rows_: list[dict[str, str]], tmp: Path, changed: int) -> dict[str, Any]:
-    """The daily job after a migration: the register now has ``changed // 2`` new rows and ``changed // 2`` edited
-    ones (request text changed); ``foi-sync sync`` reads it, finds them and pushes only them."""
+    """The daily job after a migration, on two days: each day the register has ``changed // 2`` new rows and
+    ``changed // 2`` edited ones (request text changed); ``foi-sync sync`` reads it, finds them and pushes only them,
+    with their acknowledgements, reminder tasks and notes. Day 1 is the first sync after the migration (it also
+    primes the cross-reference history from the CRM); day 2 is the steady state.
+
+    The fewest writes the changes need are counted from what landed, independently of foi-sync's own counts: per
+    table, one request per started 1,000 new rows in the sandbox, plus one UpdateMultiple per started 1,000 edited
+    cases. Reads are reported beside them (the pulls and key lookups that keep the CRM the source of truth)."""
     from connector.config import IntakeSource
     from connector.dataverse import DataverseClient
     from connector.sync.job import run_sync
 
+    days = []
     rows = [dict(r) for r in register_rows_]
-    edited = changed // 2
-    for r in rows[:edited]:
-        r["Request"] = (r.get("Request") or "") + " (clarified by the requester)"
-    extra = register_rows(len(rows) + changed - edited, seed=7)[len(rows) :]
-    taken = {r["Ref No"] for r in rows}
-    extra = [r for r in extra if r["Ref No"] not in taken][: changed - edited]
-    path = write_register(tmp / "daily-register.csv", rows + extra)
-    source = IntakeSource(name="register", kind="csv", path=str(path), mapping=SOURCE_MAPPING)
-    daily = settings.model_copy(update={"intake": settings.intake.model_copy(update={"sources": [source]})})
-    client = DataverseClient.from_settings(daily.dataverse)
-    before = dict(sb.app.info()["stats"])
-    try:
-        t0 = time.perf_counter()
-        report = run_sync(daily, client=client, today=TODAY)
-        seconds = time.perf_counter() - t0
-    finally:
-        client.close()
-    after = dict(sb.app.info()["stats"])
-    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
-    web_api = {k: v for k, v in delta.items() if not k.startswith(("requests", "GET oauth", "POST oauth", "429"))}
-    new_cases = len(extra)
-    new_contacts = report.counts.get("contacts_created", 0)
-    fewest = -(-new_cases // 1000) + -(-edited // 1000) + -(-new_contacts // 1000)
-    return {
-        "seconds": seconds,
-        "new": new_cases,
-        "edited": edited,
-        "requests": sum(web_api.values()),
-        "fewest_writes": fewest,
-        "by_kind": web_api,
-        "counts": report.counts,
-        "exit_code": report.exit_code,
-    }
+    for day, seed in ((1, 7), (2, 8)):
+        rows, edited, new_cases = _daily_register(rows, changed, seed, f"day {day}")
+        path = write_register(tmp / f"daily-register-{day}.csv", rows)
+        source = IntakeSource(name="register", kind="csv", path=str(path), mapping=SOURCE_MAPPING)
+        daily = settings.model_copy(update={"intake": settings.intake.model_copy(update={"sources": [source]})})
+        client = DataverseClient.from_settings(daily.dataverse)
+        before, rows_before = dict(sb.app.info()["stats"]), _row_counts(sb)
+        try:
+            t0 = time.perf_counter()
+            report = run_sync(daily, client=client, today=TODAY)
+            seconds = time.perf_counter() - t0
+        finally:
+            client.close()
+        after, rows_after = dict(sb.app.info()["stats"]), _row_counts(sb)
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+        web_api = {k: v for k, v in delta.items() if not k.startswith(("requests", "GET oauth", "POST oauth", "429"))}
+        writes = sum(v for k, v in web_api.items() if not k.startswith("GET "))
+        new_rows = {t: rows_after[t] - rows_before[t] for t in WRITE_TABLES}
+        fewest = sum(-(-n // 1000) for n in new_rows.values() if n > 0) + -(-edited // 1000)
+        days.append(
+            {
+                "day": day,
+                "seconds": seconds,
+                "new": new_cases,
+                "edited": edited,
+                "requests": sum(web_api.values()),
+                "writes": writes,
+                "reads": sum(web_api.values()) - writes,
+                "fewest_writes": fewest,
+                "new_rows": new_rows,
+                "by_kind": web_api,
+                "counts": report.counts,
+                "exit_code": report.exit_code,
+            }
+        )
+    return {**days[-1], "days": days}
 
 
 def _sizes(text: str) -> list[int]:
@@ -772,9 +834,16 @@ def main(argv: list[str] | None = None) -> int:
             }
             c["records_per_second"] = c["push_records"] / c["push_seconds"]
             c["whole_job_records_per_second"] = c["records"] / c["end_to_end_seconds"]
+            floor = workload_floor(len(work.contacts), len(work.cases), work.acks, args.profile)
+            r["floor"] = floor
             for x in (c, r["sdk"]):
-                x["fraction_of_ceiling"] = x["records_per_second"] / bulk if bulk else None
-            c["whole_job_fraction"] = c["whole_job_records_per_second"] / bulk if bulk else None
+                # records/s against the stated bulk ceiling (an email counted as one record) ...
+                x["fraction_of_stated_ceiling"] = x["records_per_second"] / bulk if bulk else None
+                # ... and the honest figure: the least time this workload can take, over the time it took.
+                x["fraction_of_ceiling"] = floor["seconds"] / x["seconds"] if floor["seconds"] else None
+            c["fraction_of_ceiling"] = floor["seconds"] / c["push_seconds"] if floor["seconds"] else None
+            c["whole_job_fraction"] = floor["seconds"] / c["end_to_end_seconds"] if floor["seconds"] else None
+            c["whole_job_fraction_of_stated_ceiling"] = c["whole_job_records_per_second"] / bulk if bulk else None
             r["ceiling"] = ceiling
             ok = ok and c["landed_ok"] and r["sdk"]["landed_ok"] and a["landed_ok"] and c["exit_code"] == 0
             results["runs"][n] = r
@@ -788,23 +857,35 @@ def main(argv: list[str] | None = None) -> int:
 def _print_size(n: int, r: dict[str, Any]) -> None:
     c, b, a = r["foisync"], r["sdk"], r["naive"]
     bulk = r["ceiling"].get("UpsertMultiple")
+    f = r["floor"]
     print(
-        f"\n== {n:,} cases: {c['records']:,} records (contacts, cases, acknowledgements); ceiling {bulk:,.0f} records/s"
+        f"\n== {n:,} cases: {c['records']:,} records (contacts, cases, acknowledgements), "
+        f"{f['charged_records']:,} charged ({f['activity_parties']:,} activity parties nested in the emails); "
+        f"no client can take less than {f['seconds']:.1f} s (the workload's ceiling); stated bulk ceiling "
+        f"{bulk:,.0f} records/s"
     )
-    print(f"{'approach':<58} {'seconds':>8} {'records/s':>10} {'of ceiling':>10}")
+    print(f"{'approach':<58} {'seconds':>8} {'records/s':>10} {'of ceiling':>10} {'of stated':>10}")
     print(
         f"{'(a) naive loop, extrapolated with 6,000 req/5 min applied':<58} {a['seconds']:>8.1f} "
-        f"{a['records_per_second']:>10,.0f} {a['records_per_second'] / bulk:>10.3f}"
+        f"{a['records_per_second']:>10,.0f} {f['seconds'] / a['seconds']:>10.3f} {a['records_per_second'] / bulk:>10.3f}"
     )
     label_b = f"(b) Microsoft SDK 1.1.0 CreateMultiple, {b['threads']} threads x {b['chunk']} (best)"
-    print(f"{label_b:<58} {b['seconds']:>8.1f} {b['records_per_second']:>10,.0f} {b['fraction_of_ceiling']:>10.3f}")
+    print(
+        f"{label_b:<58} {b['seconds']:>8.1f} {b['records_per_second']:>10,.0f} {b['fraction_of_ceiling']:>10.3f} "
+        f"{b['fraction_of_stated_ceiling']:>10.3f}"
+    )
     print(
         f"{'(c) foi-sync push (contacts, cases, acknowledgements)':<58} {c['push_seconds']:>8.1f} "
-        f"{c['records_per_second']:>10,.0f} {c['fraction_of_ceiling']:>10.3f}"
+        f"{c['records_per_second']:>10,.0f} {c['fraction_of_ceiling']:>10.3f} {c['fraction_of_stated_ceiling']:>10.3f}"
     )
     print(
         f"{'(c) foi-sync whole job from the register file':<58} {c['end_to_end_seconds']:>8.1f} "
-        f"{c['whole_job_records_per_second']:>10,.0f} {c['whole_job_fraction']:>10.3f}"
+        f"{c['whole_job_records_per_second']:>10,.0f} {c['whole_job_fraction']:>10.3f} "
+        f"{c['whole_job_fraction_of_stated_ceiling']:>10.3f}"
+    )
+    print(
+        f"    'of ceiling' = the least time this workload can take ({f['seconds']:.1f} s) / the time taken; 'of stated' ="
+        " records/s / the stated bulk ceiling, which counts an email and its activity parties as one record"
     )
     if len(r.get("sdk_configs", [])) > 1:
         print(
@@ -823,11 +904,12 @@ def _print_size(n: int, r: dict[str, Any]) -> None:
         f"(c) / naive: {c['whole_job_records_per_second'] / a['records_per_second']:.1f}x whole job"
     )
     d = r.get("daily")
-    if d:
+    for day in (d or {}).get("days", []):
         print(
-            f"    daily job: {d['new']:,} new + {d['edited']:,} changed among {n:,} known: {d['seconds']:.1f} s, "
-            f"{d['requests']} Web API requests (fewest writes the changes need: {d['fewest_writes']}); "
-            f"by kind {json.dumps(d['by_kind'])}"
+            f"    daily job, day {day['day']}: {day['new']:,} new + {day['edited']:,} changed among {n:,} known: "
+            f"{day['seconds']:.1f} s, {day['requests']} Web API requests = {day['writes']} writes "
+            f"(fewest the changes need: {day['fewest_writes']}, for new rows {json.dumps(day['new_rows'])}) + "
+            f"{day['reads']} reads; by kind {json.dumps(day['by_kind'])}"
         )
 
 

@@ -154,10 +154,12 @@ def summary_rows(by: dict[str, Step]) -> list[tuple[str, str, str, str]]:
             rows.append(
                 (
                     f"Migration push, {int(n):,} cases",
-                    f"foi-sync {_fmt(c['records_per_second'])} records/s = {_fmt(c['fraction_of_ceiling'], '.3f')} of "
-                    f"the ceiling; best SDK ({b['threads']} threads x {b['chunk']}) "
+                    f"foi-sync {_fmt(c['push_seconds'], '.1f')} s = {_fmt(c['fraction_of_ceiling'], '.3f')} of "
+                    f"the ceiling; best SDK ({b['threads']} threads x {b['chunk']}) {_fmt(b['seconds'], '.1f')} s = "
                     f"{_fmt(b['fraction_of_ceiling'], '.3f')}; naive (limit applied) "
-                    f"{_fmt(a['records_per_second'] / float(r['ceiling']['UpsertMultiple']), '.3f')}",
+                    f"{_fmt(r.get('floor', {}).get('seconds', 0) / a['seconds'], '.3f')}. Ceiling: no client can "
+                    f"take less than {_fmt(r.get('floor', {}).get('seconds'), '.1f')} s for these "
+                    f"{_fmt(r.get('floor', {}).get('charged_records'))} charged records",
                     ">= 0.9 of the ceiling, ahead of the best SDK",
                     m.command,
                 )
@@ -173,13 +175,12 @@ def summary_rows(by: dict[str, Step]) -> list[tuple[str, str, str, str]]:
                     m.command,
                 )
             )
-            d = r.get("daily")
-            if d:
+            for d in (r.get("daily") or {}).get("days", []):
                 rows.append(
                     (
-                        f"Daily job: {d['new'] + d['edited']:,} new or changed among {int(n):,}",
-                        f"{_fmt(d['seconds'], '.1f')} s, {d['requests']} Web API requests (fewest writes the "
-                        f"changes need: {d['fewest_writes']})",
+                        f"Daily job, day {d['day']}: {d['new'] + d['edited']:,} new or changed among {int(n):,}",
+                        f"{_fmt(d['seconds'], '.1f')} s, {d['requests']} Web API requests: {d['writes']} writes "
+                        f"(fewest the changes need: {d['fewest_writes']}) + {d['reads']} reads",
                         "within 10% of the fewest needed",
                         m.command,
                     )

@@ -230,7 +230,9 @@ class BulkWriter:
             # holding the last big chunk (chunks shrink towards remaining/workers, but not below TAIL_FLOOR).
             remaining = len(self._queue) - self._pos
             size = self.sizer.size
-            if remaining < size * self.workers:
+            # A round of one wave or less (a daily job's few hundred records) goes in full chunks: the fewest
+            # requests. Only a longer stream shares its tail between the workers.
+            if len(self._queue) > size * self.workers and remaining < size * self.workers:
                 size = min(size, max(TAIL_FLOOR, -(-remaining // self.workers)))
             chunk = self._queue[self._pos : self._pos + size]
             self._pos += len(chunk)

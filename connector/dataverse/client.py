@@ -43,6 +43,7 @@ class DataverseClient:
         self.gate = AdaptiveGate(self._max_workers())
         self.transport.throttle_listeners.append(self.gate.throttled)
         self._sizers: dict[tuple[str, str], ChunkSizer] = {}
+        self._learned: dict[str, int] = {}
 
     @classmethod
     def from_settings(
@@ -258,8 +259,19 @@ class DataverseClient:
         key = (message, entity_set)
         if key not in self._sizers:
             target = min(20.0, self.settings.timeout_seconds / 4)
-            self._sizers[key] = ChunkSizer(self.settings.bulk_chunk_size, target_seconds=target)
+            start = self._learned.get(f"{message} {entity_set}", self.settings.bulk_chunk_size)
+            self._sizers[key] = ChunkSizer(start, target_seconds=target)
         return self._sizers[key]
+
+    def chunk_sizes(self) -> dict[str, int]:
+        """The chunk size learned for each bulk message and table ("UpsertMultiple incidents": 1000), to keep in
+        the run state: the next run starts where this one got to instead of slow-starting again."""
+        return {**self._learned, **{f"{m} {es}": z.size for (m, es), z in self._sizers.items()}}
+
+    def start_chunk_sizes(self, sizes: Mapping[str, int]) -> None:
+        """Chunk sizes a previous run learned (``chunk_sizes``); bounded to 1..1,000, and a sizer still halves a
+        chunk that is slow, times out or is too large."""
+        self._learned.update({k: max(1, min(int(v), 1000)) for k, v in sizes.items() if isinstance(v, int)})
 
     def upsert_multiple(
         self,

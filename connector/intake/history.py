@@ -251,6 +251,10 @@ class CrmHistory:
         ).fetchall()
         return [r[0] for r in rows]
 
+    def known_contacts(self) -> int:
+        """How many CRM contacts the index already knows (a lower bound of the contact table's size)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM contacts").fetchone()[0])
+
     def set_contacts(self, keys: Mapping[str, str]) -> None:
         """Contact id -> requester hash; fills the rows that were waiting for it."""
         pairs = [(k.lower(), v) for k, v in keys.items()]

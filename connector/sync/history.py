@@ -141,7 +141,9 @@ class HistoryFeed:
             name = " ".join(str(row[c]) for c in names if row.get(c) and row[c] != "(name not given)")
             keys[str(row[cm.primary_id]).lower()] = requester_key(name or None, row.get(cm.email_column))
 
-        if len(ids) > _SCAN_FROM:
+        by_id = -(-len(ids) // _LOOKUP_BATCH)
+        scan = -(-(len(ids) + self.history.known_contacts()) // 5000)  # at least the contacts the CRM holds
+        if len(ids) > _SCAN_FROM or by_id > scan:
             # The first pull after a migration meets every contact at once: reading the table, 5,000 rows a page,
             # takes a request per 5,000 contacts instead of one per 200 ids (20,000 contacts: 4 requests, not 100).
             wanted = set(ids)

@@ -19,6 +19,7 @@ reconcile; 2 configuration or mapping error; 3 another run holds the lock; 4 the
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -54,6 +55,10 @@ if TYPE_CHECKING:  # intake is imported inside the functions that run it (startu
     from connector.learn.time_model import TimeModel
 
 log = logging.getLogger(__name__)
+
+#: State meta key: the bulk chunk size each message and table reached, so the next run (a daily sync after a
+#: migration) sends 1,000 records a request from the start instead of slow-starting from ``bulk_chunk_size``.
+CHUNK_SIZES_META = "bulk-chunk-sizes"
 
 
 __all__ = ["ProgressEvent", "RunReport", "london_today", "retry_dead_letters", "run_migrate", "run_sync"]
@@ -178,6 +183,10 @@ class _Run:
 
             self.client = DataverseClient.from_settings(self.settings.dataverse)
         self._stats0 = self.client.stats.snapshot()
+        learned = self.state.meta(CHUNK_SIZES_META)
+        if learned:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                self.client.start_chunk_sizes(json.loads(learned))
         return self.client
 
     @contextlib.contextmanager
@@ -231,6 +240,8 @@ class _Run:
             r.write_requests = sum(n for m, n in delta.items() if m.upper() != "GET")
         if not self.dry_run and r.run_id != "dry-run":
             self.state.finish_run(r.run_id, status, {**r.counts, "write_requests": r.write_requests})
+            if self.client is not None and self.client.chunk_sizes():
+                self.state.set_meta(CHUNK_SIZES_META, json.dumps(self.client.chunk_sizes(), sort_keys=True))
             for dl_code, n in self.state.dead_letter_codes(r.run_id).items():
                 r.error_codes.setdefault(f"dead_letter.{dl_code}", n)
         log.log(

@@ -7,7 +7,6 @@ the key and the fix. The model is the single translation between :class:`FoiCase
 
 from __future__ import annotations
 
-
 import hashlib
 import json
 import re

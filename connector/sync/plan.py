@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from json.encoder import encode_basestring_ascii  # what JSONEncoder.encode does for a str
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from json.encoder import encode_basestring_ascii  # what JSONEncoder.encode does for a str
 from typing import TYPE_CHECKING, Any, Literal
 
 from connector import odata

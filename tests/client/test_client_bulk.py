@@ -113,3 +113,25 @@ def test_adaptive_gate_and_chunk_sizer() -> None:
     assert sizer.size == 1000
     sizer.grow_or_shrink(1000, 12.0)
     assert sizer.size == 500
+
+
+def test_a_batch_that_fits_in_one_chunk_is_one_request_and_a_learned_size_carries_to_the_next_client(
+    sandbox: Any, client_for: Any
+) -> None:
+    """A daily job's few hundred records go as one request once a migration has learned a chunk that size; a fresh
+    client slow-starts from ``bulk_chunk_size`` (200) and needs several. Sizes are bounded to 1..1,000."""
+    records = [({"accountnumber": f"L-{i:04d}"}, {"name": f"Learned {i}"}) for i in range(300)]
+    assert client_for(sandbox).upsert_multiple("accounts", "account", records).requests > 1  # slow start at 200
+
+    migration = client_for(sandbox)
+    many = [({"accountnumber": f"M-{i:04d}"}, {"name": f"Migrated {i}"}) for i in range(3000)]
+    assert migration.upsert_multiple("accounts", "account", many).succeeded == 3000
+    learned = migration.chunk_sizes()
+    assert learned["UpsertMultiple accounts"] >= 400  # grew past the configured 200
+
+    later = client_for(sandbox)
+    later.start_chunk_sizes({**learned, "CreateMultiple accounts": 5000})
+    assert later.chunk_sizes()["CreateMultiple accounts"] == 1000  # never above the documented maximum
+    result = later.upsert_multiple("accounts", "account", [(k, {"name": "Again"}) for k, _ in records])
+    assert (result.succeeded, result.requests) == (300, 1)
+    assert len(_rows(sandbox, "account", "L-")) == 300
