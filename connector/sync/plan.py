@@ -8,6 +8,7 @@ writes nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -51,6 +52,22 @@ _FIELD_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def field_hash(value: Any) -> str:
+    if value is None or type(value) in _SCALARS:
+        return _scalar_hash(value)
+    return _hash(value)
+
+
+_SCALARS = frozenset({str, int, float, bool, date, datetime})
+
+
+@functools.lru_cache(maxsize=1 << 16, typed=True)
+def _scalar_hash(value: Any) -> str:
+    """Most columns repeat a few values (regime, stage, channel, None): each is hashed once, and every case shares
+    one string for it instead of holding its own (about 30 of a case's 45 field hashes)."""
+    return _hash(value)
+
+
+def _hash(value: Any) -> str:
     text = encode_basestring_ascii(value) if type(value) is str else _FIELD_ENCODER.encode(value)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
