@@ -202,16 +202,29 @@ class BulkWriter:
         self.progress = progress
         self.result = BulkResult()
         self._lock = threading.Lock()
+        #: Signalled when a chunk settles or a worker finishes one: a record waiting for another may now go.
+        self._cond = threading.Condition(self._lock)
         self._abort: DataverseError | None = None
         self._queue: list[_Item] = []
         self._pos = 0
+        #: Dependencies: input position -> positions that must have settled (landed or failed) before it is sent.
+        self._after: Mapping[int, Sequence[int]] = {}
+        self._in_run: set[int] = set()
+        self._settled: set[int] = set()
+        self._waiting: list[_Item] = []
+        self._in_flight = 0
 
     # ------------------------------------------------------------------ run
-    def run(self, items: list[_Item], total: int) -> BulkResult:
+    def run(self, items: list[_Item], total: int, after: Mapping[int, Sequence[int]] | None = None) -> BulkResult:
+        """Send ``items``. ``after`` holds, for an input position, the positions that must settle before it is
+        sent (a case whose lookup is bound by another new case's key). Such a record waits only for those: the
+        workers keep sending whatever is ready meanwhile, so no slot idles at a wave boundary."""
         started = time.monotonic()
         self.result.ids = [None] * total
+        self._after = after or {}
+        self._in_run = {i.index for i in items} if self._after else set()
         for round_items in _rounds(items):
-            self._queue, self._pos = round_items, 0
+            self._queue, self._pos, self._waiting = round_items, 0, []
             n = min(self.workers, max(1, len(round_items)))
             if n == 1:
                 self._worker()
@@ -224,33 +237,67 @@ class BulkWriter:
         self.t.stats.records(self.result.succeeded, len(self.result.failed))
         return self.result
 
+    def _ready(self, item: _Item) -> bool:
+        deps = self._after.get(item.index)
+        return not deps or all(d in self._settled or d not in self._in_run for d in deps)
+
     def _take(self) -> list[_Item]:
-        with self._lock:
-            # Near the end, share what is left so the workers finish together instead of one straggler
-            # holding the last big chunk (chunks shrink towards remaining/workers, but not below TAIL_FLOOR).
-            remaining = len(self._queue) - self._pos
-            size = self.sizer.size
-            # A round of one wave or less (a daily job's few hundred records) goes in full chunks: the fewest
-            # requests. Only a longer stream shares its tail between the workers.
-            if len(self._queue) > size * self.workers and remaining < size * self.workers:
-                size = min(size, max(TAIL_FLOOR, -(-remaining // self.workers)))
-            chunk = self._queue[self._pos : self._pos + size]
-            self._pos += len(chunk)
-            return chunk
+        with self._cond:
+            while True:
+                # Near the end, share what is left so the workers finish together instead of one straggler
+                # holding the last big chunk (chunks shrink towards remaining/workers, but not below TAIL_FLOOR).
+                remaining = len(self._queue) - self._pos + len(self._waiting)
+                if remaining == 0:
+                    return []
+                size = self.sizer.size
+                # A round of one wave or less (a daily job's few hundred records) goes in full chunks: the fewest
+                # requests. Only a longer stream shares its tail between the workers.
+                if len(self._queue) > size * self.workers and remaining < size * self.workers:
+                    size = min(size, max(TAIL_FLOOR, -(-remaining // self.workers)))
+                if not self._after:
+                    chunk = self._queue[self._pos : self._pos + size]
+                    self._pos += len(chunk)
+                else:
+                    chunk = self._take_ready(size)
+                    if not chunk and self._in_flight:
+                        self._cond.wait()  # what the waiting records need is in flight
+                        continue
+                    if not chunk:  # nothing in flight can release them (a cycle): send them as they are
+                        chunk, self._waiting = self._waiting[:size], self._waiting[size:]
+                self._in_flight += 1
+                return chunk
+
+    def _take_ready(self, size: int) -> list[_Item]:
+        """Up to ``size`` records whose dependencies have settled, earlier waiters first; the others wait."""
+        chunk = [i for i in self._waiting if self._ready(i)][:size]
+        if chunk:
+            taken = {id(i) for i in chunk}
+            self._waiting = [i for i in self._waiting if id(i) not in taken]
+        while len(chunk) < size and self._pos < len(self._queue):
+            item = self._queue[self._pos]
+            self._pos += 1
+            (chunk if self._ready(item) else self._waiting).append(item)
+        return chunk
 
     def _worker(self) -> None:
         while True:
             chunk = self._take()
             if not chunk:
                 return
-            if self._abort is not None:
-                self._fail(chunk, self._abort, prefix="not sent: ")
-                continue
-            self._send_chunk(chunk)
+            try:
+                if self._abort is not None:
+                    self._fail(chunk, self._abort, prefix="not sent: ")
+                    continue
+                self._send_chunk(chunk)
+            finally:
+                with self._cond:
+                    self._in_flight -= 1
+                    self._cond.notify_all()
 
     # ------------------------------------------------------------------ outcomes
     def _ok(self, items: Sequence[_Item], ids: Sequence[str | None] | None = None) -> None:
         with self._lock:
+            self._settled.update(i.index for i in items)
             self.result.succeeded += len(items)
             for i, item in enumerate(items):
                 rid = ids[i] if ids is not None and i < len(ids) else None
@@ -269,6 +316,7 @@ class BulkWriter:
             code, status, message = type(err).__name__, None, prefix + str(err)
         failures = [BulkFailure(item.index, item.key, code, message, status) for item in items]
         with self._lock:
+            self._settled.update(i.index for i in items)
             self.result.failed.extend(failures)
         if self.on_settled:
             self.on_settled([], failures)

@@ -282,10 +282,12 @@ class DataverseClient:
         bypass_plugins: bool = False,
         progress: Callable[[int], None] | None = None,
         on_settled: Callable[[Sequence[int], Sequence[BulkFailure]], None] | None = None,
+        after: Mapping[int, Sequence[int]] | None = None,
     ) -> BulkResult:
         """UpsertMultiple for ``(key, record)`` pairs. Bad records are isolated and reported in ``.failed``;
         keys Dataverse cannot address are reported without being sent. ``on_settled`` hears of each chunk as it
-        settles (see :class:`BulkWriter`)."""
+        settles (see :class:`BulkWriter`). ``after`` maps a position to the positions that must settle before it
+        is sent (its lookup is bound by their keys)."""
         writer = self._writer("UpsertMultiple", entity_set, logical_name, bypass_plugins, progress, None, on_settled)
         prepared: list[_Item] = []
         early: list[tuple[int, Any, Exception]] = []
@@ -298,7 +300,7 @@ class DataverseClient:
             prepared.append(_Item(index, key, _strip_keys(record, key)))
         for index, key, refused in early:
             writer._fail([_Item(index, key, {})], ValidationFailed(str(refused), status=None, code="key-unsafe"))
-        return writer.run(prepared, len(items))
+        return writer.run(prepared, len(items), after)
 
     def create_multiple(
         self,

@@ -233,13 +233,21 @@ class Pusher:
         recs: list[PlannedRecord],
         bodies: list[dict[str, Any]],
         keys: list[dict[str, Any]],
+        after: dict[int, list[int]] | None = None,
     ) -> list[PlannedRecord]:
-        """UpsertMultiple as one stream; dead-letters failures; -> the records that landed (checkpointed per chunk)."""
+        """UpsertMultiple as one stream; dead-letters failures; -> the records that landed (checkpointed per chunk).
+        ``after``: a record's position -> the positions it must wait for (see ``DataverseClient.upsert_multiple``)."""
         items = list(zip(keys, bodies, strict=True))
         return self._streamed(
             recs,
             lambda settled: self.client.upsert_multiple(
-                entity_set, logical, items, bypass_plugins=self.bypass, progress=self.progress, on_settled=settled
+                entity_set,
+                logical,
+                items,
+                bypass_plugins=self.bypass,
+                progress=self.progress,
+                on_settled=settled,
+                after=after,
             ),
         )
 
@@ -384,17 +392,18 @@ class Pusher:
             creates = still
         for r in creates:
             r.dataverse_id = deterministic_id(m.table, r.source_key)
-        landed: list[PlannedRecord] = []
-        # A case linked (related_case) to another case created in this same run waits until that one has landed:
-        # the lookup is bound by the earlier case's alternate key, which must exist first.
-        for level in _dependency_levels(m, creates):
-            landed += self.bulk_upsert(
-                m.entity_set,
-                m.table,
-                level,
-                [{**r.payload, m.primary_id: r.dataverse_id} for r in level],
-                [{c: r.payload[c] for c in m.alternate_key} for r in level],
-            )
+        # A case linked (related_case) to another case created in this same run waits until that one has settled:
+        # the lookup is bound by the earlier case's alternate key, which must exist first. It waits for that case
+        # alone, not for a whole wave, so the other records keep every slot busy meanwhile.
+        ordered, after = _dependency_order(m, creates)
+        landed = self.bulk_upsert(
+            m.entity_set,
+            m.table,
+            ordered,
+            [{**r.payload, m.primary_id: r.dataverse_id} for r in ordered],
+            [{c: r.payload[c] for c in m.alternate_key} for r in ordered],
+            after,
+        )
         self.counts["created"] += len(landed)
         self.counts["adopted"] += len(adopted)
         if self.progress and adopted:
@@ -690,6 +699,28 @@ def _dependency_levels(m: TargetMapping, creates: list[PlannedRecord]) -> list[l
             ready = list(pending)
         levels.append([pending.pop(k) for k in ready])
     return levels
+
+
+def _dependency_order(
+    m: TargetMapping, creates: list[PlannedRecord]
+) -> tuple[list[PlannedRecord], dict[int, list[int]]]:
+    """The creates in dependency order (waves of :func:`_dependency_levels`, flattened) and, for each position, the
+    position of the create of this run its ``related_case`` is bound to (it must land first)."""
+    ordered = [r for level in _dependency_levels(m, creates) for r in level]
+    if "related_case" not in m.fields or len(m.alternate_key) != 1 or not ordered:
+        return ordered, {}
+    key_col = m.alternate_key[0]
+    spec = m.fields["related_case"]
+    position = {
+        odata.bind(spec.target_entity_set or m.entity_set, {key_col: r.payload[key_col]}): i
+        for i, r in enumerate(ordered)
+    }
+    after: dict[int, list[int]] = {}
+    for i, r in enumerate(ordered):
+        target = position.get(str(r.payload.get(spec.payload_key)))
+        if target is not None and target != i:
+            after[i] = [target]
+    return ordered, after
 
 
 def _label(spec: FieldMap, value: Any) -> str | None:

@@ -135,3 +135,24 @@ def test_a_batch_that_fits_in_one_chunk_is_one_request_and_a_learned_size_carrie
     result = later.upsert_multiple("accounts", "account", [(k, {"name": "Again"}) for k, _ in records])
     assert (result.succeeded, result.requests) == (300, 1)
     assert len(_rows(sandbox, "account", "L-")) == 300
+
+
+def test_a_record_bound_to_another_new_record_waits_for_it_alone(sandbox: Any, dv_client: Any) -> None:
+    """Children come first in the input and are bound by key to parents later in the same call: each child is
+    sent only once its parent has landed, while the others keep going, and every binding holds."""
+    children = [
+        (
+            {"accountnumber": f"K-{i:04d}"},
+            {"name": f"Child {i}", "parentaccountid@odata.bind": f"/accounts(accountnumber='P-{i % 10:02d}')"},
+        )
+        for i in range(400)
+    ]
+    parents = [({"accountnumber": f"P-{j:02d}"}, {"name": f"Parent {j}"}) for j in range(10)]
+    items = children + parents
+    after = {i: [400 + i % 10] for i in range(400)}
+    result = dv_client.upsert_multiple("accounts", "account", items, after=after)
+    assert (result.succeeded, result.failed) == (410, [])
+    by_number = {r["accountnumber"]: r for r in sandbox.rows("account") if r.get("accountnumber")}
+    for i in range(400):
+        parent = by_number[f"P-{i % 10:02d}"]
+        assert by_number[f"K-{i:04d}"]["_parentaccountid_value"] == parent["accountid"]
