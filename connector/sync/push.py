@@ -18,6 +18,7 @@ stage wins and the conflict is counted and logged.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import uuid
 from collections import Counter
@@ -270,25 +271,52 @@ class Pusher:
     ) -> list[PlannedRecord]:
         """Write ``recs`` as one stream of bulk chunks, every worker busy from the first chunk to the last.
 
-        Each chunk is checkpointed by the worker that sent it, as soon as the CRM confirmed it: its records are
-        saved to the state (a local SQLite commit, no request) and its failures become dead letters, while the
-        other workers keep writing. A run killed at any moment therefore repeats at most the chunks in flight.
+        Each chunk is checkpointed as soon as the CRM confirmed it: its records are saved to the state (a local
+        SQLite commit, no request) and its failures become dead letters. One checkpoint thread does that, taking
+        every chunk settled since its last commit in one transaction, so a worker goes straight on to its next
+        chunk instead of holding a server slot idle while it commits. A run killed at any moment therefore
+        repeats at most the chunks in flight or waiting for their commit (the resume adopts those by key).
         """
         if not recs:
             return []
         landed_at: set[int] = set()
-        lock = threading.Lock()
+        inbox: queue.SimpleQueue[tuple[list[int], list[BulkFailure]] | None] = queue.SimpleQueue()
+        crashed: list[BaseException] = []
 
-        def settled(ok: Sequence[int], failed: Sequence[BulkFailure]) -> None:
-            with lock:
-                for f in failed:
-                    rec = recs[f.index]
-                    self.dead(rec, f.code or f"HTTP {f.status}", f.message)
-                done = [recs[i] for i in ok]
-                self.save(done)
-                landed_at.update(ok)
+        def checkpoint() -> None:
+            done = False
+            while not done:
+                batch = [inbox.get()]
+                while True:
+                    try:
+                        batch.append(inbox.get_nowait())
+                    except queue.Empty:
+                        break
+                ok_all: list[int] = []
+                try:
+                    for event in batch:
+                        if event is None:
+                            done = True
+                            continue
+                        ok, failed = event
+                        for f in failed:
+                            self.dead(recs[f.index], f.code or f"HTTP {f.status}", f.message)
+                        ok_all.extend(ok)
+                    self.save([recs[i] for i in ok_all])
+                except BaseException as exc:  # re-raised in the pushing thread below
+                    crashed.append(exc)
+                    return
+                landed_at.update(ok_all)
 
-        write(settled)
+        saver = threading.Thread(target=checkpoint, name="foi-checkpoint", daemon=True)
+        saver.start()
+        try:
+            write(lambda ok, failed: inbox.put((list(ok), list(failed))))
+        finally:
+            inbox.put(None)
+            saver.join()
+        if crashed:
+            raise crashed[0]
         self._empty.clear()  # the table has rows now
         return [r for i, r in enumerate(recs) if i in landed_at]
 
