@@ -18,7 +18,7 @@ from connector.dataverse.batch import BatchRequest, BatchResponse, ChangeSet, bu
 from connector.dataverse.bulk import AdaptiveGate, BulkFailure, BulkResult, BulkWriter, ChunkSizer, _Item, new_id
 from connector.dataverse.errors import DuplicateRecord, NotFound, OutcomeUnknown, ValidationFailed
 from connector.dataverse.metadata import MetadataReader
-from connector.dataverse.query import Change, build_query, iter_changes, iter_rows
+from connector.dataverse.query import Change, build_query, iter_changes, iter_pages, iter_rows
 from connector.dataverse.transport import Stats, TokenSource, Transport, VerifyingSession
 
 log = logging.getLogger(__name__)
@@ -202,6 +202,15 @@ class DataverseClient:
         """Every matching row, page by page (``filter`` built with :mod:`connector.odata`)."""
         q = build_query(select=list(select) if select else None, filter=filter, orderby=_list(orderby), expand=expand)
         return iter_rows(self.transport, entity_set, q, page_size, top)
+
+    def query_page(
+        self, entity_set: str, select: Sequence[str] | None = None, filter: str | None = None, page_size: int = 5000
+    ) -> list[dict[str, Any]] | None:
+        """Every matching row when they fit in one page of ``page_size``; None when there are more (one request
+        either way: for reading a small table whole, or learning that it is not small)."""
+        q = build_query(select=list(select) if select else None, filter=filter)
+        body = next(iter_pages(self.transport, entity_set, q, page_size))
+        return None if body.get("@odata.nextLink") else list(body.get("value", []))
 
     def count(self, entity_set: str, filter: str | None = None) -> int:
         """Number of matching rows (Dataverse caps ``@odata.count`` at 5,000; beyond that rows are counted)."""

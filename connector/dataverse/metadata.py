@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -147,14 +148,23 @@ class MetadataReader:
             "$select=LogicalName,EntitySetName,PrimaryIdAttribute,PrimaryNameAttribute,ChangeTrackingEnabled"
             "&$expand=Attributes,Keys,ManyToOneRelationships,OneToManyRelationships"
         )
-        md = self._t.json("GET", path, query=q)
+        # The definition and its choice columns' option sets are four independent reads: sent together, a
+        # table's metadata costs one round trip instead of four (a first run reads six tables).
+        with ThreadPoolExecutor(max_workers=1 + len(CHOICE_CASTS), thread_name_prefix="dv-metadata") as pool:
+            first = pool.submit(self._t.json, "GET", path, query=q)
+            casts = [
+                pool.submit(
+                    self._t.json,
+                    "GET",
+                    f"{path}/Attributes/Microsoft.Dynamics.CRM.{cast}",
+                    query="$select=LogicalName&$expand=OptionSet,GlobalOptionSet",
+                )
+                for cast in CHOICE_CASTS
+            ]
+            md = first.result()
+            cast_rows = [f.result().get("value", []) for f in casts]
         options: dict[str, dict[int, str]] = {}
-        for cast in CHOICE_CASTS:
-            rows = self._t.json(
-                "GET",
-                f"{path}/Attributes/Microsoft.Dynamics.CRM.{cast}",
-                query="$select=LogicalName&$expand=OptionSet,GlobalOptionSet",
-            ).get("value", [])
+        for rows in cast_rows:
             for row in rows:
                 opts = (row.get("OptionSet") or {}).get("Options") or (row.get("GlobalOptionSet") or {}).get("Options")
                 options[row["LogicalName"]] = {int(o["Value"]): _label(o.get("Label")) for o in opts or []}

@@ -76,6 +76,7 @@ class NameResolver:
         self.max_age_hours = max_age_hours
         self.remember = remember
         self.cache: dict[tuple[str, str, str], str | None] = {}
+        self._tables: dict[tuple[str, str], dict[str, str] | None] = {}
         self.unresolved = 0
         self.live = 0
         #: (field, target table, match column, on_missing) -> the names that matched nothing, for one warning each.
@@ -97,18 +98,42 @@ class NameResolver:
                 return bind
         md = self.client.metadata.table(spec.target)
         es = spec.target_entity_set or md.entity_set
-        rows = list(
-            self.client.query(es, select=[md.primary_id], filter=odata.eq(spec.match_column, str(value)), top=1)
-        )
-        self.live += 1
-        bind = odata.bind(es, rows[0][md.primary_id]) if rows else None
+        table = self._whole_table(es, md.primary_id, spec.match_column)
+        if table is not None:
+            found = table.get(k[2])
+            bind = odata.bind(es, found) if found else None
+        else:
+            rows = list(
+                self.client.query(es, select=[md.primary_id], filter=odata.eq(spec.match_column, str(value)), top=1)
+            )
+            self.live += 1
+            bind = odata.bind(es, rows[0][md.primary_id]) if rows else None
         self.cache[k] = bind
-        if not rows:
+        if bind is None:
             self.unresolved += 1
             self._miss(name, spec, value)
         if self.state is not None and self.max_age_hours > 0 and self.remember:
             self.state.save_lookup(self.environment, k[0], k[1], k[2], bind)
         return bind
+
+    def _whole_table(self, entity_set: str, primary_id: str, column: str) -> dict[str, str] | None:
+        """{casefolded name: id} of a small lookup table (teams, queues: a council has tens to hundreds), read in
+        one request the first time a name is looked up, so a migration naming 15 teams sends 1 query, not 15.
+        None for a table of more than one page (5,000 rows): those names are queried one by one."""
+        key = (entity_set, column)
+        if key not in self._tables:
+            self.live += 1
+            rows = self.client.query_page(entity_set, select=[primary_id, column], page_size=5000)
+            if rows is None:
+                self._tables[key] = None
+            else:
+                table: dict[str, str] = {}
+                for row in rows:
+                    name = row.get(column)
+                    if name is not None:
+                        table.setdefault(str(name).casefold(), str(row[primary_id]))
+                self._tables[key] = table
+        return self._tables[key]
 
     def _miss(self, name: str, spec: FieldMap, value: Any) -> None:
         key = (name, spec.target or "", spec.match_column or "", spec.on_missing)
