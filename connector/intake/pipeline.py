@@ -230,10 +230,21 @@ def _finish(
     frame["grade_reasons"] = [" | ".join(g.reasons) for g in grades]
     result.grades = {str(frame.at[pos, "reference"]): grades[pos] for pos in keep}
     result.frame = frame.iloc[keep].reset_index(drop=True)
+    for case in cases:
+        _compact(case)
     result.cases = cases
     result.rejects = sorted(rejects, key=lambda r: (r.source, r.row if r.row is not None else -1))
     log.info("intake: %d valid cases, %d rejects from %d source(s)", len(cases), len(rejects), len(source_names))
     return result
+
+
+def _compact(case: FoiCase) -> None:
+    """Refit the case's and its requester's field-name sets: pydantic adds the names one at a time (and intake's
+    assignments add more), which leaves 21 names in a 128-slot set (2.2 KB, more than the case's own dict). A copy
+    holds the same names in a table sized to fit (1.2 KB): about 1.3 KB less per case, 130 MB at 100,000 cases."""
+    object.__setattr__(case, "__pydantic_fields_set__", set(case.__pydantic_fields_set__))
+    requester = case.requester
+    object.__setattr__(requester, "__pydantic_fields_set__", set(requester.__pydantic_fields_set__))
 
 
 def _set_at(frame: pd.DataFrame, column: str, positions: list[int], values: list[object]) -> None:

@@ -329,6 +329,10 @@ def _check(run: _Run, client: DataverseClient) -> None:
             run.unlinkable.add("bpf")  # the tenant lacks the flow (or its stages): moves are skipped
 
 
+#: The intake frame's columns the run keeps after intake: what audit.routing_from_frame reads.
+_ROUTING_COLUMNS = ("reference", "route_method", "route_rule", "route_confidence")
+
+
 def _intake(run: _Run, read: Callable[[], IntakeResult], cases: list[FoiCase] | None) -> list[FoiCase]:
     """Intake (unless the caller gave the cases): read, record rejects and sources that could not be read."""
     settings = run.settings
@@ -336,7 +340,11 @@ def _intake(run: _Run, read: Callable[[], IntakeResult], cases: list[FoiCase] | 
         if cases is None:
             result = read()
             cases = result.cases
-            run.intake_frame, run.grades = result.frame, result.grades
+            # The audit notes read only the routing columns (audit.routing_from_frame); the rest of the frame (a
+            # copy of every case's text) is let go with the result.
+            frame = result.frame
+            run.intake_frame = frame[[c for c in _ROUTING_COLUMNS if c in frame]]
+            run.grades = result.grades
             c["source_rejects"] = len(result.rejects)
             c["sources_failed"] = len(result.failed_sources)
             for name in result.failed_sources:  # the run goes on with the other sources, and exits 1
@@ -680,6 +688,9 @@ def run_migrate(
             _check(run, client)
             cases = _intake(run, lambda: read_migration_source(settings, source_path, mapping_path), cases)
             plan, _ = _plan(run, client, cases, engine, today, origin)
+            tl = run.mapping.timeline
+            if not (tl.audit_notes and tl.audit_on_migrate):  # no audit notes (_audit): nothing reads these again
+                run.intake_frame, run.grades = None, {}
             if dry_run:
                 run.preview_existing(plan)
                 status = "dry-run"
