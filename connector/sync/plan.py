@@ -237,6 +237,26 @@ def build_plan(
     contacts: dict[str, PlannedRecord] = {}
     planned: list[PlannedRecord] = []
     seen: set[str] = set()
+    # Equal strings of this plan's payloads and field hashes share one object (a due date, a reference written to
+    # two columns, a field hash): a plan holds every case's payload through the push. Dropped with the plan step.
+    strings: dict[str, str] = {}
+    # Records the state has never seen list every column as changed: one list per set of columns, read-only.
+    all_changed: dict[tuple[str, ...], list[str]] = {}
+
+    def share(values: dict[str, Any]) -> dict[str, Any]:
+        for k, v in values.items():
+            if type(v) is str:
+                values[k] = strings.setdefault(v, v)
+        return values
+
+    def changed(fh: dict[str, str], prev: RecordState | None) -> list[str]:
+        if prev is not None:
+            return _changed(fh, prev)
+        cols = tuple(fh)
+        found = all_changed.get(cols)
+        if found is None:
+            found = all_changed[cols] = _changed(fh, prev)
+        return found
 
     def reject(case: FoiCase, org: dict[str, Any], key: str, code: str, error: str, **extra: Any) -> PlannedRecord:
         """A case that cannot be pushed: it becomes a dead letter with this code and message."""
@@ -269,11 +289,11 @@ def build_plan(
         # -------- requester contact
         try:
             if ref not in contacts:
-                cpayload = contact_payload(mapping, case)
+                cpayload = share(contact_payload(mapping, case))
                 chash = stable_hash({"mapping": mapping.fingerprint, "contact": cpayload})
                 prev_c = contact_state.get(ref)
                 key = cm.key_value(ref, str(case.requester.email) if case.requester.email else None)
-                fh = {k: field_hash(v) for k, v in cpayload.items()}
+                fh = share({k: field_hash(v) for k, v in cpayload.items()})
                 action: Action = "create" if prev_c is None else ("skip" if prev_c.payload_hash == chash else "update")
                 contacts[ref] = PlannedRecord(
                     cm.table,
@@ -283,7 +303,7 @@ def build_plan(
                     payload=cpayload,
                     payload_hash=chash,
                     field_hashes=fh,
-                    changed=_changed(fh, prev_c),
+                    changed=changed(fh, prev_c),
                     previous=prev_c,
                     dataverse_id=prev_c.dataverse_id if prev_c else None,
                     email=str(case.requester.email).lower() if case.requester.email else None,
@@ -303,8 +323,9 @@ def build_plan(
         except (odata.UnsafeKeyValue, ValueError) as exc:
             planned.append(reject(case, org, source_key, "invalid_value", str(exc), contact_ref=ref))
             continue
+        share(payload)
         phash = mapping.hash_payload(payload)
-        fh = {k: field_hash(v) for k, v in payload.items()}
+        fh = share({k: field_hash(v) for k, v in payload.items()})
         prev = case_state.get(source_key)
         stage_col = mapping.stage_field.column if mapping.stage_field else None
         if prev is None:
@@ -322,7 +343,7 @@ def build_plan(
                 payload=payload,
                 payload_hash=phash,
                 field_hashes=fh,
-                changed=_changed(fh, prev),
+                changed=changed(fh, prev),
                 previous=prev,
                 stage=case.stage.value if stage_col else None,
                 case=case,
