@@ -179,6 +179,15 @@ class VerifyingSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+
+
+def json_body(obj: Any) -> bytes:
+    """The bytes of a JSON request body (one encoding for every request; a bulk writer encodes its next chunk
+    with it before it waits for a free slot)."""
+    return jsonlib.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
 class RequestPacer:
     """Keeps the client inside the service protection request limit (6,000 requests per 5-minute sliding window
     per user, Microsoft Learn "Service protection API limits") instead of running into 429s.
@@ -290,8 +299,8 @@ class Transport:
         body = data
         hdrs = dict(ODATA_HEADERS)
         if json is not None:
-            body = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False, default=str).encode()
-            hdrs["Content-Type"] = "application/json; charset=utf-8"
+            body = json_body(json)
+            hdrs["Content-Type"] = JSON_CONTENT_TYPE
         if headers:
             hdrs.update(headers)
         where = f"{method} {describe_path(path)}"

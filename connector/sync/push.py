@@ -394,7 +394,8 @@ class Pusher:
         bodies = []
         for c in creates:
             c.dataverse_id = deterministic_id(cm.table, str(c.key[key_col]))
-            bodies.append({**c.payload, cm.primary_id: c.dataverse_id})
+            c.payload[cm.primary_id] = c.dataverse_id  # in place: the body is the payload (no second copy)
+            bodies.append(c.payload)
         landed = self.bulk_upsert(cm.entity_set, cm.table, creates, bodies, [c.key for c in creates])
         self.counts["contacts_created"] += len(landed)
         # adopted and changed: connector-owned columns only, by id
@@ -449,11 +450,13 @@ class Pusher:
         # the lookup is bound by the earlier case's alternate key, which must exist first. It waits for that case
         # alone, not for a whole wave, so the other records keep every slot busy meanwhile.
         ordered, after = _dependency_order(m, creates)
+        for r in ordered:
+            r.payload[m.primary_id] = r.dataverse_id  # in place: the body is the payload (no second copy per case)
         landed = self.bulk_upsert(
             m.entity_set,
             m.table,
             ordered,
-            [{**r.payload, m.primary_id: r.dataverse_id} for r in ordered],
+            [r.payload for r in ordered],
             [{c: r.payload[c] for c in m.alternate_key} for r in ordered],
             after,
         )
