@@ -96,6 +96,10 @@ def facts_of(rec: PlannedRecord, routing: Routing | None, grade: tuple[str, int]
     }
 
 
+#: Mapping field -> the audit fact it carries: where a case is routed.
+ROUTING_FIELDS = {"service_area": "service_area", "assigned_team": "team"}
+
+
 def _routing_key(f: Mapping[str, Any]) -> tuple[Any, ...]:
     return (f.get("service_area"), f.get("team"), f.get("route_method"), f.get("route_rule"))
 
@@ -228,6 +232,11 @@ class AuditWriter:
         if not landed:
             return
         before = self.state.case_facts(r.source_key for r in landed)
+        crm_routing = [
+            fact
+            for name, fact in ROUTING_FIELDS.items()
+            if (spec := self.m.fields.get(name)) is None or not spec.push or spec.owner != "connector"
+        ]
         facts: list[tuple[str, dict[str, Any]]] = []
         notes: list[tuple[PlannedRecord, AuditNote]] = []
         for rec in landed:
@@ -238,6 +247,14 @@ class AuditWriter:
             if prior is not None:  # what this run does not know (a retry without intake) stays as recorded
                 for k in ("route_method", "route_rule", "route_confidence") if route is None else ():
                     now[k] = prior.get(k)
+                # Routing columns the CRM owns are written when a case is created and never again (the officers'
+                # routing wins), so a new routing answer for a case already in the CRM changes nothing there: the
+                # recorded routing stays, and no note claims a change the CRM does not show.
+                for fact in crm_routing:
+                    now[fact] = prior.get(fact)
+                if len(crm_routing) == len(ROUTING_FIELDS):
+                    for k in ("route_method", "route_rule", "route_confidence"):
+                        now[k] = prior.get(k)
                 if grade is None:
                     now["grade"], now["grade_score"] = prior.get("grade"), prior.get("grade_score")
             made = notes_for(

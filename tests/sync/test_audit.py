@@ -141,3 +141,43 @@ def test_audit_shows_creation_routing_and_a_field_change(
 
     res = CliRunner().invoke(cli, ["--config", str(config), "audit", "FOI/2099/9999"])
     assert res.exit_code == 1 and "no case 'FOI/2099/9999'" in res.output
+
+
+def _register_with_department(path: Path, department: str) -> None:
+    _register(path, "Freedom of Information", "")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(',"' + TEXT + '",,Open,', ',"' + TEXT + f'",{department},Open,'), encoding="utf-8")
+
+
+@pytest.mark.parametrize("owner", ["crm", "connector"])
+def test_a_new_routing_answer_is_noted_only_where_the_connector_writes_the_routing(
+    owner: str, settings: Any, provisioned: Any, tmp_path: Path
+) -> None:
+    """The shipped mappings leave service area and team to the CRM after creation (owner = "crm"), so when intake
+    later routes an existing case elsewhere nothing changes in the CRM, and no note may say it did. With the
+    routing columns owned by the connector, the new routing is written and noted."""
+    mapping = tmp_path / "mapping.toml"
+    text = INCIDENT_MAPPING.read_text(encoding="utf-8")
+    block = '[fields.service_area]\ncolumn = "foi_servicearea"\ntype = "string"\nmax_length = 100\nowner = "crm"'
+    assert block in text
+    mapping.write_text(text.replace(block, block.replace('"crm"', f'"{owner}"')), encoding="utf-8")
+    settings.sync.target_mapping = mapping
+    register = Path(settings.intake.sources[0].path)
+    _register(register, "Freedom of Information", "")  # no department: the 'parking' rule routes it
+    assert run_sync(settings, client=provisioned).exit_code == 0
+
+    _register_with_department(register, "Highways")  # the register now names the department (synonyms widen it)
+    second = run_sync(settings, client=provisioned)
+    assert second.exit_code == 0, second.errors
+    subjects = [n["subject"] for n in _notes(provisioned)]
+    area = next(
+        iter(
+            provisioned.query(
+                "incidents", select=["foi_servicearea"], filter=odata.eq("foi_reference", "FOI-2026-0101")
+            )
+        )
+    )["foi_servicearea"]
+    if owner == "crm":
+        assert area == "Parking" and not [s for s in subjects if s.startswith("FOI audit: routing changed")]
+    else:
+        assert area == "Highways and Transport" and "FOI audit: routing changed - source" in subjects
