@@ -811,6 +811,8 @@ def main(argv: list[str] | None = None) -> int:
                 c["check"] = check
                 c["landed_ok"] = check["ok"] and len(sb.rows("email")) == len(work.acks)
                 r["foisync"] = c
+                if n == sizes[-1] and args.daily:
+                    r["daily"] = run_daily(sb, settings, rows, run_dir / "c", args.daily)
             if args.scaled_limit and n == sizes[len(sizes) // 2]:
                 from connector.sandbox.limits import LimitOptions
 
@@ -824,8 +826,6 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     sc["limit"] = args.scaled_limit
                     r["scaled_limit"] = sc
-                if n == sizes[-1] and args.daily:
-                    r["daily"] = run_daily(sb, settings, rows, run_dir / "c", args.daily)
             bulk = float(ceiling.get("UpsertMultiple") or 0) or None
             # Peers: the SDK in each configuration at the smallest size, then its best configuration at every size.
             every = [tuple(int(x) for x in t.split("x")) for t in args.sdk_configs.split(",")]
