@@ -294,14 +294,14 @@ def commit() -> str:
         return "unknown"
 
 
-def write_markdown(path: Path, done: list[Step], started: datetime, quick: bool, load: str) -> None:
+def write_markdown(path: Path, done: list[Step], started: datetime, quick: bool, load: str, at: str = "") -> None:
     mach = machine()
     by = {s.name: s for s in done}
     out: list[str] = [
         "# Benchmarks and reliability drills",
         "",
         f"All figures below come from **one run** of `python3 scripts/run_benchmarks.py{' --quick' if quick else ''}` "
-        f"started {started:%Y-%m-%d %H:%M} UTC (commit {commit()}). Each step ran as its own process; the command "
+        f"started {started:%Y-%m-%d %H:%M} UTC (commit {at or commit()}). Each step ran as its own process; the command "
         "next to each figure reproduces it on its own.",
         "",
         "**Machine:** "
@@ -393,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     chosen = [s for s in steps() if not args.only or s.name in args.only.split(",")]
     started = datetime.now(UTC)
+    at = commit()  # the code the run measures (docs may be committed while it runs)
     try:
         load = Path("/proc/loadavg").read_text().split()[:3]
         load_text = " / ".join(load)
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="foi-benchmarks-") as tmp:
         for step in chosen:
             run_step(step, args.quick, Path(tmp))
-    write_markdown(args.out, chosen, started, args.quick, load_text)
+    write_markdown(args.out, chosen, started, args.quick, load_text, at)
     print(f"\nwrote {args.out}")
     return 0 if all(s.exit_code == 0 for s in chosen) else 1
 
