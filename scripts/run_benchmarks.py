@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run every benchmark and reliability drill once, in order, and write BENCHMARKS.md from that one run.
 
-    python3 scripts/run_benchmarks.py                 # full size (~16 minutes on 2 cores), writes BENCHMARKS.md
+    python3 scripts/run_benchmarks.py                 # full size (about an hour on 2 cores), writes BENCHMARKS.md
     python3 scripts/run_benchmarks.py --quick --out /tmp/B.md      # small sizes, to check the machinery
     python3 scripts/run_benchmarks.py --only migration,second_sync
 
@@ -188,7 +188,7 @@ def summary_rows(by: dict[str, Step]) -> list[tuple[str, str, str, str]]:
             if sc:
                 rows.append(
                     (
-                        f"Migration under a scaled-down request limit ({sc['limit']} requests per seconds), "
+                        f"Migration under a scaled-down request limit ({sc['limit'].replace('/', ' requests per ')} s), "
                         f"{int(n):,} cases",
                         f"push {_fmt(sc['push_seconds'], '.1f')} s = {_fmt(sc.get('fraction_of_ceiling'), '.3f')} of "
                         f"the ceiling, {_fmt(sc['requests_per_second'], '.1f')} requests/s, {sc['throttled']} 429s",
