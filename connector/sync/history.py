@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _LOOKUP_BATCH = 200
-#: More unresolved contacts than this are read by scanning the contact table (a page per 5,000) instead of by id.
-_SCAN_FROM = 5000
 
 
 def history_path(settings: Settings) -> Path:
@@ -143,7 +141,7 @@ class HistoryFeed:
 
         by_id = -(-len(ids) // _LOOKUP_BATCH)
         scan = -(-(len(ids) + self.history.known_contacts()) // 5000)  # at least the contacts the CRM holds
-        if len(ids) > _SCAN_FROM or by_id > scan:
+        if by_id > scan:
             # The first pull after a migration meets every contact at once: reading the table, 5,000 rows a page,
             # takes a request per 5,000 contacts instead of one per 200 ids (20,000 contacts: 4 requests, not 100).
             wanted = set(ids)

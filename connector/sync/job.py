@@ -240,8 +240,9 @@ class _Run:
             r.write_requests = sum(n for m, n in delta.items() if m.upper() != "GET")
         if not self.dry_run and r.run_id != "dry-run":
             self.state.finish_run(r.run_id, status, {**r.counts, "write_requests": r.write_requests})
-            if self.client is not None and self.client.chunk_sizes():
-                self.state.set_meta(CHUNK_SIZES_META, json.dumps(self.client.chunk_sizes(), sort_keys=True))
+            learned = self.client.chunk_sizes() if self.client is not None else {}
+            if learned:
+                self.state.set_meta(CHUNK_SIZES_META, json.dumps(learned, sort_keys=True))
             for dl_code, n in self.state.dead_letter_codes(r.run_id).items():
                 r.error_codes.setdefault(f"dead_letter.{dl_code}", n)
         log.log(

@@ -160,12 +160,13 @@ def test_a_repeat_of_a_case_only_the_crm_holds_is_linked_on_the_crm_record(setti
 def test_the_first_pull_after_a_migration_reads_many_contacts_by_scanning_the_table(
     settings: Any, provisioned: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past ``_SCAN_FROM`` unresolved contacts the history reads the contact table a page at a time instead of by
-    id (a migration of 20,000 cases: 4 requests, not 100). Lowered here so two contacts take that path; the repeat
-    is found only if the scan kept the right contacts."""
+    """When reading the unresolved contacts by id would take more requests than reading the contact table a page
+    (5,000) at a time, the history scans the table (the first pull after a migration of 20,000 cases: 4 requests,
+    not 100). Here one id per request makes the two contacts cost 2 requests by id against 1 page; the repeat is
+    found only if the scan kept the right contacts."""
     from connector.sync import history
 
-    monkeypatch.setattr(history, "_SCAN_FROM", 1)
+    monkeypatch.setattr(history, "_LOOKUP_BATCH", 1)
     earlier_id = _officer_case(provisioned, "FOI/2025/0960", 30, TEXT, EMAIL, NAME)
     _officer_case(
         provisioned,
