@@ -343,10 +343,9 @@ class BulkWriter:
     def _send_chunk(self, chunk: list[_Item], attempt: int = 0) -> None:
         create = self.message == "CreateMultiple"
         body = json_body({"Targets": self._targets(chunk)})  # encoded before the wait for a slot
-        started = time.monotonic()
         try:
             with self.gate:
-                started = time.monotonic()
+                started = time.monotonic()  # the chunk's own time, not its wait for a slot
                 self._count_request()
                 resp = self.t.request(
                     "POST",

@@ -734,49 +734,34 @@ class Pusher:
             self.state.mark_reminder(rec.source_key, gate_name, due_iso, str(body["activityid"]))
 
 
-def _dependency_levels(m: TargetMapping, creates: list[PlannedRecord]) -> list[list[PlannedRecord]]:
-    """Creates in waves: those whose ``related_case`` points at no other create of this run first, then the cases
-    pointing at those, and so on (the plan only points back in time, so there is no cycle; if one appeared it would
-    go in the last wave)."""
-    if "related_case" not in m.fields or len(m.alternate_key) != 1 or not creates:
-        return [creates] if creates else []
-    key_col = m.alternate_key[0]
-    pending = {str(r.payload[key_col]).casefold(): r for r in creates}
-    spec = m.fields["related_case"]
-    # the bind path each pending case would be pointed at by: /incidents(foi_reference='FOI-2026-0001')
-    path_of = {
-        odata.bind(spec.target_entity_set or m.entity_set, {key_col: r.payload[key_col]}): k for k, r in pending.items()
-    }
-    target = {k: path_of.get(str(r.payload.get(spec.payload_key))) for k, r in pending.items()}
-    levels: list[list[PlannedRecord]] = []
-    while pending:
-        ready = [k for k in pending if target[k] not in pending or target[k] == k]
-        if not ready:
-            ready = list(pending)
-        levels.append([pending.pop(k) for k in ready])
-    return levels
-
-
 def _dependency_order(
     m: TargetMapping, creates: list[PlannedRecord]
 ) -> tuple[list[PlannedRecord], dict[int, list[int]]]:
-    """The creates in dependency order (waves of :func:`_dependency_levels`, flattened) and, for each position, the
-    position of the create of this run its ``related_case`` is bound to (it must land first)."""
-    ordered = [r for level in _dependency_levels(m, creates) for r in level]
-    if "related_case" not in m.fields or len(m.alternate_key) != 1 or not ordered:
-        return ordered, {}
+    """The creates in dependency order, and for each position the position of the create of this run its
+    ``related_case`` is bound to (it must land first). The order is by waves: cases pointing at no other create of
+    this run first, then the cases pointing at those, and so on (the plan only points back in time, so there is no
+    cycle; if one appeared it would go last)."""
+    if "related_case" not in m.fields or len(m.alternate_key) != 1 or not creates:
+        return list(creates), {}
     key_col = m.alternate_key[0]
     spec = m.fields["related_case"]
-    position = {
+    # the bind path each create would be pointed at by: /incidents(foi_reference='FOI-2026-0001')
+    index = {
         odata.bind(spec.target_entity_set or m.entity_set, {key_col: r.payload[key_col]}): i
-        for i, r in enumerate(ordered)
+        for i, r in enumerate(creates)
     }
-    after: dict[int, list[int]] = {}
-    for i, r in enumerate(ordered):
-        target = position.get(str(r.payload.get(spec.payload_key)))
-        if target is not None and target != i:
-            after[i] = [target]
-    return ordered, after
+    target = [index.get(str(r.payload.get(spec.payload_key))) for r in creates]
+    order: list[int] = []
+    pending = list(range(len(creates)))
+    while pending:
+        waiting = set(pending)
+        ready = [i for i in pending if target[i] is None or target[i] == i or target[i] not in waiting] or pending
+        order += ready
+        taken = set(ready)
+        pending = [i for i in pending if i not in taken]
+    position = {old: new for new, old in enumerate(order)}
+    after = {position[i]: [position[t]] for i in order if (t := target[i]) is not None and t != i}
+    return [creates[i] for i in order], after
 
 
 def _label(spec: FieldMap, value: Any) -> str | None:
