@@ -517,7 +517,9 @@ class CollectionReader:
             )
         )
         if int(m.group(1)) < self.ct_min_version[0] or (
-            self.ct_expiry_seconds is not None and time.time() - issued > self.ct_expiry_seconds
+            # The stamp is truncated to the second, so the token may be up to a second younger than it reads: it
+            # expires only once it is surely older than the configured time.
+            self.ct_expiry_seconds is not None and time.time() - (issued + 1) > self.ct_expiry_seconds
         ):
             # The SDK's ExpiredVersionStamp (-2147204270 = 0x80044352); status 400 and hex in a Web API body are
             # UNCONFIRMED, the message is the service's.
