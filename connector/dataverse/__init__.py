@@ -1,7 +1,7 @@
 """The Dataverse Web API client: the connector's only way to talk to Dynamics 365."""
 
 from connector.dataverse.batch import BatchRequest, BatchResponse, ChangeSet
-from connector.dataverse.bulk import BulkFailure, BulkResult
+from connector.dataverse.bulk import BulkFailure, BulkResult, Settlement
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.metadata import ColumnMetadata, KeyMetadata, TableMetadata
 from connector.dataverse.query import Change
@@ -16,5 +16,6 @@ __all__ = [
     "ColumnMetadata",
     "DataverseClient",
     "KeyMetadata",
+    "Settlement",
     "TableMetadata",
 ]

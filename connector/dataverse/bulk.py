@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_CHUNK = 1000
+#: The code of a record not sent because a record of another call it waits on (``waits``) failed.
+DEPENDENCY_FAILED = "dependency_failed"
 #: How a record is addressed: its GUID, or its alternate key's columns and values (None: it has neither).
 RecordKey = str | Mapping[str, Any] | None
 
@@ -155,6 +157,47 @@ class ChunkSizer:
             self.size = max(self.minimum, self.size // 2)
 
 
+class Settlement:
+    """The input positions of one bulk call that have settled (landed or failed), for a concurrent call whose
+    records wait on them: cases bound by the key of a requester that a parallel contacts call is still writing.
+    ``close()`` (the call ended, however) releases every waiter, so a waiting record is never stuck."""
+
+    def __init__(self) -> None:
+        self._done: set[int] = set()
+        self._failed: set[int] = set()
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def add(self, landed: Iterable[int], failed: Iterable[int] = ()) -> None:
+        with self._cond:
+            self._done.update(landed)
+            failed = set(failed)
+            self._done.update(failed)
+            self._failed.update(failed)
+            self._cond.notify_all()
+
+    def failed(self, positions: Sequence[int]) -> bool:
+        """One of these positions failed: a record bound to it would only fail too, so it is not sent."""
+        return any(p in self._failed for p in positions)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def settled(self, positions: Sequence[int]) -> bool:
+        return self._closed or all(p in self._done for p in positions)
+
+    def wait(self, timeout: float) -> None:
+        with self._cond:
+            if not self._closed:
+                self._cond.wait(timeout)
+
+
+#: Records of this call that wait on another call's positions: (that call's settlement, position -> its positions).
+Waits = tuple[Settlement, Mapping[int, Sequence[int]]]
+
+
 @dataclass
 class _Item:
     index: int
@@ -187,8 +230,12 @@ class BulkWriter:
         bypass_plugins: bool = False,
         progress: Callable[[int], None] | None = None,
         on_settled: Callable[[Sequence[int], Sequence[BulkFailure]], None] | None = None,
+        on_drained: Callable[[], None] | None = None,
     ) -> None:
         self.t = transport
+        #: Called once when the last record has been handed to a worker (only the chunks in flight are left), so a
+        #: dependent call can start filling the slots this call is about to free.
+        self.on_drained = on_drained
         #: Called from the worker as soon as a chunk's records are settled (landed: their input positions; failed:
         #: their failures), so a caller can checkpoint while the other workers keep the server busy.
         self.on_settled = on_settled
@@ -210,21 +257,36 @@ class BulkWriter:
         self._pos = 0
         #: Dependencies: input position -> positions that must have settled (landed or failed) before it is sent.
         self._after: Mapping[int, Sequence[int]] = {}
+        #: Dependencies on another, concurrent call's positions (see :class:`Settlement`).
+        self._waits: Waits | None = None
         self._in_run: set[int] = set()
         self._settled: set[int] = set()
         self._waiting: list[_Item] = []
         self._in_flight = 0
+        self._last_round = True
 
     # ------------------------------------------------------------------ run
-    def run(self, items: list[_Item], total: int, after: Mapping[int, Sequence[int]] | None = None) -> BulkResult:
+    def run(
+        self,
+        items: list[_Item],
+        total: int,
+        after: Mapping[int, Sequence[int]] | None = None,
+        waits: Waits | None = None,
+    ) -> BulkResult:
         """Send ``items``. ``after`` holds, for an input position, the positions that must settle before it is
         sent (a case whose lookup is bound by another new case's key). Such a record waits only for those: the
-        workers keep sending whatever is ready meanwhile, so no slot idles at a wave boundary."""
+        workers keep sending whatever is ready meanwhile, so no slot idles at a wave boundary. ``waits`` does the
+        same for positions of another call running alongside (cases waiting on their own requesters)."""
         started = time.monotonic()
         self.result.ids = [None] * total
         self._after = after or {}
+        self._waits = waits if waits and waits[1] else None
         self._in_run = {i.index for i in items} if self._after else set()
-        for round_items in _rounds(items):
+        rounds = _rounds(items)
+        if not rounds and self.on_drained:
+            self.on_drained()
+        for number, round_items in enumerate(rounds):
+            self._last_round = number == len(rounds) - 1
             self._queue, self._pos, self._waiting = round_items, 0, []
             n = min(self.workers, max(1, len(round_items)))
             if n == 1:
@@ -241,8 +303,20 @@ class BulkWriter:
         return self.result
 
     def _ready(self, item: _Item) -> bool:
+        if self._waits is not None:
+            settlement, needs = self._waits
+            other = needs.get(item.index)
+            if other and not settlement.settled(other):
+                return False
         deps = self._after.get(item.index)
         return not deps or all(d in self._settled or d not in self._in_run for d in deps)
+
+    def _waits_elsewhere(self) -> bool:
+        """A waiting record needs a position of the other call that has not settled yet."""
+        if self._waits is None:
+            return False
+        settlement, needs = self._waits
+        return any(not settlement.settled(needs.get(i.index, ())) for i in self._waiting)
 
     def _take(self) -> list[_Item]:
         with self._cond:
@@ -257,17 +331,28 @@ class BulkWriter:
                 # requests. Only a longer stream shares its tail between the workers.
                 if len(self._queue) > size * self.workers and remaining < size * self.workers:
                     size = min(size, max(TAIL_FLOOR, -(-remaining // self.workers)))
-                if not self._after:
+                if not self._after and self._waits is None:
                     chunk = self._queue[self._pos : self._pos + size]
                     self._pos += len(chunk)
                 else:
                     chunk = self._take_ready(size)
+                    if not chunk and self._waits is not None and self._waits_elsewhere():
+                        # The other call settles chunks on its own threads: look again shortly.
+                        self._cond.release()
+                        try:
+                            self._waits[0].wait(0.05)
+                        finally:
+                            self._cond.acquire()
+                        continue
                     if not chunk and self._in_flight:
                         self._cond.wait()  # what the waiting records need is in flight
                         continue
                     if not chunk:  # nothing in flight can release them (a cycle): send them as they are
                         chunk, self._waiting = self._waiting[:size], self._waiting[size:]
                 self._in_flight += 1
+                if self.on_drained and self._last_round and self._pos >= len(self._queue) and not self._waiting:
+                    drained, self.on_drained = self.on_drained, None
+                    drained()
                 return chunk
 
     def _take_ready(self, size: int) -> list[_Item]:
@@ -291,6 +376,17 @@ class BulkWriter:
                 if self._abort is not None:
                     self._fail(chunk, self._abort, prefix="not sent: ")
                     continue
+                if self._waits is not None:
+                    settlement, needs = self._waits
+                    doomed = [i for i in chunk if settlement.failed(needs.get(i.index, ()))]
+                    if doomed:
+                        unsent = DataverseError(
+                            "a record it is bound to failed, so it was not sent", code=DEPENDENCY_FAILED
+                        )
+                        self._fail(doomed, unsent)
+                        chunk = [i for i in chunk if not settlement.failed(needs.get(i.index, ()))]
+                        if not chunk:
+                            continue
                 self._send_chunk(chunk)
             finally:
                 with self._cond:

@@ -15,7 +15,16 @@ from connector import odata
 from connector.config import DataverseSettings, Settings
 from connector.dataverse.auth import TokenProvider
 from connector.dataverse.batch import BatchRequest, BatchResponse, ChangeSet, build_batch, parse_batch_response
-from connector.dataverse.bulk import AdaptiveGate, BulkFailure, BulkResult, BulkWriter, ChunkSizer, _Item, new_id
+from connector.dataverse.bulk import (
+    AdaptiveGate,
+    BulkFailure,
+    BulkResult,
+    BulkWriter,
+    ChunkSizer,
+    Waits,
+    _Item,
+    new_id,
+)
 from connector.dataverse.errors import DuplicateRecord, NotFound, OutcomeUnknown, ValidationFailed
 from connector.dataverse.metadata import MetadataReader
 from connector.dataverse.query import Change, build_query, iter_changes, iter_pages, iter_rows
@@ -244,6 +253,7 @@ class DataverseClient:
         progress: Callable[[int], None] | None,
         pid: str | None,
         on_settled: Callable[[Sequence[int], Sequence[BulkFailure]], None] | None = None,
+        on_drained: Callable[[], None] | None = None,
     ) -> BulkWriter:
         if self.transport.dop_hint is None and not self._workers_setting:
             self.whoami()
@@ -261,14 +271,24 @@ class DataverseClient:
             bypass_plugins=bypass_plugins,
             progress=progress,
             on_settled=on_settled,
+            on_drained=on_drained,
         )
 
     def _sizer(self, message: str, entity_set: str) -> ChunkSizer:
-        """One sizer per message and table, kept across calls, so what was learned about chunk cost carries over."""
+        """One sizer per message and table, kept across calls, so what was learned about chunk cost carries over.
+
+        A message never sent to a table starts from the smallest size the table has learned under another bulk
+        message (a table's cost per record is mostly its own columns and plug-ins, the same for UpdateMultiple
+        as for UpsertMultiple), else from ``bulk_chunk_size``: a daily job's first UpdateMultiple after a
+        migration then goes in the few chunks the migration found safe, not in a slow start of small ones."""
         key = (message, entity_set)
         if key not in self._sizers:
             target = min(20.0, self.settings.timeout_seconds / 4)
-            start = self._learned.get(f"{message} {entity_set}", self.settings.bulk_chunk_size)
+            start = self._learned.get(f"{message} {entity_set}")
+            if start is None:
+                table = [z.size for (_, es), z in self._sizers.items() if es == entity_set]
+                table += [v for k, v in self._learned.items() if k.partition(" ")[2] == entity_set]
+                start = min(table) if table else self.settings.bulk_chunk_size
             self._sizers[key] = ChunkSizer(start, target_seconds=target)
         return self._sizers[key]
 
@@ -292,12 +312,18 @@ class DataverseClient:
         progress: Callable[[int], None] | None = None,
         on_settled: Callable[[Sequence[int], Sequence[BulkFailure]], None] | None = None,
         after: Mapping[int, Sequence[int]] | None = None,
+        waits: Waits | None = None,
+        on_drained: Callable[[], None] | None = None,
     ) -> BulkResult:
         """UpsertMultiple for ``(key, record)`` pairs. Bad records are isolated and reported in ``.failed``;
         keys Dataverse cannot address are reported without being sent. ``on_settled`` hears of each chunk as it
         settles (see :class:`BulkWriter`). ``after`` maps a position to the positions that must settle before it
-        is sent (its lookup is bound by their keys)."""
-        writer = self._writer("UpsertMultiple", entity_set, logical_name, bypass_plugins, progress, None, on_settled)
+        is sent (its lookup is bound by their keys); ``waits`` does the same for positions of another call running
+        at the same time (a :class:`Settlement` that call fills from its ``on_settled``). ``on_drained`` is called
+        once every record has been handed to a worker, so such a dependent call can start as this one ends."""
+        writer = self._writer(
+            "UpsertMultiple", entity_set, logical_name, bypass_plugins, progress, None, on_settled, on_drained
+        )
         prepared: list[_Item] = []
         early: list[tuple[int, Any, Exception]] = []
         for index, (key, record) in enumerate(items):
@@ -309,7 +335,7 @@ class DataverseClient:
             prepared.append(_Item(index, key, _strip_keys(record, key)))
         for index, key, refused in early:
             writer._fail([_Item(index, key, {})], ValidationFailed(str(refused), status=None, code="key-unsafe"))
-        return writer.run(prepared, len(items), after)
+        return writer.run(prepared, len(items), after, waits)
 
     def create_multiple(
         self,

@@ -410,8 +410,7 @@ def _push(run: _Run, plan: Plan, pusher: Pusher, today: date) -> list[PlannedRec
     with run.step("push") as c:
         for rec in plan.by_action("reject"):
             pusher.dead(rec, rec.error_code, rec.error)
-        pusher.push_contacts(plan)
-        moved = pusher.push_cases(plan)
+        moved = pusher.push_requesters_and_cases(plan)
         if "timeline.note_regarding_nav" in run.unlinkable:
             c["notes_skipped"] = len(moved)
         else:

@@ -1,4 +1,4 @@
-"""Push: requesters, then cases, then stage notes, business process flow moves and reminder tasks.
+"""Push: requesters and cases (one pipeline), then stage notes, business process flow moves and reminder tasks.
 
 Idempotence, so a run killed at any moment (kill -9) can simply run again:
 
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector import odata
 from connector.dataverse import errors as dv_errors
-from connector.dataverse.bulk import BulkFailure, BulkResult
+from connector.dataverse.bulk import DEPENDENCY_FAILED, BulkFailure, BulkResult, Settlement, Waits
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.errors import ConcurrencyConflict, DataverseError, NotFound
 from connector.sync.check import metadata_shaped
@@ -50,6 +50,8 @@ FATAL = (dv_errors.AuthenticationFailed, dv_errors.PermissionDenied, dv_errors.T
 NAMESPACE = uuid.UUID("6f6a1c2e-4b0e-4f7a-9d55-0f01f0150c17")
 SLICE = 500  # kept for callers that still pass a slice size; the push streams and checkpoints per chunk
 LOOKUP_WORKERS = 4
+REQUESTER_FAILED = "requester_failed"
+REQUESTER_FAILED_MESSAGE = "the requester's contact could not be written; see its dead letter"
 
 
 def deterministic_id(*parts: str) -> str:
@@ -181,6 +183,7 @@ class Pusher:
         self.bypass = bypass_plugins
         self.progress = progress
         self.counts: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
         self.contact_ids: dict[str, str] = {}
         self._empty: dict[tuple[str, str], bool] = {}
         #: The stage the CRM holds for each case adopted this run (read with its key), by source key: an adopted
@@ -195,7 +198,8 @@ class Pusher:
         self.suspect(code, message)
         rec.action = "reject"
         rec.error_code, rec.error = code, message
-        self.counts["dead_letters"] += 1
+        with self._count_lock:  # two streams' checkpoint threads may both be here
+            self.counts["dead_letters"] += 1
         log.warning(
             "dead letter",
             extra={"run_id": self.run_id, "table": rec.table_name, "reference": rec.reference, "code": code},
@@ -260,9 +264,15 @@ class Pusher:
         bodies: list[dict[str, Any]],
         keys: list[dict[str, Any]],
         after: dict[int, list[int]] | None = None,
+        *,
+        waits: Waits | None = None,
+        settlement: Settlement | None = None,
+        on_drained: Callable[[], None] | None = None,
     ) -> list[PlannedRecord]:
         """UpsertMultiple as one stream; dead-letters failures; -> the records that landed (checkpointed per chunk).
-        ``after``: a record's position -> the positions it must wait for (see ``DataverseClient.upsert_multiple``)."""
+        ``after``: a record's position -> the positions it must wait for; ``waits``: the same for positions of a
+        call running alongside, whose ``settlement`` this fills; ``on_drained``: every record has been handed out
+        (see ``DataverseClient.upsert_multiple``)."""
         items = list(zip(keys, bodies, strict=True))
         return self._streamed(
             recs,
@@ -274,7 +284,10 @@ class Pusher:
                 progress=self.progress,
                 on_settled=settled,
                 after=after,
+                waits=waits,
+                on_drained=on_drained,
             ),
+            settlement,
         )
 
     def bulk_update(
@@ -293,6 +306,7 @@ class Pusher:
         self,
         recs: list[PlannedRecord],
         write: Callable[[Callable[[Sequence[int], Sequence[BulkFailure]], None]], BulkResult],
+        settlement: Settlement | None = None,
     ) -> list[PlannedRecord]:
         """Write ``recs`` as one stream of bulk chunks, every worker busy from the first chunk to the last.
 
@@ -325,7 +339,10 @@ class Pusher:
                             continue
                         ok, failed = event
                         for f in failed:
-                            self.dead(recs[f.index], f.code or f"HTTP {f.status}", f.message)
+                            if f.code == DEPENDENCY_FAILED:  # its requester failed (see its dead letter)
+                                self.dead(recs[f.index], REQUESTER_FAILED, REQUESTER_FAILED_MESSAGE)
+                            else:
+                                self.dead(recs[f.index], f.code or f"HTTP {f.status}", f.message)
                         ok_all.extend(ok)
                     self.save([recs[i] for i in ok_all])
                 except BaseException as exc:  # re-raised in the pushing thread below
@@ -335,8 +352,14 @@ class Pusher:
 
         saver = threading.Thread(target=checkpoint, name="foi-checkpoint", daemon=True)
         saver.start()
+
+        def settled(ok: Sequence[int], failed: Sequence[BulkFailure]) -> None:
+            if settlement is not None:  # records of a concurrent stream may be waiting on these
+                settlement.add(ok, [f.index for f in failed])
+            inbox.put((list(ok), list(failed)))
+
         try:
-            write(lambda ok, failed: inbox.put((list(ok), list(failed))))
+            write(settled)
         finally:
             inbox.put(None)
             saver.join()
@@ -345,8 +368,71 @@ class Pusher:
         self._empty.clear()  # the table has rows now
         return [r for i, r in enumerate(recs) if i in landed_at]
 
-    # ------------------------------------------------------------------ contacts
-    def push_contacts(self, plan: Plan) -> None:
+    # ------------------------------------------------------------------ requesters and cases
+    def push_requesters_and_cases(self, plan: Plan) -> list[PlannedRecord]:
+        """Requesters and cases as one pipeline; -> the case records whose stage changed (for notes).
+
+        Requesters that exist already (adopted) or changed are updated first: a case may be bound by the key an
+        adopted requester is only now given. Then new requesters and new cases go as two streams: the cases start
+        as soon as the last requester chunk has been handed out, and each case waits only for its own requester
+        to settle, so the server slots the requesters' last chunks free are filled at once instead of idling
+        until the slowest of them is back. A case whose requester failed is not sent: it becomes a dead letter.
+        """
+        m = self.m
+        contact_creates, contact_bodies = self._contacts(plan)
+        failed_contacts = {c.source_key for c in plan.contacts if c.action == "reject"}
+        for rec in plan.cases:
+            if rec.action in ("create", "update") and rec.contact_ref in failed_contacts:
+                self.dead(rec, REQUESTER_FAILED, REQUESTER_FAILED_MESSAGE)
+        cases, adopted, after = self._new_cases(plan)
+        position = {c.source_key: i for i, c in enumerate(contact_creates)}
+        needs = {i: [position[r.contact_ref]] for i, r in enumerate(cases) if r.contact_ref in position}
+        settlement = Settlement()
+        drained = threading.Event()
+
+        def requesters() -> list[PlannedRecord]:
+            try:
+                return self.bulk_upsert(
+                    m.contact.entity_set,
+                    m.contact.table,
+                    contact_creates,
+                    contact_bodies,
+                    [c.key for c in contact_creates],
+                    settlement=settlement,
+                    on_drained=drained.set,
+                )
+            finally:
+                settlement.close()
+                drained.set()
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="foi-requesters") as pool:
+            contacts_done = pool.submit(requesters)
+            drained.wait()
+            try:
+                landed = self.bulk_upsert(
+                    m.entity_set,
+                    m.table,
+                    cases,
+                    [r.payload for r in cases],
+                    [{c: r.payload[c] for c in m.alternate_key} for r in cases],
+                    after,
+                    waits=(settlement, needs),
+                )
+            finally:
+                contacts_landed = contacts_done.result()
+        self.counts["contacts_created"] += len(contacts_landed)
+        for c in plan.contacts:
+            if c.action != "reject" and c.dataverse_id:
+                self.contact_ids[c.source_key] = c.dataverse_id
+        self.counts["created"] += len(landed)
+        self.counts["adopted"] += len(adopted)
+        if self.progress and adopted:
+            self.progress(0)
+        return self.push_updates(plan.by_action("update"), adopted)
+
+    def _contacts(self, plan: Plan) -> tuple[list[PlannedRecord], list[dict[str, Any]]]:
+        """Adopts requesters the CRM has (by key, then by email) and updates those and the changed ones;
+        -> the new requesters to create, with their bodies (each gets its deterministic id)."""
         cm = self.m.contact
         key_col = cm.alternate_key[0]
         owned = {f.column for f in cm.fields.values() if f.push and f.owner == "connector"}
@@ -390,14 +476,6 @@ class Pusher:
                 else:
                     still.append(c)
             creates = still
-        # create: deterministic id, upsert by alternate key
-        bodies = []
-        for c in creates:
-            c.dataverse_id = deterministic_id(cm.table, str(c.key[key_col]))
-            c.payload[cm.primary_id] = c.dataverse_id  # in place: the body is the payload (no second copy)
-            bodies.append(c.payload)
-        landed = self.bulk_upsert(cm.entity_set, cm.table, creates, bodies, [c.key for c in creates])
-        self.counts["contacts_created"] += len(landed)
         # adopted and changed: connector-owned columns only, by id
         upd = adopted + updates
         adopted_ids = {id(c) for c in adopted}
@@ -412,18 +490,18 @@ class Pusher:
         self.save([c for c, b in zip(upd, ubodies, strict=True) if not b])
         landed_u = self.bulk_update(cm.entity_set, cm.table, cm.primary_id, [c for c, _ in send], [b for _, b in send])
         self.counts["contacts_updated"] += len(landed_u)
-        for c in plan.contacts:
-            if c.action != "reject" and c.dataverse_id:
-                self.contact_ids[c.source_key] = c.dataverse_id
+        # create: deterministic id, upsert by alternate key
+        bodies = []
+        for c in creates:
+            c.dataverse_id = deterministic_id(cm.table, str(c.key[key_col]))
+            c.payload[cm.primary_id] = c.dataverse_id  # in place: the body is the payload (no second copy)
+            bodies.append(c.payload)
+        return creates, bodies
 
-    # ------------------------------------------------------------------ cases
-    def push_cases(self, plan: Plan) -> list[PlannedRecord]:
-        """-> the case records whose stage changed (for notes), after creates and updates have landed."""
+    def _new_cases(self, plan: Plan) -> tuple[list[PlannedRecord], list[PlannedRecord], dict[int, list[int]]]:
+        """-> the cases to create in dependency order (each with its deterministic id), the ones an earlier run
+        created already (adopted: now updates), and which create waits for which (``related_case``)."""
         m = self.m
-        failed_contacts = {c.source_key for c in plan.contacts if c.action == "reject"}
-        for rec in plan.cases:
-            if rec.action in ("create", "update") and rec.contact_ref in failed_contacts:
-                self.dead(rec, "requester_failed", "the requester's contact could not be written; see its dead letter")
         creates = plan.by_action("create")
         key_col = m.alternate_key[0]
         adopted: list[PlannedRecord] = []
@@ -452,19 +530,7 @@ class Pusher:
         ordered, after = _dependency_order(m, creates)
         for r in ordered:
             r.payload[m.primary_id] = r.dataverse_id  # in place: the body is the payload (no second copy per case)
-        landed = self.bulk_upsert(
-            m.entity_set,
-            m.table,
-            ordered,
-            [r.payload for r in ordered],
-            [{c: r.payload[c] for c in m.alternate_key} for r in ordered],
-            after,
-        )
-        self.counts["created"] += len(landed)
-        self.counts["adopted"] += len(adopted)
-        if self.progress and adopted:
-            self.progress(0)
-        return self.push_updates(plan.by_action("update"), adopted)
+        return ordered, adopted, after
 
     def push_updates(self, updates: list[PlannedRecord], adopted: list[PlannedRecord]) -> list[PlannedRecord]:
         m = self.m

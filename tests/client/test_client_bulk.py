@@ -135,6 +135,13 @@ def test_a_batch_that_fits_in_one_chunk_is_one_request_and_a_learned_size_carrie
     result = later.upsert_multiple("accounts", "account", [(k, {"name": "Again"}) for k, _ in records])
     assert (result.succeeded, result.requests) == (300, 1)
     assert len(_rows(sandbox, "account", "L-")) == 300
+    # UpdateMultiple was never sent to accounts: it starts from the size the table learned under UpsertMultiple.
+    ids = {r["accountnumber"]: r["accountid"] for r in _rows(sandbox, "account", "L-")}
+    edits = [{"accountid": ids[k["accountnumber"]], "name": "Edited"} for k, _ in records]
+    assert client_for(sandbox).update_multiple("accounts", "account", edits).requests > 1  # a fresh client: 200
+    result = later.update_multiple("accounts", "account", edits)
+    assert (result.succeeded, result.requests) == (300, 1)
+    assert {r["name"] for r in _rows(sandbox, "account", "L-")} == {"Edited"}
 
 
 def test_a_record_bound_to_another_new_record_waits_for_it_alone(sandbox: Any, dv_client: Any) -> None:
@@ -156,3 +163,55 @@ def test_a_record_bound_to_another_new_record_waits_for_it_alone(sandbox: Any, d
     for i in range(400):
         parent = by_number[f"P-{i % 10:02d}"]
         assert by_number[f"K-{i:04d}"]["_parentaccountid_value"] == parent["accountid"]
+
+
+def test_records_wait_on_a_second_call_running_alongside_and_skip_a_failed_parent(sandbox: Any, dv_client: Any) -> None:
+    """Two calls at once, as the push runs requesters and cases: each child waits only for its own parent in the
+    other call, none is sent bound to a parent that is not there yet, and a child whose parent failed is reported
+    unsent (dependency_failed) instead of being sent to fail on its binding."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Event
+
+    from connector.dataverse import Settlement
+    from connector.dataverse.bulk import DEPENDENCY_FAILED
+
+    parents = [({"accountnumber": f"Q-{j:03d}"}, {"name": f"Parent {j}"}) for j in range(300)]
+    parents[7] = ({"accountnumber": "Q-007"}, {"name": "x" * 200})  # longer than name's 160: refused
+    children = [
+        (
+            {"accountnumber": f"R-{i:04d}"},
+            {"name": f"Child {i}", "parentaccountid@odata.bind": f"/accounts(accountnumber='Q-{i % 300:03d}')"},
+        )
+        for i in range(900)
+    ]
+    settlement, drained = Settlement(), Event()
+
+    def parent_call() -> Any:
+        try:
+            return dv_client.upsert_multiple(
+                "accounts",
+                "account",
+                parents,
+                on_settled=lambda ok, failed: settlement.add(ok, [f.index for f in failed]),
+                on_drained=drained.set,
+            )
+        finally:
+            settlement.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(parent_call)
+        assert drained.wait(30)  # handed out before its last chunk settled, so the children can start
+        second = dv_client.upsert_multiple(
+            "accounts", "account", children, waits=(settlement, {i: [i % 300] for i in range(900)})
+        )
+        parent_result = first.result()
+    assert parent_result.succeeded == 299 and [f.index for f in parent_result.failed] == [7]
+    unsent = sorted(f.index for f in second.failed)
+    assert unsent == [7, 307, 607]  # the three children of the refused parent, from i % 300 == 7
+    assert {f.code for f in second.failed} == {DEPENDENCY_FAILED}
+    by_number = {r["accountnumber"]: r for r in sandbox.rows("account") if r.get("accountnumber")}
+    assert not {"R-0007", "R-0307", "R-0607", "Q-007"} & set(by_number)
+    for i in range(900):
+        if i % 300 != 7:
+            parent = by_number[f"Q-{i % 300:03d}"]
+            assert by_number[f"R-{i:04d}"]["_parentaccountid_value"] == parent["accountid"]

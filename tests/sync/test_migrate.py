@@ -221,3 +221,30 @@ def test_a_migration_tells_its_caller_how_far_the_push_has_got(
     assert {(e.step, e.total) for e in events} == {("push", to_write)}
     assert [e.done for e in events] == sorted(e.done for e in events)
     assert events[-1].done == to_write
+
+
+def test_cases_of_a_requester_the_crm_refuses_are_not_sent_but_dead_lettered_then_retried(
+    sandbox: Any, sync_settings: Any, provisioned: Any, tmp_path: Path
+) -> None:
+    """Requesters and cases go as two streams at once, each case waiting for its own requester only. When the CRM
+    keeps refusing the requesters' write, no case is sent bound to a contact that is not there: each case is a
+    'requester_failed' dead letter, and the retry lands them all once the CRM answers again."""
+    register, source_mapping = write_register(tmp_path / "src", 6)  # 6 cases, 6 different requesters
+    sync_settings.dataverse.retry_budget_seconds = 1.0
+    impatient = DataverseClient.from_settings(sync_settings.dataverse)
+    try:
+        impatient.whoami()
+        sandbox.faults.schedule("5xx", method="POST", path_contains="contacts/", count=10_000, status=503)
+        report = run_migrate(sync_settings, register, source_mapping, client=impatient)
+    finally:
+        impatient.close()
+        sandbox.faults._scheduled.clear()  # the CRM answers again
+    with StateStore(sync_settings.sync.state_path) as st:
+        letters = st.dead_letters()
+    assert sorted(d.error_code for d in letters if d.table_name == "incident") == ["requester_failed"] * 6
+    assert len([d for d in letters if d.table_name == "contact"]) == 6
+    assert report.exit_code == 1 and sandbox.rows("incident") == [] and sandbox.rows("contact") == []
+    assert not any(k.startswith("POST incidents") for k in sandbox.stats())  # not one case was sent
+    result = retry_dead_letters(sync_settings, client=provisioned)
+    assert result["still_failing"] == 0
+    assert len(sandbox.rows("incident")) == 6 and len(sandbox.rows("contact")) == 6
