@@ -532,7 +532,7 @@ def workload_floor(contacts: int, cases: int, acks: list[dict[str, Any]], profil
 
     prof = Profile.named(profile_name)
     if prof.slots <= 0:
-        return {"seconds": 0.0, "charged_records": 0, "requests": 0}
+        return {"seconds": 0.0, "charged_records": 0, "activity_parties": 0, "requests": 0}
     chunk = 1000
     parties = sum(len(a.get("email_activity_parties") or []) for a in acks)
     requests_ = sum(math.ceil(n / chunk) for n in (contacts, cases, len(acks)) if n)
@@ -683,6 +683,40 @@ def _row_counts(sb: Any) -> dict[str, int]:
     return {t: len(sb.rows(t)) for t in WRITE_TABLES}
 
 
+UPDATABLE = ("incident", "contact")
+#: Columns the service sets on every write: a change there alone is not a change the register asked for.
+SYSTEM_COLUMNS = frozenset({"modifiedon", "versionnumber", "modifiedby", "_modifiedby_value", "overriddencreatedon"})
+
+
+def _values(sb: Any, table: str) -> dict[str, dict[str, Any]]:
+    pid = f"{table}id"
+    return {str(r[pid]): {k: v for k, v in r.items() if k not in SYSTEM_COLUMNS} for r in sb.rows(table)}
+
+
+def _changes(sb: Any, before: dict[str, dict[str, dict[str, Any]]]) -> tuple[dict[str, int], dict[str, int], int]:
+    """-> rows per table that existed before and now hold another value, how many rows each column changed in,
+    and how many new cases are bound (related case) to another case that is new too."""
+    changed: dict[str, int] = {}
+    columns: dict[str, int] = {}
+    linked = 0
+    for table, old_rows in before.items():
+        now = _values(sb, table)
+        n = 0
+        for rid, row in now.items():
+            old = old_rows.get(rid)
+            if old is None:
+                if table == "incident" and (target := row.get("_foi_relatedcaseid_value")):
+                    linked += str(target) not in old_rows
+                continue
+            diff = [k for k in row if row.get(k) != old.get(k)] + [k for k in old if k not in row]
+            if diff:
+                n += 1
+                for k in diff:
+                    columns[f"{table}.{k}"] = columns.get(f"{table}.{k}", 0) + 1
+        changed[table] = n
+    return changed, dict(sorted(columns.items(), key=lambda kv: -kv[1])[:12]), linked
+
+
 def _daily_register(
     rows_: list[dict[str, str]], changed: int, seed: int, tag: str
 ) -> tuple[list[dict[str, str]], int, int]:
@@ -705,9 +739,13 @@ def run_daily(sb: Any, settings: Any, register_rows_: list[dict[str, str]], tmp:
     with their acknowledgements, reminder tasks and notes. Day 1 is the first sync after the migration (it also
     primes the cross-reference history from the CRM); day 2 is the steady state.
 
-    The fewest writes the changes need are counted from what landed, independently of foi-sync's own counts: per
-    table, one request per started 1,000 new rows in the sandbox, plus one UpdateMultiple per started 1,000 edited
-    cases. Reads are reported beside them (the pulls and key lookups that keep the CRM the source of truth)."""
+    The fewest writes the changes need are counted from the CRM's rows before and after, independently of
+    foi-sync's own counts: per table, one request per started 1,000 new rows, plus one UpdateMultiple per started
+    1,000 rows that existed before and now hold a different value in some column (an update that changes nothing
+    is not needed, so it is not counted). A new case bound to another new case cannot go in the same request as
+    it; the least any client can do is create both, then set the link with the other updates, so those links join
+    the updates' count. Reads are reported beside them (the pulls and key lookups that keep the CRM the source of
+    truth)."""
     from connector.config import IntakeSource
     from connector.dataverse import DataverseClient
     from connector.sync.job import run_sync
@@ -721,6 +759,7 @@ def run_daily(sb: Any, settings: Any, register_rows_: list[dict[str, str]], tmp:
         daily = settings.model_copy(update={"intake": settings.intake.model_copy(update={"sources": [source]})})
         client = DataverseClient.from_settings(daily.dataverse)
         before, rows_before = dict(sb.app.info()["stats"]), _row_counts(sb)
+        snapshot = {t: _values(sb, t) for t in UPDATABLE}
         try:
             t0 = time.perf_counter()
             report = run_sync(daily, client=client, today=TODAY)
@@ -732,7 +771,9 @@ def run_daily(sb: Any, settings: Any, register_rows_: list[dict[str, str]], tmp:
         web_api = {k: v for k, v in delta.items() if not k.startswith(("requests", "GET oauth", "POST oauth", "429"))}
         writes = sum(v for k, v in web_api.items() if not k.startswith("GET "))
         new_rows = {t: rows_after[t] - rows_before[t] for t in WRITE_TABLES}
-        fewest = sum(-(-n // 1000) for n in new_rows.values() if n > 0) + -(-edited // 1000)
+        changed_rows, changed_columns, linked_new = _changes(sb, snapshot)
+        fewest = sum(-(-n // 1000) for n in new_rows.values() if n > 0)
+        fewest += sum(-(-(n + (linked_new if t == "incident" else 0)) // 1000) for t, n in changed_rows.items())
         days.append(
             {
                 "day": day,
@@ -744,6 +785,9 @@ def run_daily(sb: Any, settings: Any, register_rows_: list[dict[str, str]], tmp:
                 "reads": sum(web_api.values()) - writes,
                 "fewest_writes": fewest,
                 "new_rows": new_rows,
+                "changed_rows": changed_rows,
+                "changed_columns": changed_columns,
+                "linked_new_cases": linked_new,
                 "by_kind": web_api,
                 "counts": report.counts,
                 "exit_code": report.exit_code,
@@ -955,7 +999,9 @@ def _print_size(n: int, r: dict[str, Any]) -> None:
         print(
             f"    daily job, day {day['day']}: {day['new']:,} new + {day['edited']:,} changed among {n:,} known: "
             f"{day['seconds']:.1f} s, {day['requests']} Web API requests = {day['writes']} writes "
-            f"(fewest the changes need: {day['fewest_writes']}, for new rows {json.dumps(day['new_rows'])}) + "
+            f"(fewest the changes need: {day['fewest_writes']}, for new rows {json.dumps(day['new_rows'])}, rows "
+            f"changed {json.dumps(day['changed_rows'])}, new cases linked to new cases {day['linked_new_cases']}, "
+            f"columns changed {json.dumps(day['changed_columns'])}) + "
             f"{day['reads']} reads; by kind {json.dumps(day['by_kind'])}"
         )
 

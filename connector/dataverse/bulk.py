@@ -1,6 +1,7 @@
 """CreateMultiple / UpsertMultiple / UpdateMultiple at the service-protection ceiling, without losing a record.
 
-* Chunks are sized adaptively (slow start up to 1,000, halved when a chunk is slow, times out or is too large).
+* Chunks are sized adaptively (grown from the measured time per record up to 1,000, halved when a chunk is slow,
+  times out or is too large); a small call on a message never timed sends one chunk alone first.
 * Parallel workers follow ``x-ms-dop-hint`` (or ``dataverse.max_workers``); an adaptive gate halves the number of
   requests in flight when a 429 arrives and adds one back after a run of successes (AIMD).
 * On standard tables one bad record rolls back the whole chunk. The chunk is then replayed as a ``$batch`` with
@@ -135,22 +136,29 @@ class AdaptiveGate:
 
 
 class ChunkSizer:
-    """Slow start (x2 per fast chunk) up to ``maximum``; halves on a slow chunk, a timeout or a 413, down to 10
-    (or the configured start, if smaller)."""
+    """Chunk size per message and table. Grows after a fast full chunk: at least x2, and up to the size the chunk's
+    own time per record predicts would take half the target (at most x5 a step, never above ``maximum``); halves on
+    a slow chunk, a timeout or a 413, down to 10 (or the configured start, if smaller). ``measured`` is False
+    until a chunk has been timed (a size learned by an earlier run counts as measured)."""
 
-    def __init__(self, start: int, maximum: int = MAX_CHUNK, target_seconds: float = 20.0) -> None:
+    def __init__(
+        self, start: int, maximum: int = MAX_CHUNK, target_seconds: float = 20.0, *, measured: bool = False
+    ) -> None:
         self.maximum = max(1, min(maximum, MAX_CHUNK))
         self.size = max(1, min(start, self.maximum))
         self.minimum = min(10, self.size)
         self.target = target_seconds
+        self.measured = measured
         self._lock = threading.Lock()
 
     def grow_or_shrink(self, sent: int, seconds: float) -> None:
         with self._lock:
+            self.measured = True
             if seconds > self.target:
                 self.size = max(self.minimum, self.size // 2)
             elif seconds < self.target / 2 and sent >= self.size:
-                self.size = min(self.maximum, self.size * 2)
+                fits = int(self.target / 2 * sent / seconds) if seconds > 0 else self.maximum
+                self.size = min(self.maximum, max(self.size * 2, min(fits, self.size * 5)))
 
     def shrink(self) -> None:
         with self._lock:
@@ -264,6 +272,7 @@ class BulkWriter:
         self._waiting: list[_Item] = []
         self._in_flight = 0
         self._last_round = True
+        self._probing = False
 
     # ------------------------------------------------------------------ run
     def run(
@@ -285,6 +294,10 @@ class BulkWriter:
         rounds = _rounds(items)
         if not rounds and self.on_drained:
             self.on_drained()
+        # A call that fits in one wave of the largest chunks (a daily job's few hundred notes) on a message and
+        # table never timed sends one chunk alone first, then the rest at the size it measured: the fewest
+        # requests. A long stream starts all its workers at once instead: there the slots matter, not the count.
+        self._probing = not self.sizer.measured and len(items) <= self.workers * MAX_CHUNK
         for number, round_items in enumerate(rounds):
             self._last_round = number == len(rounds) - 1
             self._queue, self._pos, self._waiting = round_items, 0, []
@@ -326,6 +339,11 @@ class BulkWriter:
                 remaining = len(self._queue) - self._pos + len(self._waiting)
                 if remaining == 0:
                     return []
+                if self._probing and self.sizer.measured:
+                    self._probing = False
+                if self._probing and self._in_flight:
+                    self._cond.wait()  # the first chunk is being timed
+                    continue
                 size = self.sizer.size
                 # A round of one wave or less (a daily job's few hundred records) goes in full chunks: the fewest
                 # requests. Only a longer stream shares its tail between the workers.
@@ -336,6 +354,12 @@ class BulkWriter:
                     self._pos += len(chunk)
                 else:
                     chunk = self._take_ready(size)
+                    short = len(chunk) < min(size, remaining)
+                    if chunk and short and self._waits is not None and self._waits_elsewhere():
+                        # More of this chunk's records will be ready once the other call settles: wait for them
+                        # rather than send a part now and the rest in a request of its own.
+                        self._waiting = chunk + self._waiting
+                        chunk = []
                     if not chunk and self._waits is not None and self._waits_elsewhere():
                         # The other call settles chunks on its own threads: look again shortly.
                         self._cond.release()

@@ -286,10 +286,13 @@ class DataverseClient:
             target = min(20.0, self.settings.timeout_seconds / 4)
             start = self._learned.get(f"{message} {entity_set}")
             if start is None:
-                table = [z.size for (_, es), z in self._sizers.items() if es == entity_set]
+                table = [z.size for (_, es), z in self._sizers.items() if es == entity_set and z.measured]
                 table += [v for k, v in self._learned.items() if k.partition(" ")[2] == entity_set]
-                start = min(table) if table else self.settings.bulk_chunk_size
-            self._sizers[key] = ChunkSizer(start, target_seconds=target)
+                start = min(table) if table else None
+            measured = start is not None
+            self._sizers[key] = ChunkSizer(
+                start if start is not None else self.settings.bulk_chunk_size, target_seconds=target, measured=measured
+            )
         return self._sizers[key]
 
     def chunk_sizes(self) -> dict[str, int]:

@@ -105,14 +105,21 @@ def test_adaptive_gate_and_chunk_sizer() -> None:
     for _ in range(4):
         gate.success()
     assert gate.limit == 5
-    sizer = ChunkSizer(200, target_seconds=10)
-    sizer.grow_or_shrink(200, 1.0)
-    assert sizer.size == 400
-    for _ in range(10):
-        sizer.grow_or_shrink(sizer.size, 1.0)
+    sizer = ChunkSizer(100, target_seconds=10)
+    assert not sizer.measured
+    # 100 records in 4 s: 25 per second, so 125 would take half the target (5 s); growth is at least x2 -> 200
+    sizer.grow_or_shrink(100, 4.0)
+    assert (sizer.size, sizer.measured) == (200, True)
+    # 200 in 0.5 s: 2,000 would take 5 s, but a step is at most x5 -> 1,000 (also the documented maximum)
+    sizer.grow_or_shrink(200, 0.5)
     assert sizer.size == 1000
-    sizer.grow_or_shrink(1000, 12.0)
+    sizer.grow_or_shrink(1000, 12.0)  # slower than the target: halved
     assert sizer.size == 500
+    sizer.grow_or_shrink(300, 0.1)  # not a full chunk: says nothing about a bigger one
+    assert sizer.size == 500
+    sizer = ChunkSizer(200, target_seconds=10)
+    sizer.grow_or_shrink(200, 1.0)  # 200 in 1 s: 1,000 would take 5 s -> x5
+    assert sizer.size == 1000
 
 
 def test_a_batch_that_fits_in_one_chunk_is_one_request_and_a_learned_size_carries_to_the_next_client(
@@ -215,3 +222,58 @@ def test_records_wait_on_a_second_call_running_alongside_and_skip_a_failed_paren
         if i % 300 != 7:
             parent = by_number[f"Q-{i % 300:03d}"]
             assert by_number[f"R-{i:04d}"]["_parentaccountid_value"] == parent["accountid"]
+
+
+def test_a_small_call_on_a_new_table_times_one_chunk_then_sends_the_rest_in_one(sandbox: Any, client_for: Any) -> None:
+    """1,100 notes on a message and table never timed: the first chunk (bulk_chunk_size, 200) goes alone, its time
+    shows a chunk of 1,000 is well inside the target, so the other 900 go as one request: 2 in all, where four
+    workers starting at 200 at once would send 6 (200 x 5 + 100)."""
+    client = client_for(sandbox)
+    notes = [{"subject": f"Note {i}", "notetext": "A small daily batch."} for i in range(1100)]
+    result = client.create_multiple("annotations", "annotation", notes)
+    assert (result.succeeded, result.failed, result.requests) == (1100, [], 2)
+    assert len([r for r in sandbox.rows("annotation") if str(r.get("subject", "")).startswith("Note ")]) == 1100
+
+
+def test_a_waiting_chunk_is_sent_whole_not_in_parts(sandbox: Any, client_for: Any) -> None:
+    """A daily job's 300 new cases, half of them bound to requesters the other call is still writing: the chunk
+    waits for them and goes as one request, not the ready half now and the rest in a second request."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Event
+
+    from connector.dataverse import Settlement
+
+    client = client_for(sandbox)
+    client.start_chunk_sizes({"UpsertMultiple accounts": 1000})  # as after a migration
+    parents = [({"accountnumber": f"W-{j:03d}"}, {"name": f"Parent {j}"}) for j in range(300)]
+    children = [
+        (
+            {"accountnumber": f"V-{i:03d}"},
+            {"name": f"Child {i}", **({"parentaccountid@odata.bind": f"/accounts(accountnumber='W-{i:03d}')"})}
+            if i < 150
+            else {"name": f"Child {i}"},
+        )
+        for i in range(300)
+    ]
+    settlement, drained = Settlement(), Event()
+
+    def parent_call() -> Any:
+        try:
+            return client.upsert_multiple(
+                "accounts",
+                "account",
+                parents,
+                on_settled=lambda ok, failed: settlement.add(ok, [f.index for f in failed]),
+                on_drained=drained.set,
+            )
+        finally:
+            settlement.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(parent_call)
+        assert drained.wait(30)
+        second = client.upsert_multiple(
+            "accounts", "account", children, waits=(settlement, {i: [i] for i in range(150)})
+        )
+        assert first.result().requests == 1
+    assert (second.succeeded, second.failed, second.requests) == (300, [], 1)
