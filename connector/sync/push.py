@@ -24,6 +24,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,7 @@ from connector.dataverse.client import DataverseClient
 from connector.dataverse.errors import ConcurrencyConflict, DataverseError, NotFound
 from connector.sync.check import metadata_shaped
 from connector.sync.mapping import FieldMap, TargetMapping
-from connector.sync.plan import Plan, PlannedRecord
+from connector.sync.plan import Plan, PlannedRecord, field_hash
 from connector.sync.state import RecordState, StateStore
 
 if TYPE_CHECKING:
@@ -50,6 +51,12 @@ FATAL = (dv_errors.AuthenticationFailed, dv_errors.PermissionDenied, dv_errors.T
 NAMESPACE = uuid.UUID("6f6a1c2e-4b0e-4f7a-9d55-0f01f0150c17")
 SLICE = 500  # kept for callers that still pass a slice size; the push streams and checkpoints per chunk
 LOOKUP_WORKERS = 4
+#: New cases bound to other new cases are created unlinked and linked by the updates' UpdateMultiple when a run
+#: creates no more cases than this (a daily job: requests count); a migration sends them in dependency order instead
+#: (time counts, and a second write per linked case would cost it).
+DEFER_LINKS_UP_TO = 4000
+#: The payload hash a case is saved with while its deferred link is not yet in the CRM: never a real hash.
+DEFERRED = "link-deferred"
 REQUESTER_FAILED = "requester_failed"
 REQUESTER_FAILED_MESSAGE = "the requester's contact could not be written; see its dead letter"
 
@@ -385,6 +392,9 @@ class Pusher:
             if rec.action in ("create", "update") and rec.contact_ref in failed_contacts:
                 self.dead(rec, REQUESTER_FAILED, REQUESTER_FAILED_MESSAGE)
         cases, adopted, after = self._new_cases(plan)
+        links: list[_Link] = []
+        if after and len(cases) <= DEFER_LINKS_UP_TO:
+            after, links = self._defer_links(cases, after)
         position = {c.source_key: i for i, c in enumerate(contact_creates)}
         needs = {i: [position[r.contact_ref]] for i, r in enumerate(cases) if r.contact_ref in position}
         settlement = Settlement()
@@ -428,7 +438,28 @@ class Pusher:
         self.counts["adopted"] += len(adopted)
         if self.progress and adopted:
             self.progress(0)
-        return self.push_updates(plan.by_action("update"), adopted)
+        created = {id(r) for r in landed}
+        return self.push_updates(plan.by_action("update"), adopted, [k for k in links if id(k.rec) in created])
+
+    def _defer_links(
+        self, cases: list[PlannedRecord], after: dict[int, list[int]]
+    ) -> tuple[dict[int, list[int]], list[_Link]]:
+        """A few new cases bound to other new cases: create them all in the fewest requests, then set those links
+        with the other updates (one UpdateMultiple), instead of one request per level of a chain of repeats.
+
+        Until its link has landed a case is saved as not yet in step (its related-case hash is the empty value's),
+        so a run killed in between, or a link the CRM refuses, is sent again by the next run or the retry."""
+        spec = self.m.fields["related_case"]
+        key = spec.payload_key
+        links: list[_Link] = []
+        for pos in after:
+            rec = cases[pos]
+            if key not in rec.payload:
+                continue
+            links.append(_Link(rec, {key: rec.payload.pop(key)}, rec.payload_hash, rec.field_hashes.get(key)))
+            rec.field_hashes = {**rec.field_hashes, key: field_hash(None)}
+            rec.payload_hash = DEFERRED
+        return {}, links
 
     def _contacts(self, plan: Plan) -> tuple[list[PlannedRecord], list[dict[str, Any]]]:
         """Adopts requesters the CRM has (by key, then by email) and updates those and the changed ones;
@@ -532,7 +563,11 @@ class Pusher:
             r.payload[m.primary_id] = r.dataverse_id  # in place: the body is the payload (no second copy per case)
         return ordered, adopted, after
 
-    def push_updates(self, updates: list[PlannedRecord], adopted: list[PlannedRecord]) -> list[PlannedRecord]:
+    def push_updates(
+        self, updates: list[PlannedRecord], adopted: list[PlannedRecord], links: Sequence[_Link] = ()
+    ) -> list[PlannedRecord]:
+        """Changed and adopted cases, and the links deferred for cases created this run, as one UpdateMultiple
+        (stage moves go one by one, with the etag); -> the records whose stage moved."""
         m = self.m
         owned = m.connector_owned_keys()
         stage_col = m.stage_field.column if m.stage_field else None
@@ -566,8 +601,16 @@ class Pusher:
                 self.counts["unchanged_crm_owned"] += 1
                 if rec.source_key in moved_in_bulk:
                     moved.append(rec)
+        for link in links:  # the case is in step once this lands: its planned hashes are what the CRM holds
+            link.rec.payload.update(link.body)
+            link.rec.payload_hash = link.payload_hash
+            if link.field_hash is not None:
+                link.rec.field_hashes = {**link.rec.field_hashes, **dict.fromkeys(link.body, link.field_hash)}
+            bulk.append((link.rec, dict(link.body)))
         landed = self.bulk_update(m.entity_set, m.table, m.primary_id, [r for r, _ in bulk], [b for _, b in bulk])
-        self.counts["updated"] += len(landed)
+        linked = {id(k.rec) for k in links}
+        self.counts["links_set"] += sum(1 for r in landed if id(r) in linked)
+        self.counts["updated"] += sum(1 for r in landed if id(r) not in linked)
         moved += [r for r in landed if r.source_key in moved_in_bulk]
         return moved
 
@@ -798,6 +841,16 @@ class Pusher:
                 continue
             self.counts["reminders_existing" if n in existing else "reminders"] += 1
             self.state.mark_reminder(rec.source_key, gate_name, due_iso, str(body["activityid"]))
+
+
+@dataclass
+class _Link:
+    """A new case's related-case binding, held back until the case exists (see ``Pusher._defer_links``)."""
+
+    rec: PlannedRecord
+    body: dict[str, Any]
+    payload_hash: str
+    field_hash: str | None
 
 
 def _dependency_order(

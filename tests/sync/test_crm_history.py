@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sync_helpers import INCIDENT_MAPPING
+from sync_helpers import INCIDENT_MAPPING, write_requests
 
 from connector import odata
 from connector.config import IntakeSource
@@ -326,3 +326,44 @@ def test_a_retried_dead_letter_lands_with_its_grade_explanation_and_the_next_run
     # the mapping file changed back (nothing to send).
     assert again.plan["examples"]["skip"] == ["FOI/2026/0331"], again.plan
     assert again.write_requests == 0
+
+
+def test_a_repeat_of_a_case_new_this_run_is_linked_by_the_updates_call_and_a_refused_link_is_retried(
+    settings: Any, provisioned: Any, sandbox: Any
+) -> None:
+    """0302 repeats 0301 and both are new: a daily job creates both in one request and sets the link with the
+    updates' UpdateMultiple (two requests, not one per level of the chain). When the CRM refuses that link, 0302
+    is saved as not yet in step: its dead letter's retry sets the link, and the run after writes nothing."""
+    from connector.dataverse import DataverseClient
+    from connector.sync.job import retry_dead_letters
+    from connector.sync.state import StateStore
+
+    write_register(
+        Path(settings.intake.sources[0].path),
+        [_row("FOI/2026/0301", 20, "Closed", _day(5), "Full disclosure"), _row("FOI/2026/0302", 2, "Open")],
+    )
+    settings.dataverse.retry_budget_seconds = 1.0
+    impatient = DataverseClient.from_settings(settings.dataverse)
+    sandbox.reset_stats()
+    try:
+        impatient.whoami()
+        sandbox.faults.schedule("5xx", method="POST", path_contains="UpdateMultiple", count=10_000, status=503)
+        first = run_sync(settings, client=impatient)
+    finally:
+        impatient.close()
+        sandbox.faults._scheduled.clear()  # the CRM answers again
+    stats = sandbox.stats()
+    assert stats.get("POST incidents:UpsertMultiple") == 1  # both cases in one request
+    assert first.counts["created"] == 2 and first.exit_code == 1
+    assert crm_case(provisioned, "FOI-2026-0302", ["_foi_relatedcaseid_value"])["_foi_relatedcaseid_value"] is None
+    with StateStore(settings.sync.state_path) as st:
+        assert [d.source_key for d in st.dead_letters() if d.table_name == "incident"] != []
+    assert retry_dead_letters(settings, client=provisioned)["still_failing"] == 0
+    earlier = crm_case(provisioned, "FOI-2026-0301", [])
+    assert (
+        crm_case(provisioned, "FOI-2026-0302", ["_foi_relatedcaseid_value"])["_foi_relatedcaseid_value"]
+        == (earlier["incidentid"])
+    )
+    sandbox.reset_stats()
+    again = run_sync(settings, client=provisioned)
+    assert again.exit_code == 0 and write_requests(sandbox) == 0, sandbox.stats()
