@@ -387,16 +387,6 @@ class Pusher:
         """
         m = self.m
         contact_creates, contact_bodies = self._contacts(plan)
-        failed_contacts = {c.source_key for c in plan.contacts if c.action == "reject"}
-        for rec in plan.cases:
-            if rec.action in ("create", "update") and rec.contact_ref in failed_contacts:
-                self.dead(rec, REQUESTER_FAILED, REQUESTER_FAILED_MESSAGE)
-        cases, adopted, after = self._new_cases(plan)
-        links: list[_Link] = []
-        if after and len(cases) <= DEFER_LINKS_UP_TO:
-            after, links = self._defer_links(cases, after)
-        position = {c.source_key: i for i, c in enumerate(contact_creates)}
-        needs = {i: [position[r.contact_ref]] for i, r in enumerate(cases) if r.contact_ref in position}
         settlement = Settlement()
         drained = threading.Event()
 
@@ -416,9 +406,20 @@ class Pusher:
                 drained.set()
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="foi-requesters") as pool:
+            # The requesters are written while the cases are made ready (their existence check and ids).
             contacts_done = pool.submit(requesters)
-            drained.wait()
             try:
+                failed_contacts = {c.source_key for c in plan.contacts if c.action == "reject"}
+                for rec in plan.cases:
+                    if rec.action in ("create", "update") and rec.contact_ref in failed_contacts:
+                        self.dead(rec, REQUESTER_FAILED, REQUESTER_FAILED_MESSAGE)
+                cases, adopted, after = self._new_cases(plan)
+                links: list[_Link] = []
+                if after and len(cases) <= DEFER_LINKS_UP_TO:
+                    after, links = self._defer_links(cases, after)
+                position = {c.source_key: i for i, c in enumerate(contact_creates)}
+                needs = {i: [position[r.contact_ref]] for i, r in enumerate(cases) if r.contact_ref in position}
+                drained.wait()
                 landed = self.bulk_upsert(
                     m.entity_set,
                     m.table,
