@@ -239,8 +239,11 @@ class BulkWriter:
         progress: Callable[[int], None] | None = None,
         on_settled: Callable[[Sequence[int], Sequence[BulkFailure]], None] | None = None,
         on_drained: Callable[[], None] | None = None,
+        fewest_requests: bool = False,
     ) -> None:
         self.t = transport
+        #: See ``DataverseClient.fewest_requests``.
+        self.fewest_requests = fewest_requests
         #: Called once when the last record has been handed to a worker (only the chunks in flight are left), so a
         #: dependent call can start filling the slots this call is about to free.
         self.on_drained = on_drained
@@ -294,10 +297,10 @@ class BulkWriter:
         rounds = _rounds(items)
         if not rounds and self.on_drained:
             self.on_drained()
-        # A call that fits in one wave of the largest chunks (a daily job's few hundred notes) on a message and
-        # table never timed sends one chunk alone first, then the rest at the size it measured: the fewest
-        # requests. A long stream starts all its workers at once instead: there the slots matter, not the count.
-        self._probing = not self.sizer.measured and len(items) <= self.workers * MAX_CHUNK
+        # Fewest requests: a call that fits in one wave of the largest chunks (a daily job's few thousand notes) on
+        # a message and table never timed sends one chunk alone first, then the rest at the size it measured.
+        # Otherwise (a migration) all workers start at once: there the slots matter, not the count.
+        self._probing = self.fewest_requests and not self.sizer.measured and len(items) <= self.workers * MAX_CHUNK
         for number, round_items in enumerate(rounds):
             self._last_round = number == len(rounds) - 1
             self._queue, self._pos, self._waiting = round_items, 0, []
@@ -345,9 +348,10 @@ class BulkWriter:
                     self._cond.wait()  # the first chunk is being timed
                     continue
                 size = self.sizer.size
-                # A round of one wave or less (a daily job's few hundred records) goes in full chunks: the fewest
-                # requests. Only a longer stream shares its tail between the workers.
-                if len(self._queue) > size * self.workers and remaining < size * self.workers:
+                # Fewest requests: a round of one wave or less (a daily job's few hundred records) goes in full
+                # chunks. Otherwise the tail is shared between the workers, so they all finish together.
+                one_wave = self.fewest_requests and len(self._queue) <= size * self.workers
+                if not one_wave and remaining < size * self.workers:
                     size = min(size, max(TAIL_FLOOR, -(-remaining // self.workers)))
                 if not self._after and self._waits is None:
                     chunk = self._queue[self._pos : self._pos + size]

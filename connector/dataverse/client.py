@@ -53,6 +53,11 @@ class DataverseClient:
         self.transport.throttle_listeners.append(self.gate.throttled)
         self._sizers: dict[tuple[str, str], ChunkSizer] = {}
         self._learned: dict[str, int] = {}
+        #: Spend the fewest requests rather than the fewest seconds on small bulk calls: a small call on a message
+        #: and table never timed sends one chunk alone first, and a call of no more than one wave goes in full
+        #: chunks. For the scheduled job, which shares the tenant's request budget with other integrations all day
+        #: and whose calls are small; a migration (the default) keeps every slot busy instead.
+        self.fewest_requests = False
 
     @classmethod
     def from_settings(
@@ -272,6 +277,7 @@ class DataverseClient:
             progress=progress,
             on_settled=on_settled,
             on_drained=on_drained,
+            fewest_requests=self.fewest_requests,
         )
 
     def _sizer(self, message: str, entity_set: str) -> ChunkSizer:

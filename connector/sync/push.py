@@ -51,9 +51,9 @@ FATAL = (dv_errors.AuthenticationFailed, dv_errors.PermissionDenied, dv_errors.T
 NAMESPACE = uuid.UUID("6f6a1c2e-4b0e-4f7a-9d55-0f01f0150c17")
 SLICE = 500  # kept for callers that still pass a slice size; the push streams and checkpoints per chunk
 LOOKUP_WORKERS = 4
-#: New cases bound to other new cases are created unlinked and linked by the updates' UpdateMultiple when a run
-#: creates no more cases than this (a daily job: requests count); a migration sends them in dependency order instead
-#: (time counts, and a second write per linked case would cost it).
+#: New cases bound to other new cases are created unlinked and linked by the updates' UpdateMultiple when the client
+#: spends the fewest requests (the scheduled job) and the run creates no more cases than this; a migration sends them
+#: in dependency order instead (time counts, and a second write per linked case would cost it).
 DEFER_LINKS_UP_TO = 4000
 #: The payload hash a case is saved with while its deferred link is not yet in the CRM: never a real hash.
 DEFERRED = "link-deferred"
@@ -415,7 +415,7 @@ class Pusher:
                         self.dead(rec, REQUESTER_FAILED, REQUESTER_FAILED_MESSAGE)
                 cases, adopted, after = self._new_cases(plan)
                 links: list[_Link] = []
-                if after and len(cases) <= DEFER_LINKS_UP_TO:
+                if after and self.client.fewest_requests and len(cases) <= DEFER_LINKS_UP_TO:
                     after, links = self._defer_links(cases, after)
                 position = {c.source_key: i for i, c in enumerate(contact_creates)}
                 needs = {i: [position[r.contact_ref]] for i, r in enumerate(cases) if r.contact_ref in position}

@@ -126,7 +126,8 @@ def test_a_batch_that_fits_in_one_chunk_is_one_request_and_a_learned_size_carrie
     sandbox: Any, client_for: Any
 ) -> None:
     """A daily job's few hundred records go as one request once a migration has learned a chunk that size; a fresh
-    client slow-starts from ``bulk_chunk_size`` (200) and needs several. Sizes are bounded to 1..1,000."""
+    client slow-starts from ``bulk_chunk_size`` (200) and needs several. Sizes are bounded to 1..1,000. (The
+    scheduled job's client spends the fewest requests: ``fewest_requests``.)"""
     records = [({"accountnumber": f"L-{i:04d}"}, {"name": f"Learned {i}"}) for i in range(300)]
     assert client_for(sandbox).upsert_multiple("accounts", "account", records).requests > 1  # slow start at 200
 
@@ -137,6 +138,7 @@ def test_a_batch_that_fits_in_one_chunk_is_one_request_and_a_learned_size_carrie
     assert learned["UpsertMultiple accounts"] >= 400  # grew past the configured 200
 
     later = client_for(sandbox)
+    later.fewest_requests = True
     later.start_chunk_sizes({**learned, "CreateMultiple accounts": 5000})
     assert later.chunk_sizes()["CreateMultiple accounts"] == 1000  # never above the documented maximum
     result = later.upsert_multiple("accounts", "account", [(k, {"name": "Again"}) for k, _ in records])
@@ -145,7 +147,9 @@ def test_a_batch_that_fits_in_one_chunk_is_one_request_and_a_learned_size_carrie
     # UpdateMultiple was never sent to accounts: it starts from the size the table learned under UpsertMultiple.
     ids = {r["accountnumber"]: r["accountid"] for r in _rows(sandbox, "account", "L-")}
     edits = [{"accountid": ids[k["accountnumber"]], "name": "Edited"} for k, _ in records]
-    assert client_for(sandbox).update_multiple("accounts", "account", edits).requests > 1  # a fresh client: 200
+    fresh = client_for(sandbox)
+    fresh.fewest_requests = True
+    assert fresh.update_multiple("accounts", "account", edits).requests > 1  # a fresh client: 200
     result = later.update_multiple("accounts", "account", edits)
     assert (result.succeeded, result.requests) == (300, 1)
     assert {r["name"] for r in _rows(sandbox, "account", "L-")} == {"Edited"}
@@ -225,14 +229,19 @@ def test_records_wait_on_a_second_call_running_alongside_and_skip_a_failed_paren
 
 
 def test_a_small_call_on_a_new_table_times_one_chunk_then_sends_the_rest_in_one(sandbox: Any, client_for: Any) -> None:
-    """1,100 notes on a message and table never timed: the first chunk (bulk_chunk_size, 200) goes alone, its time
-    shows a chunk of 1,000 is well inside the target, so the other 900 go as one request: 2 in all, where four
-    workers starting at 200 at once would send 6 (200 x 5 + 100)."""
-    client = client_for(sandbox)
+    """The scheduled job's client (``fewest_requests``), 1,100 notes on a message and table never timed: the first
+    chunk (bulk_chunk_size, 200) goes alone, its time shows a chunk of 1,000 is well inside the target, so the
+    other 900 go as one request: 2 in all. A migration's client starts its four workers at 200 at once and shares
+    the rest out so they finish together: more requests, every slot busy."""
+    daily = client_for(sandbox)
+    daily.fewest_requests = True
     notes = [{"subject": f"Note {i}", "notetext": "A small daily batch."} for i in range(1100)]
-    result = client.create_multiple("annotations", "annotation", notes)
+    result = daily.create_multiple("annotations", "annotation", notes)
     assert (result.succeeded, result.failed, result.requests) == (1100, [], 2)
     assert len([r for r in sandbox.rows("annotation") if str(r.get("subject", "")).startswith("Note ")]) == 1100
+    migration = client_for(sandbox)
+    result = migration.create_multiple("annotations", "annotation", notes)
+    assert result.succeeded == 1100 and result.requests >= 4
 
 
 def test_a_waiting_chunk_is_sent_whole_not_in_parts(sandbox: Any, client_for: Any) -> None:
@@ -244,6 +253,7 @@ def test_a_waiting_chunk_is_sent_whole_not_in_parts(sandbox: Any, client_for: An
     from connector.dataverse import Settlement
 
     client = client_for(sandbox)
+    client.fewest_requests = True  # the scheduled job's
     client.start_chunk_sizes({"UpsertMultiple accounts": 1000})  # as after a migration
     parents = [({"accountnumber": f"W-{j:03d}"}, {"name": f"Parent {j}"}) for j in range(300)]
     children = [
