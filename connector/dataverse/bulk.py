@@ -1,7 +1,8 @@
 """CreateMultiple / UpsertMultiple / UpdateMultiple at the service-protection ceiling, without losing a record.
 
 * Chunks are sized adaptively (grown from the measured time per record up to 1,000, halved when a chunk is slow,
-  times out or is too large); a small call on a message never timed sends one chunk alone first.
+  times out or is too large). With ``fewest_requests`` a call on a message never timed sends one chunk alone
+  first, and every chunk is full; otherwise the last records are shared out so all workers finish together.
 * Parallel workers follow ``x-ms-dop-hint`` (or ``dataverse.max_workers``); an adaptive gate halves the number of
   requests in flight when a 429 arrives and adds one back after a run of successes (AIMD).
 * On standard tables one bad record rolls back the whole chunk. The chunk is then replayed as a ``$batch`` with
@@ -297,10 +298,10 @@ class BulkWriter:
         rounds = _rounds(items)
         if not rounds and self.on_drained:
             self.on_drained()
-        # Fewest requests: a call that fits in one wave of the largest chunks (a daily job's few thousand notes) on
-        # a message and table never timed sends one chunk alone first, then the rest at the size it measured.
-        # Otherwise (a migration) all workers start at once: there the slots matter, not the count.
-        self._probing = self.fewest_requests and not self.sizer.measured and len(items) <= self.workers * MAX_CHUNK
+        # Fewest requests (the scheduled job): a call on a message and table never timed sends one chunk alone
+        # first, then the rest at the size it measured. Otherwise (a migration) all workers start at once: there
+        # the slots matter, not the count.
+        self._probing = self.fewest_requests and not self.sizer.measured
         for number, round_items in enumerate(rounds):
             self._last_round = number == len(rounds) - 1
             self._queue, self._pos, self._waiting = round_items, 0, []
@@ -348,10 +349,9 @@ class BulkWriter:
                     self._cond.wait()  # the first chunk is being timed
                     continue
                 size = self.sizer.size
-                # Fewest requests: a round of one wave or less (a daily job's few hundred records) goes in full
-                # chunks. Otherwise the tail is shared between the workers, so they all finish together.
-                one_wave = self.fewest_requests and len(self._queue) <= size * self.workers
-                if not one_wave and remaining < size * self.workers:
+                # Fewest requests: full chunks to the last. Otherwise the tail is shared between the workers, so
+                # they all finish together (more, smaller requests at the end, every slot busy).
+                if not self.fewest_requests and remaining < size * self.workers:
                     size = min(size, max(TAIL_FLOOR, -(-remaining // self.workers)))
                 if not self._after and self._waits is None:
                     chunk = self._queue[self._pos : self._pos + size]

@@ -53,10 +53,10 @@ class DataverseClient:
         self.transport.throttle_listeners.append(self.gate.throttled)
         self._sizers: dict[tuple[str, str], ChunkSizer] = {}
         self._learned: dict[str, int] = {}
-        #: Spend the fewest requests rather than the fewest seconds on small bulk calls: a small call on a message
-        #: and table never timed sends one chunk alone first, and a call of no more than one wave goes in full
-        #: chunks. For the scheduled job, which shares the tenant's request budget with other integrations all day
-        #: and whose calls are small; a migration (the default) keeps every slot busy instead.
+        #: Spend the fewest requests rather than the fewest seconds on bulk calls: a call on a message and table
+        #: never timed sends one chunk alone first, and every chunk is full, the last too. For the scheduled job,
+        #: which shares the tenant's request budget with other integrations all day and whose calls are small; a
+        #: migration (the default) keeps every slot busy instead.
         self.fewest_requests = False
 
     @classmethod

@@ -287,3 +287,18 @@ def test_a_waiting_chunk_is_sent_whole_not_in_parts(sandbox: Any, client_for: An
         )
         assert first.result().requests == 1
     assert (second.succeeded, second.failed, second.requests) == (300, [], 1)
+
+
+def test_the_scheduled_jobs_client_sends_full_chunks_to_the_last(sandbox: Any, client_for: Any) -> None:
+    """2,500 records at a learned 1,000 a chunk: the scheduled job's client sends 3 requests (1,000, 1,000, 500), the
+    fewest there can be; a migration's client shares the last 1,500 between its 4 workers to finish together."""
+    records = [({"accountnumber": f"F-{i:04d}"}, {"name": f"Full {i}"}) for i in range(2500)]
+    daily = client_for(sandbox)
+    daily.fewest_requests = True
+    daily.start_chunk_sizes({"UpsertMultiple accounts": 1000})
+    result = daily.upsert_multiple("accounts", "account", records)
+    assert (result.succeeded, result.failed, result.requests) == (2500, [], 3)
+    migration = client_for(sandbox)
+    migration.start_chunk_sizes({"UpsertMultiple accounts": 1000})
+    result = migration.upsert_multiple("accounts", "account", records)
+    assert result.succeeded == 2500 and result.requests > 3
