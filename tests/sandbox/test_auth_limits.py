@@ -83,10 +83,11 @@ def test_every_call_needs_a_valid_bearer_token(sandbox: Any) -> None:
 
 def test_token_expires_mid_run() -> None:
     # OAUTH: access tokens expire; lifetime is configurable so a run meets an expiry.
-    with SandboxServer(SandboxOptions(port=0, token_lifetime_seconds=1.0)) as sb:
+    # (2 s, not 1: the first call must land inside the lifetime even on a loaded CI machine.)
+    with SandboxServer(SandboxOptions(port=0, token_lifetime_seconds=2.0)) as sb:
         api = Api(sb.api_url, sb.issue_token())
         assert api.get("WhoAmI").status_code == 200
-        time.sleep(1.2)
+        time.sleep(2.2)
         assert api.get("WhoAmI").status_code == 401
         api2 = Api(sb.api_url, sb.issue_token(lifetime=60))
         assert api2.get("WhoAmI").status_code == 200
@@ -186,12 +187,13 @@ def test_execution_time_limit_429() -> None:
 
 def test_concurrent_request_limit_429() -> None:
     # LIMITS/PARALLEL: -2147015898 / 0x80072326 "Number of concurrent requests exceeded the limit of 52."
-    with SandboxServer(SandboxOptions(port=0, limits=LimitOptions(concurrent=1), faults="slow_seconds=0.5")) as sb:
+    # The slow request holds its slot 2 s; the second comes 0.5 s after it started (margins for a loaded CI machine).
+    with SandboxServer(SandboxOptions(port=0, limits=LimitOptions(concurrent=1), faults="slow_seconds=2")) as sb:
         token = sb.issue_token()
         sb.faults.schedule("slow", path_contains="accounts")
         slow = threading.Thread(target=lambda: Api(sb.api_url, token).get("accounts?$select=name"))
         slow.start()
-        time.sleep(0.15)
+        time.sleep(0.5)
         r = Api(sb.api_url, token).get("WhoAmI")
         slow.join()
         assert r.status_code == 429
