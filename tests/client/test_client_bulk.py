@@ -176,30 +176,20 @@ def test_a_record_bound_to_another_new_record_waits_for_it_alone(sandbox: Any, d
         assert by_number[f"K-{i:04d}"]["_parentaccountid_value"] == parent["accountid"]
 
 
-def test_records_wait_on_a_second_call_running_alongside_and_skip_a_failed_parent(sandbox: Any, dv_client: Any) -> None:
-    """Two calls at once, as the push runs requesters and cases: each child waits only for its own parent in the
-    other call, none is sent bound to a parent that is not there yet, and a child whose parent failed is reported
-    unsent (dependency_failed) instead of being sent to fail on its binding."""
+def _alongside(client: Any, parents: list[Any], children: list[Any], needs: dict[int, list[int]]) -> tuple[Any, Any]:
+    """Parents and children as two calls at once, as the push runs requesters and cases: the children's call starts
+    once the parents' last chunk is handed out, each child waiting on ``needs`` (its parents' positions).
+    -> (the parents' result, the children's result)."""
     from concurrent.futures import ThreadPoolExecutor
     from threading import Event
 
     from connector.dataverse import Settlement
-    from connector.dataverse.bulk import DEPENDENCY_FAILED
 
-    parents = [({"accountnumber": f"Q-{j:03d}"}, {"name": f"Parent {j}"}) for j in range(300)]
-    parents[7] = ({"accountnumber": "Q-007"}, {"name": "x" * 200})  # longer than name's 160: refused
-    children = [
-        (
-            {"accountnumber": f"R-{i:04d}"},
-            {"name": f"Child {i}", "parentaccountid@odata.bind": f"/accounts(accountnumber='Q-{i % 300:03d}')"},
-        )
-        for i in range(900)
-    ]
     settlement, drained = Settlement(), Event()
 
     def parent_call() -> Any:
         try:
-            return dv_client.upsert_multiple(
+            return client.upsert_multiple(
                 "accounts",
                 "account",
                 parents,
@@ -212,10 +202,26 @@ def test_records_wait_on_a_second_call_running_alongside_and_skip_a_failed_paren
     with ThreadPoolExecutor(max_workers=1) as pool:
         first = pool.submit(parent_call)
         assert drained.wait(30)  # handed out before its last chunk settled, so the children can start
-        second = dv_client.upsert_multiple(
-            "accounts", "account", children, waits=(settlement, {i: [i % 300] for i in range(900)})
+        second = client.upsert_multiple("accounts", "account", children, waits=(settlement, needs))
+        return first.result(), second
+
+
+def test_records_wait_on_a_second_call_running_alongside_and_skip_a_failed_parent(sandbox: Any, dv_client: Any) -> None:
+    """Two calls at once, as the push runs requesters and cases: each child waits only for its own parent in the
+    other call, none is sent bound to a parent that is not there yet, and a child whose parent failed is reported
+    unsent (dependency_failed) instead of being sent to fail on its binding."""
+    from connector.dataverse.bulk import DEPENDENCY_FAILED
+
+    parents = [({"accountnumber": f"Q-{j:03d}"}, {"name": f"Parent {j}"}) for j in range(300)]
+    parents[7] = ({"accountnumber": "Q-007"}, {"name": "x" * 200})  # longer than name's 160: refused
+    children = [
+        (
+            {"accountnumber": f"R-{i:04d}"},
+            {"name": f"Child {i}", "parentaccountid@odata.bind": f"/accounts(accountnumber='Q-{i % 300:03d}')"},
         )
-        parent_result = first.result()
+        for i in range(900)
+    ]
+    parent_result, second = _alongside(dv_client, parents, children, {i: [i % 300] for i in range(900)})
     assert parent_result.succeeded == 299 and [f.index for f in parent_result.failed] == [7]
     unsent = sorted(f.index for f in second.failed)
     assert unsent == [7, 307, 607]  # the three children of the refused parent, from i % 300 == 7
@@ -247,11 +253,6 @@ def test_a_small_call_on_a_new_table_times_one_chunk_then_sends_the_rest_in_one(
 def test_a_waiting_chunk_is_sent_whole_not_in_parts(sandbox: Any, client_for: Any) -> None:
     """A daily job's 300 new cases, half of them bound to requesters the other call is still writing: the chunk
     waits for them and goes as one request, not the ready half now and the rest in a second request."""
-    from concurrent.futures import ThreadPoolExecutor
-    from threading import Event
-
-    from connector.dataverse import Settlement
-
     client = client_for(sandbox)
     client.fewest_requests = True  # the scheduled job's
     client.start_chunk_sizes({"UpsertMultiple accounts": 1000})  # as after a migration
@@ -265,27 +266,8 @@ def test_a_waiting_chunk_is_sent_whole_not_in_parts(sandbox: Any, client_for: An
         )
         for i in range(300)
     ]
-    settlement, drained = Settlement(), Event()
-
-    def parent_call() -> Any:
-        try:
-            return client.upsert_multiple(
-                "accounts",
-                "account",
-                parents,
-                on_settled=lambda ok, failed: settlement.add(ok, [f.index for f in failed]),
-                on_drained=drained.set,
-            )
-        finally:
-            settlement.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        first = pool.submit(parent_call)
-        assert drained.wait(30)
-        second = client.upsert_multiple(
-            "accounts", "account", children, waits=(settlement, {i: [i] for i in range(150)})
-        )
-        assert first.result().requests == 1
+    first, second = _alongside(client, parents, children, {i: [i] for i in range(150)})
+    assert first.requests == 1
     assert (second.succeeded, second.failed, second.requests) == (300, [], 1)
 
 
