@@ -358,13 +358,13 @@ class BulkWriter:
                     self._pos += len(chunk)
                 else:
                     chunk = self._take_ready(size)
-                    short = len(chunk) < min(size, remaining)
-                    if chunk and short and self._waits is not None and self._waits_elsewhere():
+                    elsewhere = len(chunk) < min(size, remaining) and self._waits_elsewhere()
+                    if chunk and elsewhere:
                         # More of this chunk's records will be ready once the other call settles: wait for them
                         # rather than send a part now and the rest in a request of its own.
                         self._waiting = chunk + self._waiting
                         chunk = []
-                    if not chunk and self._waits is not None and self._waits_elsewhere():
+                    if elsewhere and self._waits is not None:
                         # The other call settles chunks on its own threads: look again shortly.
                         self._cond.release()
                         try:
@@ -406,13 +406,16 @@ class BulkWriter:
                     continue
                 if self._waits is not None:
                     settlement, needs = self._waits
-                    doomed = [i for i in chunk if settlement.failed(needs.get(i.index, ()))]
+                    doomed: list[_Item] = []
+                    sendable: list[_Item] = []
+                    for item in chunk:
+                        (doomed if settlement.failed(needs.get(item.index, ())) else sendable).append(item)
                     if doomed:
                         unsent = DataverseError(
                             "a record it is bound to failed, so it was not sent", code=DEPENDENCY_FAILED
                         )
                         self._fail(doomed, unsent)
-                        chunk = [i for i in chunk if not settlement.failed(needs.get(i.index, ()))]
+                        chunk = sendable
                         if not chunk:
                             continue
                 self._send_chunk(chunk)

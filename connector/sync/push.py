@@ -416,7 +416,7 @@ class Pusher:
                 cases, adopted, after = self._new_cases(plan)
                 links: list[_Link] = []
                 if after and self.client.fewest_requests and len(cases) <= DEFER_LINKS_UP_TO:
-                    after, links = self._defer_links(cases, after)
+                    links, after = self._defer_links(cases, after), {}
                 position = {c.source_key: i for i, c in enumerate(contact_creates)}
                 needs = {i: [position[r.contact_ref]] for i, r in enumerate(cases) if r.contact_ref in position}
                 drained.wait()
@@ -442,25 +442,21 @@ class Pusher:
         created = {id(r) for r in landed}
         return self.push_updates(plan.by_action("update"), adopted, [k for k in links if id(k.rec) in created])
 
-    def _defer_links(
-        self, cases: list[PlannedRecord], after: dict[int, list[int]]
-    ) -> tuple[dict[int, list[int]], list[_Link]]:
+    def _defer_links(self, cases: list[PlannedRecord], after: dict[int, list[int]]) -> list[_Link]:
         """A few new cases bound to other new cases: create them all in the fewest requests, then set those links
-        with the other updates (one UpdateMultiple), instead of one request per level of a chain of repeats.
+        with the other updates (one UpdateMultiple), instead of one request per level of a chain of repeats. Every
+        position in ``after`` is there because its payload binds ``related_case`` (see ``_dependency_order``).
 
         Until its link has landed a case is saved as not yet in step (its related-case hash is the empty value's),
         so a run killed in between, or a link the CRM refuses, is sent again by the next run or the retry."""
-        spec = self.m.fields["related_case"]
-        key = spec.payload_key
+        key = self.m.fields["related_case"].payload_key
         links: list[_Link] = []
         for pos in after:
             rec = cases[pos]
-            if key not in rec.payload:
-                continue
-            links.append(_Link(rec, {key: rec.payload.pop(key)}, rec.payload_hash, rec.field_hashes.get(key)))
+            links.append(_Link(rec, key, rec.payload.pop(key), rec.payload_hash, rec.field_hashes[key]))
             rec.field_hashes = {**rec.field_hashes, key: field_hash(None)}
             rec.payload_hash = DEFERRED
-        return {}, links
+        return links
 
     def _contacts(self, plan: Plan) -> tuple[list[PlannedRecord], list[dict[str, Any]]]:
         """Adopts requesters the CRM has (by key, then by email) and updates those and the changed ones;
@@ -603,11 +599,10 @@ class Pusher:
                 if rec.source_key in moved_in_bulk:
                     moved.append(rec)
         for link in links:  # the case is in step once this lands: its planned hashes are what the CRM holds
-            link.rec.payload.update(link.body)
+            link.rec.payload[link.key] = link.value
             link.rec.payload_hash = link.payload_hash
-            if link.field_hash is not None:
-                link.rec.field_hashes = {**link.rec.field_hashes, **dict.fromkeys(link.body, link.field_hash)}
-            bulk.append((link.rec, dict(link.body)))
+            link.rec.field_hashes = {**link.rec.field_hashes, link.key: link.field_hash}
+            bulk.append((link.rec, {link.key: link.value}))
         landed = self.bulk_update(m.entity_set, m.table, m.primary_id, [r for r, _ in bulk], [b for _, b in bulk])
         linked = {id(k.rec) for k in links}
         self.counts["links_set"] += sum(1 for r in landed if id(r) in linked)
@@ -849,9 +844,10 @@ class _Link:
     """A new case's related-case binding, held back until the case exists (see ``Pusher._defer_links``)."""
 
     rec: PlannedRecord
-    body: dict[str, Any]
+    key: str  # the payload key of the binding ("foi_relatedcaseid@odata.bind")
+    value: Any
     payload_hash: str
-    field_hash: str | None
+    field_hash: str
 
 
 def _dependency_order(
