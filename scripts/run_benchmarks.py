@@ -140,7 +140,7 @@ def _line(text: str, pattern: str) -> str:
 def _within(r: dict[str, Any]) -> str:
     """The SDK's best within x-ms-dop-hint (Microsoft's guidance) when the overall best is above it."""
     w, b, floor = r.get("sdk_within_dop"), r["sdk"], r.get("floor", {}).get("seconds")
-    if not w or (w["threads"], w["chunk"]) == (b["threads"], b["chunk"]) or not floor:
+    if not w or not floor:
         return ""
     return (
         f" ({b['threads']} threads is above the x-ms-dop-hint of {r.get('sdk_dop_hint')}; within it "
