@@ -40,7 +40,7 @@ from connector.model import FoiCase
 from connector.sync.check import Kind, metadata_shaped, require_valid_cached
 from connector.sync.lock import RunLock, lock_for
 from connector.sync.mapping import TargetMapping, load_target_mapping
-from connector.sync.plan import Plan, PlannedRecord, build_plan
+from connector.sync.plan import Plan, PlannedRecord, Planner
 from connector.sync.push import FATAL, NameResolver, Pusher, already_in_crm
 from connector.sync.state import StateStore
 
@@ -361,36 +361,60 @@ def _intake(run: _Run, read: Callable[[], IntakeResult], cases: list[FoiCase] | 
     return cases
 
 
-def _plan(
+def _planner(
     run: _Run,
     client: DataverseClient,
     cases: list[FoiCase],
     engine: DeadlineEngine | None,
     today: date,
     origin: dict[str, Any],
-) -> tuple[Plan, NameResolver]:
-    settings = run.settings
-    hours = settings.sync.metadata_check_hours
+) -> _Planning:
+    """The plan's two passes, ready to run (connector/sync/plan.py Planner)."""
+    hours = run.settings.sync.metadata_check_hours
     resolver = NameResolver(client, run.state, run.environment, hours, remember=not run.dry_run)
+    planner = Planner(
+        cases,
+        run.mapping,
+        run.state,
+        engine=engine,
+        today=today,
+        origin=origin,
+        grades=run.grades,
+        resolve=resolver,
+        crm_keys=run.crm_keys,
+    )
+    return _Planning(planner, resolver)
+
+
+@dataclass
+class _Planning:
+    """A plan being made: the planner, its name lookups, and the requesters of its first pass once run."""
+
+    planner: Planner
+    resolver: NameResolver
+    requesters: list[PlannedRecord] | None = None
+    #: The push's progress, whose total is known once the cases are planned.
+    progress: _Progress | None = None
+
+
+def _plan(run: _Run, planning: _Planning) -> Plan:
+    """The whole plan as one step (the scheduled job, a dry run)."""
     with run.step("plan") as c:
-        plan = build_plan(
-            cases,
-            run.mapping,
-            run.state,
-            engine=engine,
-            today=today,
-            origin=origin,
-            grades=run.grades,
-            resolve=resolver,
-            crm_keys=run.crm_keys,
-        )
-        run.record_plan(plan)
-        c["unresolved_lookups"] = resolver.unresolved
-        c["lookups_live"] = resolver.live
-        for line in resolver.summary(run.mapping.source_path or settings.sync.target_mapping):
-            log.warning(line, extra={"run_id": run.report.run_id, "code": "lookup_unresolved"})
-            run.report.warnings.append(line)
-    return plan, resolver
+        plan = _planned(run, planning, c)
+    return plan
+
+
+def _planned(run: _Run, planning: _Planning, c: dict[str, Any]) -> Plan:
+    """The plan from its planner (with the requesters already written, if any); counted into step ``c``."""
+    plan = planning.planner.plan(planning.requesters)
+    run.record_plan(plan)
+    resolver = planning.resolver
+    c["unresolved_lookups"] = resolver.unresolved
+    c["lookups_live"] = resolver.live
+    for line in resolver.summary(run.mapping.source_path or run.settings.sync.target_mapping):
+        log.warning(line, extra={"run_id": run.report.run_id, "code": "lookup_unresolved"})
+        run.report.warnings.append(line)
+    return plan
 
 
 def deadline_engine(settings: Settings) -> DeadlineEngine:
@@ -405,12 +429,27 @@ def _slice(settings: Settings) -> int:
     return max(10, min(1000, 2 * settings.dataverse.bulk_chunk_size))
 
 
-def _push(run: _Run, plan: Plan, pusher: Pusher, today: date) -> list[PlannedRecord]:
-    """Rejects to dead letters, then requesters, cases, stage notes and flow moves; then the audit notes."""
+def _push(run: _Run, plan: Plan | _Planning, pusher: Pusher, today: date) -> Plan:
+    """Rejects to dead letters, then requesters, cases, stage notes and flow moves; then the audit notes.
+
+    Given a plan still being made (a migration), the requesters of its first pass are written while its cases are
+    planned, so the server is busy during the plan's longest part; -> the plan."""
     with run.step("push") as c:
-        for rec in plan.by_action("reject"):
-            pusher.dead(rec, rec.error_code, rec.error)
-        moved = pusher.push_requesters_and_cases(plan)
+        planning = plan if isinstance(plan, _Planning) else None
+        if isinstance(plan, Plan):
+            for rec in plan.by_action("reject"):
+                pusher.dead(rec, rec.error_code, rec.error)
+        with pusher.start_requesters(plan.contacts if isinstance(plan, Plan) else plan.requesters or []) as stream:
+            if planning is not None:
+                started = time.monotonic()
+                plan = _planned(run, planning, c)
+                c["planned_while_writing_ms"] = int(1000 * (time.monotonic() - started))
+                for rec in plan.by_action("reject"):
+                    pusher.dead(rec, rec.error_code, rec.error)
+                if planning.progress is not None:
+                    planning.progress.expect(_todo(plan))
+            assert isinstance(plan, Plan)
+            moved = pusher.push_cases(plan, stream)
         if "timeline.note_regarding_nav" in run.unlinkable:
             c["notes_skipped"] = len(moved)
         else:
@@ -422,25 +461,38 @@ def _push(run: _Run, plan: Plan, pusher: Pusher, today: date) -> list[PlannedRec
     _audit(run, plan, today)
     if pusher.metadata_suspect:
         run.distrust_metadata("push")
-    return moved
+    return plan
 
 
-def _progress(on_progress: OnProgress | None, step: str, total: int) -> Callable[[int], None] | None:
+def _todo(plan: Plan) -> int:
+    """Records the push will write (its progress total)."""
+    return sum(1 for r in plan.cases + plan.contacts if r.action in ("create", "update"))
+
+
+class _Progress:
     """The push's record counter (called from its worker threads) as ``ProgressEvent``s for the caller, in order
     (one at a time: the caller's callback needs no lock of its own)."""
-    if on_progress is None or total == 0:
-        return None
-    lock = threading.Lock()
-    done = 0
 
-    def advance(n: int) -> None:
-        nonlocal done
-        with lock:
-            done += n
-            on_progress(ProgressEvent(step, done, total))
+    def __init__(self, on_progress: OnProgress, step: str, total: int) -> None:
+        self.on_progress, self.step, self.total = on_progress, step, total
+        self.lock = threading.Lock()
+        self.done = 0
+        on_progress(ProgressEvent(step, 0, total))
 
-    on_progress(ProgressEvent(step, 0, total))
-    return advance
+    def __call__(self, n: int) -> None:
+        with self.lock:
+            self.done += n
+            self.on_progress(ProgressEvent(self.step, self.done, self.total))
+
+    def expect(self, total: int) -> None:
+        """The total, once known (a migration's cases are planned while its requesters are written)."""
+        with self.lock:
+            self.total = total
+            self.on_progress(ProgressEvent(self.step, self.done, total))
+
+
+def _progress(on_progress: OnProgress | None, step: str, total: int) -> _Progress | None:
+    return None if on_progress is None or total == 0 else _Progress(on_progress, step, total)
 
 
 def _run_lock(settings: Settings, dry_run: bool, held: RunLock | None) -> contextlib.AbstractContextManager[object]:
@@ -599,24 +651,24 @@ def run_sync(
             _check(run, client)
             _pull(run)  # the CRM's history and officers' stages, before intake reads the sources
             cases = _intake(run, read, cases)
-            plan, resolver = _plan(run, client, cases, engine, today, {"kind": "sync"})
+            planning = _planner(run, client, cases, engine, today, {"kind": "sync"})
+            plan = _plan(run, planning)
             if dry_run:
                 run.preview_existing(plan)
                 status = "dry-run"
                 return run.finish(status)
-            todo = sum(1 for r in plan.cases + plan.contacts if r.action in ("create", "update"))
             pusher = Pusher(
                 client,
                 run.mapping,
                 run.state,
                 run.report.run_id,
-                progress=_progress(on_progress, "push", todo),
+                progress=_progress(on_progress, "push", _todo(plan)),
                 slice_size=_slice(settings),
             )
             _push(run, plan, pusher, today)
             with run.step("reminders", fatal=False) as c:
                 if "reminders.regarding_nav" not in run.unlinkable:
-                    pusher.reminders(plan, engine, today, resolver)
+                    pusher.reminders(plan, engine, today, planning.resolver)
                 c.update(pusher.counts)
                 pusher.counts.clear()
                 if pusher.metadata_suspect:
@@ -690,25 +742,31 @@ def run_migrate(
             client = run.open_client()
             _check(run, client)
             cases = _intake(run, lambda: read_migration_source(settings, source_path, mapping_path), cases)
-            plan, _ = _plan(run, client, cases, engine, today, origin)
-            tl = run.mapping.timeline
-            if not (tl.audit_notes and tl.audit_on_migrate):  # no audit notes (_audit): nothing reads these again
-                run.intake_frame, run.grades = None, {}
+            planning = _planner(run, client, cases, engine, today, origin)
             if dry_run:
-                run.preview_existing(plan)
+                run.preview_existing(_plan(run, planning))
                 status = "dry-run"
                 return run.finish(status)
-            todo = sum(1 for r in plan.cases + plan.contacts if r.action in ("create", "update"))
+            with run.step("plan") as c:
+                # The first pass only: its requesters are written while the push step plans the cases.
+                planning.requesters = planning.planner.requesters()
+                c["requesters"] = len(planning.requesters)
+            # The progress total until the cases are planned: every case and requester may be written.
+            todo = len(cases) + sum(1 for r in planning.requesters if r.action in ("create", "update"))
+            planning.progress = _progress(on_progress, "push", todo)
             pusher = Pusher(
                 client,
                 run.mapping,
                 run.state,
                 run.report.run_id,
                 bypass_plugins=bypass_plugins,
-                progress=_progress(on_progress, "push", todo),
+                progress=planning.progress,
                 slice_size=_slice(settings),
             )
-            _push(run, plan, pusher, today)
+            plan = _push(run, planning, pusher, today)
+            tl = run.mapping.timeline
+            if not (tl.audit_notes and tl.audit_on_migrate):  # no audit notes (_audit): nothing reads these again
+                run.intake_frame, run.grades = None, {}
             if acknowledge:
                 _letters(run, plan)
             else:

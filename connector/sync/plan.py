@@ -227,140 +227,263 @@ def build_plan(
 ) -> Plan:
     """Pure diff: reads the state, writes nothing. ``crm_keys``: key-safe references the CRM holds (the pull's
     mirror), casefolded, so a related-case link may point at a case the connector never pushed."""
-    today = today or date.today()
-    case_state = state.records(mapping.table)
-    known = {k.casefold() for k in case_state} | {k.casefold() for k in crm_keys or ()}
-    received = {odata.key_safe(c.reference).casefold(): (c.received_at, c.reference) for c in cases}
-    known |= set(received)
-    contact_state = state.records(mapping.contact.table)
-    cm = mapping.contact
-    contacts: dict[str, PlannedRecord] = {}
-    planned: list[PlannedRecord] = []
-    seen: set[str] = set()
-    # Equal strings of this plan's payloads and field hashes share one object (a due date, a reference written to
-    # two columns, a field hash): a plan holds every case's payload through the push. Dropped with the plan step.
-    strings: dict[str, str] = {}
-    # Records the state has never seen list every column as changed: one list per set of columns, read-only.
-    all_changed: dict[tuple[str, ...], list[str]] = {}
+    planner = Planner(
+        cases,
+        mapping,
+        state,
+        engine=engine,
+        today=today,
+        origin=origin,
+        origins=origins,
+        grades=grades,
+        resolve=resolve,
+        crm_keys=crm_keys,
+    )
+    planner.requesters()
+    return planner.plan()
 
-    def share(values: dict[str, Any]) -> dict[str, Any]:
+
+@dataclass
+class _Keyed:
+    """A case that passed the first pass: its key, requester and origin, for the second."""
+
+    case: FoiCase
+    source_key: str
+    ref: str
+    origin: dict[str, Any]
+
+
+class Planner:
+    """The plan in two passes, so a migration can write the requesters while its cases are planned.
+
+    ``requesters()`` is the cheap pass (keys, duplicates, one payload per requester); ``cases()`` maps every case
+    (deadlines, bindings, hashes), most of the plan's time. ``plan()`` runs what has not run and keeps only the
+    requesters the planned cases need. A caller that writes the requesters before ``cases()`` writes those of
+    ``requesters()``: the requesters of new cases and of cases re-pointed to another requester, which may include
+    the requester of a case the second pass then rejects (a value the mapping cannot express).
+    """
+
+    def __init__(
+        self,
+        cases: list[FoiCase],
+        mapping: TargetMapping,
+        state: StateStore,
+        *,
+        engine: DeadlineEngine | None = None,
+        today: date | None = None,
+        origin: dict[str, Any] | None = None,
+        origins: dict[str, dict[str, Any]] | None = None,
+        grades: Mapping[str, Grade] | None = None,
+        resolve: Resolver | None = None,
+        crm_keys: set[str] | None = None,
+    ) -> None:
+        self.cases_in = cases
+        self.m = mapping
+        self.engine = engine
+        self.today = today or date.today()
+        self.origin = origin or {}
+        self.origins = origins or {}
+        self.grades = grades or {}
+        self.resolve = resolve
+        self.case_state = state.records(mapping.table)
+        known = {k.casefold() for k in self.case_state} | {k.casefold() for k in crm_keys or ()}
+        self.received = {odata.key_safe(c.reference).casefold(): (c.received_at, c.reference) for c in cases}
+        self.known = known | set(self.received)
+        self.contact_state = state.records(mapping.contact.table)
+        self.contacts: dict[str, PlannedRecord] = {}
+        #: Requesters whose payload the mapping cannot express: (error code, message), for each of their cases.
+        self.contact_errors: dict[str, tuple[str, str]] = {}
+        #: Every case in order: a reject already, or what the second pass needs.
+        self.order: list[PlannedRecord | _Keyed] | None = None
+        self.planned: list[PlannedRecord] | None = None
+        # Equal strings of this plan's payloads and field hashes share one object (a due date, a reference written
+        # to two columns, a field hash): a plan holds every case's payload through the push.
+        self.strings: dict[str, str] = {}
+        # Records the state has never seen list every column as changed: one list per set of columns, read-only.
+        self.all_changed: dict[tuple[str, ...], list[str]] = {}
+        req = mapping.fields.get("requester")
+        #: The payload key of a connector-owned requester lookup: a case re-pointed there needs its requester.
+        self.req_key = req.payload_key if req is not None and req.owner == "connector" else None
+
+    # ------------------------------------------------------------------ helpers
+    def _share(self, values: dict[str, Any]) -> dict[str, Any]:
+        strings = self.strings
         for k, v in values.items():
             if type(v) is str:
                 values[k] = strings.setdefault(v, v)
         return values
 
-    def changed(fh: dict[str, str], prev: RecordState | None) -> list[str]:
+    def _changed(self, fh: dict[str, str], prev: RecordState | None) -> list[str]:
         if prev is not None:
             return _changed(fh, prev)
         cols = tuple(fh)
-        found = all_changed.get(cols)
+        found = self.all_changed.get(cols)
         if found is None:
-            found = all_changed[cols] = _changed(fh, prev)
+            found = self.all_changed[cols] = _changed(fh, prev)
         return found
 
-    def reject(case: FoiCase, org: dict[str, Any], key: str, code: str, error: str, **extra: Any) -> PlannedRecord:
+    def _reject(
+        self, case: FoiCase, org: dict[str, Any], key: str, code: str, error: str, **extra: Any
+    ) -> PlannedRecord:
         """A case that cannot be pushed: it becomes a dead letter with this code and message."""
         return PlannedRecord(
-            mapping.table, key, case.reference, "reject", case=case, origin=org, error_code=code, error=error, **extra
+            self.m.table, key, case.reference, "reject", case=case, origin=org, error_code=code, error=error, **extra
         )
 
-    for case in cases:
-        org = dict(origin or {})
-        org.update((origins or {}).get(case.reference, {}))
-        org["reference"] = case.reference
-        try:
-            source_key = mapping.source_key(case)
-        except (odata.UnsafeKeyValue, ValueError) as exc:
-            planned.append(reject(case, org, case.reference, "key_unsafe", str(exc)))
-            continue
-        if source_key in seen:
-            planned.append(
-                reject(
-                    case,
-                    org,
-                    source_key,
-                    "duplicate_reference",
-                    "another case in this run has the same key-safe reference; make references unique",
-                )
-            )
-            continue
-        seen.add(source_key)
-        ref = requester_ref(case)
-        # -------- requester contact
-        try:
-            if ref not in contacts:
-                cpayload = share(contact_payload(mapping, case))
-                chash = stable_hash({"mapping": mapping.fingerprint, "contact": cpayload})
-                prev_c = contact_state.get(ref)
-                key = cm.key_value(ref, str(case.requester.email) if case.requester.email else None)
-                fh = share({k: field_hash(v) for k, v in cpayload.items()})
-                action: Action = "create" if prev_c is None else ("skip" if prev_c.payload_hash == chash else "update")
-                contacts[ref] = PlannedRecord(
-                    cm.table,
-                    ref,
-                    ref,
-                    action,
-                    payload=cpayload,
-                    payload_hash=chash,
-                    field_hashes=fh,
-                    changed=changed(fh, prev_c),
-                    previous=prev_c,
-                    dataverse_id=prev_c.dataverse_id if prev_c else None,
-                    email=str(case.requester.email).lower() if case.requester.email else None,
-                    key=key,
-                    origin={**org, "requester_of": case.reference},
-                )
-            key_col, key_val = next(iter(contacts[ref].key.items()))
-            binds: dict[str, str | None] = {"requester": odata.bind(cm.entity_set, {key_col: key_val})}
-            binds.update(related_case_bind(mapping, case, known, received))
-            g = (grades or {}).get(case.reference)
-            # A case re-planned without intake's grades (a dead-letter retry) carries its own grade.
-            derived = derived_values(case, engine, today, (g.grade if g is not None else None) or case.grade)
-            payload = mapping.to_crm(case, derived, binds=binds, resolve=resolve)
-        except MappingValueError as exc:
-            planned.append(reject(case, org, source_key, exc.code, str(exc), contact_ref=ref))
-            continue
-        except (odata.UnsafeKeyValue, ValueError) as exc:
-            planned.append(reject(case, org, source_key, "invalid_value", str(exc), contact_ref=ref))
-            continue
-        share(payload)
-        phash = mapping.hash_payload(payload)
-        fh = share({k: field_hash(v) for k, v in payload.items()})
-        prev = case_state.get(source_key)
-        stage_col = mapping.stage_field.column if mapping.stage_field else None
-        if prev is None:
-            action = "create"
-        elif prev.payload_hash == phash:
-            action = "skip"
-        else:
-            action = "update"
-        planned.append(
-            PlannedRecord(
-                mapping.table,
-                source_key,
-                case.reference,
-                action,
-                payload=payload,
-                payload_hash=phash,
-                field_hashes=fh,
-                changed=changed(fh, prev),
-                previous=prev,
-                stage=case.stage.value if stage_col else None,
-                case=case,
-                contact_ref=ref,
-                origin=org,
-                dataverse_id=prev.dataverse_id if prev else None,
-            )
+    def _requester_bind(self, ref: str) -> str:
+        cm = self.m.contact
+        key_col, key_val = next(iter(self.contacts[ref].key.items()))
+        return odata.bind(cm.entity_set, {key_col: key_val})
+
+    def _contact(self, case: FoiCase, ref: str, org: dict[str, Any]) -> PlannedRecord:
+        cm = self.m.contact
+        cpayload = self._share(contact_payload(self.m, case))
+        chash = stable_hash({"mapping": self.m.fingerprint, "contact": cpayload})
+        prev_c = self.contact_state.get(ref)
+        key = cm.key_value(ref, str(case.requester.email) if case.requester.email else None)
+        fh = self._share({k: field_hash(v) for k, v in cpayload.items()})
+        action: Action = "create" if prev_c is None else ("skip" if prev_c.payload_hash == chash else "update")
+        return PlannedRecord(
+            cm.table,
+            ref,
+            ref,
+            action,
+            payload=cpayload,
+            payload_hash=chash,
+            field_hashes=fh,
+            changed=self._changed(fh, prev_c),
+            previous=prev_c,
+            dataverse_id=prev_c.dataverse_id if prev_c else None,
+            email=str(case.requester.email).lower() if case.requester.email else None,
+            key=key,
+            origin={**org, "requester_of": case.reference},
         )
-    # Contacts only matter for new cases, or for updates that re-point a connector-owned requester lookup.
-    req = mapping.fields.get("requester")
-    req_key = req.payload_key if req is not None and req.owner == "connector" else None
-    needed = {
-        p.contact_ref
-        for p in planned
-        if p.action == "create" or (p.action == "update" and req_key is not None and req_key in p.changed)
-    }
-    return Plan(planned, [c for r, c in contacts.items() if r in needed], derived_fields=engine is not None)
+
+    # ------------------------------------------------------------------ pass one
+    def requesters(self) -> list[PlannedRecord]:
+        """Keys, duplicate references and requesters; -> the requesters that new or re-pointed cases need."""
+        order: list[PlannedRecord | _Keyed] = []
+        seen: set[str] = set()
+        needed: set[str] = set()
+        for case in self.cases_in:
+            org = dict(self.origin)
+            org.update(self.origins.get(case.reference, {}))
+            org["reference"] = case.reference
+            try:
+                source_key = self.m.source_key(case)
+            except (odata.UnsafeKeyValue, ValueError) as exc:
+                order.append(self._reject(case, org, case.reference, "key_unsafe", str(exc)))
+                continue
+            if source_key in seen:
+                order.append(
+                    self._reject(
+                        case,
+                        org,
+                        source_key,
+                        "duplicate_reference",
+                        "another case in this run has the same key-safe reference; make references unique",
+                    )
+                )
+                continue
+            seen.add(source_key)
+            ref = requester_ref(case)
+            if ref not in self.contacts and ref not in self.contact_errors:
+                try:
+                    self.contacts[ref] = self._contact(case, ref, org)
+                except MappingValueError as exc:
+                    self.contact_errors[ref] = (exc.code, str(exc))
+                except (odata.UnsafeKeyValue, ValueError) as exc:
+                    self.contact_errors[ref] = ("invalid_value", str(exc))
+            order.append(_Keyed(case, source_key, ref, org))
+            if ref in self.contacts and ref not in needed:
+                prev = self.case_state.get(source_key)
+                if prev is None or (
+                    self.req_key is not None
+                    and field_hash(self._requester_bind(ref)) != prev.field_hashes.get(self.req_key)
+                ):
+                    needed.add(ref)
+        self.order = order
+        return [c for r, c in self.contacts.items() if r in needed]
+
+    # ------------------------------------------------------------------ pass two
+    def cases(self) -> list[PlannedRecord]:
+        """Every case mapped and diffed against the state, in the order intake gave them."""
+        if self.order is None:
+            self.requesters()
+        assert self.order is not None
+        m = self.m
+        stage_col = m.stage_field.column if m.stage_field else None
+        planned: list[PlannedRecord] = []
+        for item in self.order:
+            if isinstance(item, PlannedRecord):
+                planned.append(item)
+                continue
+            case, source_key, ref, org = item.case, item.source_key, item.ref, item.origin
+            failed = self.contact_errors.get(ref)
+            if failed is not None:
+                planned.append(self._reject(case, org, source_key, failed[0], failed[1], contact_ref=ref))
+                continue
+            try:
+                binds: dict[str, str | None] = {"requester": self._requester_bind(ref)}
+                binds.update(related_case_bind(m, case, self.known, self.received))
+                g = self.grades.get(case.reference)
+                # A case re-planned without intake's grades (a dead-letter retry) carries its own grade.
+                derived = derived_values(
+                    case, self.engine, self.today, (g.grade if g is not None else None) or case.grade
+                )
+                payload = m.to_crm(case, derived, binds=binds, resolve=self.resolve)
+            except MappingValueError as exc:
+                planned.append(self._reject(case, org, source_key, exc.code, str(exc), contact_ref=ref))
+                continue
+            except (odata.UnsafeKeyValue, ValueError) as exc:
+                planned.append(self._reject(case, org, source_key, "invalid_value", str(exc), contact_ref=ref))
+                continue
+            self._share(payload)
+            phash = m.hash_payload(payload)
+            fh = self._share({k: field_hash(v) for k, v in payload.items()})
+            prev = self.case_state.get(source_key)
+            action: Action
+            if prev is None:
+                action = "create"
+            elif prev.payload_hash == phash:
+                action = "skip"
+            else:
+                action = "update"
+            planned.append(
+                PlannedRecord(
+                    m.table,
+                    source_key,
+                    case.reference,
+                    action,
+                    payload=payload,
+                    payload_hash=phash,
+                    field_hashes=fh,
+                    changed=self._changed(fh, prev),
+                    previous=prev,
+                    stage=case.stage.value if stage_col else None,
+                    case=case,
+                    contact_ref=ref,
+                    origin=org,
+                    dataverse_id=prev.dataverse_id if prev else None,
+                )
+            )
+        self.planned = planned
+        self.order = None  # let the first pass's list go
+        return planned
+
+    def plan(self, contacts: list[PlannedRecord] | None = None) -> Plan:
+        """The plan: ``contacts`` when the caller already wrote them, else the requesters the planned cases need
+        (new cases, or updates that re-point a connector-owned requester lookup)."""
+        planned = self.planned if self.planned is not None else self.cases()
+        if contacts is None:
+            req_key = self.req_key
+            needed = {
+                p.contact_ref
+                for p in planned
+                if p.action == "create" or (p.action == "update" and req_key is not None and req_key in p.changed)
+            }
+            contacts = [c for r, c in self.contacts.items() if r in needed]
+        return Plan(planned, contacts, derived_fields=self.engine is not None)
 
 
 _EMPTY = field_hash(None)

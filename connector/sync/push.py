@@ -17,13 +17,14 @@ stage wins and the conflict is counted and logged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -168,6 +169,36 @@ class NameResolver:
                 f"(routing rules, source mapping); {then} (fields.{name}.on_missing = '{on_missing}' in {mapping_path})"
             )
         return lines
+
+
+@dataclass
+class RequesterStream:
+    """New requesters being written in the background (:meth:`Pusher.start_requesters`): the cases' stream reads
+    which have settled, and waits for the last chunk to be handed out before it starts."""
+
+    contacts: list[PlannedRecord]
+    creates: list[PlannedRecord]
+    settlement: Settlement
+    drained: threading.Event
+    pool: ThreadPoolExecutor
+    future: Future[list[PlannedRecord]]
+
+    def finish(self) -> list[PlannedRecord]:
+        """Wait for the stream; -> the requesters it created. Safe to call again."""
+        try:
+            return self.future.result()
+        finally:
+            self.pool.shutdown(wait=True)
+
+    def __enter__(self) -> RequesterStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.finish()
+            return
+        with contextlib.suppress(Exception):  # the error in between is the one to report
+            self.finish()
 
 
 class Pusher:
@@ -385,8 +416,15 @@ class Pusher:
         to settle, so the server slots the requesters' last chunks free are filled at once instead of idling
         until the slowest of them is back. A case whose requester failed is not sent: it becomes a dead letter.
         """
+        with self.start_requesters(plan.contacts) as requesters:
+            return self.push_cases(plan, requesters)
+
+    def start_requesters(self, contacts: list[PlannedRecord]) -> RequesterStream:
+        """Adopt and update requesters, then start writing the new ones in the background: the caller may plan
+        its cases meanwhile and hand them to :meth:`push_cases` (a migration does; the scheduled job plans first).
+        Use it as a context manager, so the stream is waited for whatever happens in between."""
         m = self.m
-        contact_creates, contact_bodies = self._contacts(plan)
+        creates, bodies = self._contacts(contacts)
         settlement = Settlement()
         drained = threading.Event()
 
@@ -395,9 +433,9 @@ class Pusher:
                 return self.bulk_upsert(
                     m.contact.entity_set,
                     m.contact.table,
-                    contact_creates,
-                    contact_bodies,
-                    [c.key for c in contact_creates],
+                    creates,
+                    bodies,
+                    [c.key for c in creates],
                     settlement=settlement,
                     on_drained=drained.set,
                 )
@@ -405,34 +443,39 @@ class Pusher:
                 settlement.close()
                 drained.set()
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="foi-requesters") as pool:
-            # The requesters are written while the cases are made ready (their existence check and ids).
-            contacts_done = pool.submit(requesters)
-            try:
-                failed_contacts = {c.source_key for c in plan.contacts if c.action == "reject"}
-                for rec in plan.cases:
-                    if rec.action in ("create", "update") and rec.contact_ref in failed_contacts:
-                        self.dead(rec, REQUESTER_FAILED, REQUESTER_FAILED_MESSAGE)
-                cases, adopted, after = self._new_cases(plan)
-                links: list[_Link] = []
-                if after and self.client.fewest_requests and len(cases) <= DEFER_LINKS_UP_TO:
-                    links, after = self._defer_links(cases, after), {}
-                position = {c.source_key: i for i, c in enumerate(contact_creates)}
-                needs = {i: [position[r.contact_ref]] for i, r in enumerate(cases) if r.contact_ref in position}
-                drained.wait()
-                landed = self.bulk_upsert(
-                    m.entity_set,
-                    m.table,
-                    cases,
-                    [r.payload for r in cases],
-                    [{c: r.payload[c] for c in m.alternate_key} for r in cases],
-                    after,
-                    waits=(settlement, needs),
-                )
-            finally:
-                contacts_landed = contacts_done.result()
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="foi-requesters")
+        return RequesterStream(contacts, creates, settlement, drained, pool, pool.submit(requesters))
+
+    def push_cases(self, plan: Plan, requesters: RequesterStream) -> list[PlannedRecord]:
+        """The cases' stream beside the requesters' (see :meth:`push_requesters_and_cases`), then the updates;
+        -> the case records whose stage changed (for notes)."""
+        m = self.m
+        try:
+            # The cases are made ready (their existence check and ids) while the requesters are written.
+            failed_contacts = {c.source_key for c in requesters.contacts if c.action == "reject"}
+            for rec in plan.cases:
+                if rec.action in ("create", "update") and rec.contact_ref in failed_contacts:
+                    self.dead(rec, REQUESTER_FAILED, REQUESTER_FAILED_MESSAGE)
+            cases, adopted, after = self._new_cases(plan)
+            links: list[_Link] = []
+            if after and self.client.fewest_requests and len(cases) <= DEFER_LINKS_UP_TO:
+                links, after = self._defer_links(cases, after), {}
+            position = {c.source_key: i for i, c in enumerate(requesters.creates)}
+            needs = {i: [position[r.contact_ref]] for i, r in enumerate(cases) if r.contact_ref in position}
+            requesters.drained.wait()
+            landed = self.bulk_upsert(
+                m.entity_set,
+                m.table,
+                cases,
+                [r.payload for r in cases],
+                [{c: r.payload[c] for c in m.alternate_key} for r in cases],
+                after,
+                waits=(requesters.settlement, needs),
+            )
+        finally:
+            contacts_landed = requesters.finish()
         self.counts["contacts_created"] += len(contacts_landed)
-        for c in plan.contacts:
+        for c in requesters.contacts:
             if c.action != "reject" and c.dataverse_id:
                 self.contact_ids[c.source_key] = c.dataverse_id
         self.counts["created"] += len(landed)
@@ -458,17 +501,17 @@ class Pusher:
             rec.payload_hash = DEFERRED
         return links
 
-    def _contacts(self, plan: Plan) -> tuple[list[PlannedRecord], list[dict[str, Any]]]:
+    def _contacts(self, contacts: list[PlannedRecord]) -> tuple[list[PlannedRecord], list[dict[str, Any]]]:
         """Adopts requesters the CRM has (by key, then by email) and updates those and the changed ones;
         -> the new requesters to create, with their bodies (each gets its deterministic id)."""
         cm = self.m.contact
         key_col = cm.alternate_key[0]
         owned = {f.column for f in cm.fields.values() if f.push and f.owner == "connector"}
-        for c in plan.contacts:
+        for c in contacts:
             if c.dataverse_id:
                 self.contact_ids[c.source_key] = c.dataverse_id
-        creates = [c for c in plan.contacts if c.action == "create"]
-        updates = [c for c in plan.contacts if c.action == "update"]
+        creates = [c for c in contacts if c.action == "create"]
+        updates = [c for c in contacts if c.action == "update"]
         adopted: list[PlannedRecord] = []
         if creates:
             found = self.existing(cm.entity_set, cm.primary_id, key_col, [str(c.key[key_col]) for c in creates])
