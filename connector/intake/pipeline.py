@@ -228,7 +228,8 @@ def _finish(
     frame["grade"] = [g.grade for g in grades]
     frame["grade_score"] = [g.score for g in grades]
     frame["grade_reasons"] = [" | ".join(g.reasons) for g in grades]
-    result.grades = {str(frame.at[pos, "reference"]): grades[pos] for pos in keep}
+    references = frame["reference"].tolist()  # frame.at costs ~10 µs a cell: a second at 100,000 cases
+    result.grades = {str(references[pos]): grades[pos] for pos in keep}
     result.frame = frame.iloc[keep].reset_index(drop=True)
     for case in cases:
         _compact(case)

@@ -388,7 +388,10 @@ class TargetMapping(_Model):
         return {f.payload_key for f in self.fields.values() if f.push and f.owner == "connector"}
 
     def alternate_key_values(self, case: FoiCase) -> dict[str, Any]:
-        raw = case_values(case)
+        names = [self.field_name_for_column(col) or "" for col in self.alternate_key]
+        # The usual key (the reference) without every other value of the case: the plan asks for each case's key
+        # before it maps the case, and case_values costs about 15 µs a case.
+        raw = {n: _KEY_VALUES[n](case) for n in names} if all(n in _KEY_VALUES for n in names) else case_values(case)
         out = {}
         for col in self.alternate_key:
             name = self.field_name_for_column(col) or ""
@@ -530,11 +533,18 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()
 
 
+#: The case values an alternate key is usually made of, each computable alone (case_values uses them too).
+_KEY_VALUES: dict[str, Callable[[FoiCase], Any]] = {
+    "reference": lambda case: case.reference,
+    "reference_key": lambda case: odata.key_safe(case.reference),
+}
+
+
 def case_values(case: FoiCase) -> dict[str, Any]:
     """Every case field the vocabulary names, computed from the case alone (no deadline engine)."""
     v: dict[str, Any] = {
-        "reference": case.reference,
-        "reference_key": odata.key_safe(case.reference),
+        "reference": _KEY_VALUES["reference"](case),
+        "reference_key": _KEY_VALUES["reference_key"](case),
         "title": f"{case.reference} {case.subject}",
         "regime": case.regime.value,
         "channel": case.channel.value,
