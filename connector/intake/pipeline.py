@@ -147,6 +147,35 @@ def _finish(
     time_model: ResponseTimeEstimator | None = None,
     crm_history: CrmHistory | None = None,
 ) -> IntakeResult:
+    return _begin(
+        parts,
+        source_names,
+        settings,
+        history=history,
+        model=model,
+        today=today,
+        engine=engine,
+        extra_rejects=extra_rejects,
+        overrides=overrides,
+        time_model=time_model,
+        crm_history=crm_history,
+    ).finish()
+
+
+def _begin(
+    parts: list[NormalizedFrame],
+    source_names: list[str],
+    settings: Settings,
+    *,
+    history: pd.DataFrame | None,
+    model: LearnedRouter | None,
+    today: date | None,
+    engine: DeadlineEngine,
+    extra_rejects: list[Reject] | None = None,
+    overrides: Mapping[str, TriageOverride] | None = None,
+    time_model: ResponseTimeEstimator | None = None,
+    crm_history: CrmHistory | None = None,
+) -> PendingIntake:
     rejects: list[Reject] = list(extra_rejects or [])
     frames = []
     for part in parts:
@@ -158,10 +187,11 @@ def _finish(
         rows_read=sum(p.rows_read for p in parts),
         blank_rows=sum(p.blank_rows for p in parts),
     )
+    pending = PendingIntake(
+        result, frame, rejects, settings, engine, history, model, today, overrides, time_model, crm_history
+    )
     if frame.empty:
-        result.rejects = rejects
-        result.frame = frame
-        return result
+        return pending
 
     # One request, one case: the same message through several addresses or channels (connector/intake/arrivals.py).
     frame, arrivals = merge_arrivals(frame)
@@ -183,60 +213,108 @@ def _finish(
                 )
             )
         frame = frame.loc[~dup].reset_index(drop=True)
+    pending.frame = frame
 
-    today = today or datetime.now(LONDON).date()
-    rules = load_rules(settings.intake.rules) if Path(settings.intake.rules).is_file() else None
-    if rules is None:
-        log.warning("routing rules file %s not found: cases are not routed", settings.intake.rules)
-    routed = classify_frame(frame, rules, model)
-    for col in routed.columns:
-        frame[col] = routed[col].to_numpy(object)
-
-    options = CrossRefOptions(repeat_window_days=settings.intake.repeat_window_days)
-
-    def working_days(regime: str, start: date, end: date) -> int:
-        return int(engine.calendar(regime).working_days_between(start, end))
-
-    links = crossref_frame(frame, history, options, working_days, crm_history)
-    merged_from: list[list[str]] = [[str(a) for a in x] for x in frame["other_arrivals"].tolist()]
-    grader = Grader(engine, load_team_calendars(Path(settings.intake.team_calendars)), estimator=time_model)
-    grades = grade_frame(frame, links, grader, today)
-
-    keep = []
-    cases: list[FoiCase] = []
+    # The cases, before they are routed, cross-referenced, graded and triaged: their references and requesters are
+    # final now (a migration writes the requesters meanwhile; PendingIntake.finish does the rest).
     for pos, item in iter_cases(frame):
         if isinstance(item, Reject):
             rejects.append(item)
             continue
-        item.related = links[pos]
-        item.grade, item.grade_explanation = grades[pos].grade, grades[pos].text()[:4000]
-        item.other_arrivals = merged_from[pos]
-        cases.append(item)
-        keep.append(pos)
-    # Triage after normalising: validity, business as usual, regime (connector/intake/triage.py, docs/triage.md).
-    decisions = _triage(settings).apply(cases, overrides)
-    decided = [(pos, case) for pos, case, decision in zip(keep, cases, decisions, strict=True) if decision is not None]
-    _set_at(frame, "regime", [p for p, _ in decided], [c.regime.value for _, c in decided])
-    _set_at(frame, "stage", [p for p, _ in decided], [c.stage.value for _, c in decided])
-    _set_at(frame, "service_area", [p for p, _ in decided], [c.service_area for _, c in decided])
-    _set_at(frame, "assigned_team", [p for p, _ in decided], [c.assigned_team for _, c in decided])
-    frame["triage"] = None
-    frame["triage_explanation"] = None
-    _set_at(frame, "triage", keep, [c.triage.value for c in cases])
-    _set_at(frame, "triage_explanation", keep, [c.triage_explanation for c in cases])
-    frame["related"] = [_links_text(x) for x in links]
-    frame["grade"] = [g.grade for g in grades]
-    frame["grade_score"] = [g.score for g in grades]
-    frame["grade_reasons"] = [" | ".join(g.reasons) for g in grades]
-    references = frame["reference"].tolist()  # frame.at costs ~10 µs a cell: a second at 100,000 cases
-    result.grades = {str(references[pos]): grades[pos] for pos in keep}
-    result.frame = frame.iloc[keep].reset_index(drop=True)
-    for case in cases:
-        _compact(case)
-    result.cases = cases
-    result.rejects = sorted(rejects, key=lambda r: (r.source, r.row if r.row is not None else -1))
-    log.info("intake: %d valid cases, %d rejects from %d source(s)", len(cases), len(rejects), len(source_names))
-    return result
+        pending.cases.append(item)
+        pending.keep.append(pos)
+    return pending
+
+
+@dataclass
+class PendingIntake:
+    """Intake with its cases made but not yet routed, cross-referenced, graded or triaged.
+
+    Each case's reference and requester are final here, so a migration plans and writes the requesters while
+    :meth:`finish` does the rest (the same steps, in the same order, as ``run_intake``)."""
+
+    result: IntakeResult
+    frame: pd.DataFrame
+    rejects: list[Reject]
+    settings: Settings
+    engine: DeadlineEngine
+    history: pd.DataFrame | None
+    model: LearnedRouter | None
+    today: date | None
+    overrides: Mapping[str, TriageOverride] | None
+    time_model: ResponseTimeEstimator | None
+    crm_history: CrmHistory | None
+    cases: list[FoiCase] = field(default_factory=list)
+    #: Each case's row position in the frame.
+    keep: list[int] = field(default_factory=list)
+
+    def finish(self) -> IntakeResult:
+        """Route, cross-reference, grade and triage the cases (in place); -> the whole intake's result."""
+        settings, frame, engine, rejects, result = self.settings, self.frame, self.engine, self.rejects, self.result
+        if frame.empty:
+            result.rejects = rejects
+            result.frame = frame
+            return result
+        today = self.today or datetime.now(LONDON).date()
+        rules = load_rules(settings.intake.rules) if Path(settings.intake.rules).is_file() else None
+        if rules is None:
+            log.warning("routing rules file %s not found: cases are not routed", settings.intake.rules)
+        routed = classify_frame(frame, rules, self.model)
+        for col in routed.columns:
+            frame[col] = routed[col].to_numpy(object)
+
+        options = CrossRefOptions(repeat_window_days=settings.intake.repeat_window_days)
+
+        def working_days(regime: str, start: date, end: date) -> int:
+            return int(engine.calendar(regime).working_days_between(start, end))
+
+        links = crossref_frame(frame, self.history, options, working_days, self.crm_history)
+        merged_from: list[list[str]] = [[str(a) for a in x] for x in frame["other_arrivals"].tolist()]
+        grader = Grader(engine, load_team_calendars(Path(settings.intake.team_calendars)), estimator=self.time_model)
+        grades = grade_frame(frame, links, grader, today)
+
+        keep, cases = self.keep, self.cases
+        areas = _cells(frame, "service_area")
+        teams = _cells(frame, "assigned_team")
+        for pos, case in zip(keep, cases, strict=True):
+            # What routing decided (the case was made from the register's own values, before routing).
+            case.service_area, case.assigned_team = areas[pos], teams[pos]
+            case.related = links[pos]
+            case.grade, case.grade_explanation = grades[pos].grade, grades[pos].text()[:4000]
+            case.other_arrivals = merged_from[pos]
+        # Triage after normalising: validity, business as usual, regime (connector/intake/triage.py, docs/triage.md).
+        decisions = _triage(settings).apply(cases, self.overrides)
+        decided = [
+            (pos, case) for pos, case, decision in zip(keep, cases, decisions, strict=True) if decision is not None
+        ]
+        _set_at(frame, "regime", [p for p, _ in decided], [c.regime.value for _, c in decided])
+        _set_at(frame, "stage", [p for p, _ in decided], [c.stage.value for _, c in decided])
+        _set_at(frame, "service_area", [p for p, _ in decided], [c.service_area for _, c in decided])
+        _set_at(frame, "assigned_team", [p for p, _ in decided], [c.assigned_team for _, c in decided])
+        frame["triage"] = None
+        frame["triage_explanation"] = None
+        _set_at(frame, "triage", keep, [c.triage.value for c in cases])
+        _set_at(frame, "triage_explanation", keep, [c.triage_explanation for c in cases])
+        frame["related"] = [_links_text(x) for x in links]
+        frame["grade"] = [g.grade for g in grades]
+        frame["grade_score"] = [g.score for g in grades]
+        frame["grade_reasons"] = [" | ".join(g.reasons) for g in grades]
+        references = frame["reference"].tolist()  # frame.at costs ~10 µs a cell: a second at 100,000 cases
+        result.grades = {str(references[pos]): grades[pos] for pos in keep}
+        result.frame = frame.iloc[keep].reset_index(drop=True)
+        for case in cases:
+            _compact(case)
+        result.cases = cases
+        result.rejects = sorted(rejects, key=lambda r: (r.source, r.row if r.row is not None else -1))
+        log.info("intake: %d valid cases, %d rejects from %d source(s)", len(cases), len(rejects), len(result.sources))
+        return result
+
+
+def _cells(frame: pd.DataFrame, column: str) -> list[str | None]:
+    """A text column as values a case holds (None for a missing cell)."""
+    if column not in frame:
+        return [None] * len(frame)
+    return [v if isinstance(v, str) and v else None for v in frame[column].to_numpy(object)]
 
 
 def _compact(case: FoiCase) -> None:
@@ -282,9 +360,23 @@ def read_source(
     today: date | None = None,
 ) -> IntakeResult:
     """One source, fully processed. Raises SourceError/MappingError when the source cannot be read at all."""
+    return begin_source(source, settings, mapping_path=mapping_path, history=history, model=model, today=today).finish()
+
+
+def begin_source(
+    source: IntakeSource,
+    settings: Settings,
+    *,
+    mapping_path: Path | None = None,
+    history: pd.DataFrame | None = None,
+    model: LearnedRouter | None = None,
+    today: date | None = None,
+) -> PendingIntake:
+    """:func:`read_source` up to the cases, before routing, cross-referencing, grading and triage; ``finish()``
+    does the rest. Raises SourceError/MappingError when the source cannot be read at all."""
     engine = deadline_engine(settings)
     part = normalize_source(source, settings, mapping_path=mapping_path, engine=engine)
-    return _finish([part], [source.name], settings, history=history, model=model, today=today, engine=engine)
+    return _begin([part], [source.name], settings, history=history, model=model, today=today, engine=engine)
 
 
 def run_intake(

@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # intake is imported inside the functions that run it (startu
     from connector.dataverse.client import DataverseClient
     from connector.deadlines import DeadlineEngine
     from connector.intake.grade import Grade
-    from connector.intake.pipeline import IntakeResult
+    from connector.intake.pipeline import IntakeResult, PendingIntake
     from connector.learn.routing_model import RoutingModelJson
     from connector.learn.time_model import TimeModel
 
@@ -336,29 +336,34 @@ _ROUTING_COLUMNS = ("reference", "route_method", "route_rule", "route_confidence
 
 def _intake(run: _Run, read: Callable[[], IntakeResult], cases: list[FoiCase] | None) -> list[FoiCase]:
     """Intake (unless the caller gave the cases): read, record rejects and sources that could not be read."""
-    settings = run.settings
     with run.step("intake") as c:
         if cases is None:
             result = read()
             cases = result.cases
-            # The audit notes read only the routing columns (audit.routing_from_frame); the rest of the frame (a
-            # copy of every case's text) is let go with the result.
-            frame = result.frame
-            run.intake_frame = frame[[c for c in _ROUTING_COLUMNS if c in frame]]
-            run.grades = result.grades
-            c["source_rejects"] = len(result.rejects)
-            c["sources_failed"] = len(result.failed_sources)
-            for name in result.failed_sources:  # the run goes on with the other sources, and exits 1
-                run.report.add_error("source_unreadable", f"source '{name}' could not be read: see the rejects file")
-            if result.rejects and not run.dry_run:
-                out = settings.intake.rejects_dir / f"rejects-{run.report.run_id}.csv"
-                result.write_rejects(out)
-                from connector.intake.rejects import prune_rejects
-
-                prune_rejects(out.parent, settings.intake.rejects_keep)
-                run.report.warnings.append(f"{len(result.rejects)} source row(s) rejected: see {out}")
+            _intake_result(run, result, c)
         c["source_cases"] = len(cases)
     return cases
+
+
+def _intake_result(run: _Run, result: IntakeResult, c: Counter[str]) -> None:
+    """Keep what later steps read of intake's result; write its rejects; count them into step ``c``."""
+    settings = run.settings
+    # The audit notes read only the routing columns (audit.routing_from_frame); the rest of the frame (a copy of
+    # every case's text) is let go with the result.
+    frame = result.frame
+    run.intake_frame = frame[[c for c in _ROUTING_COLUMNS if c in frame]]
+    run.grades = result.grades
+    c["source_rejects"] = len(result.rejects)
+    c["sources_failed"] = len(result.failed_sources)
+    for name in result.failed_sources:  # the run goes on with the other sources, and exits 1
+        run.report.add_error("source_unreadable", f"source '{name}' could not be read: see the rejects file")
+    if result.rejects and not run.dry_run:
+        out = settings.intake.rejects_dir / f"rejects-{run.report.run_id}.csv"
+        result.write_rejects(out)
+        from connector.intake.rejects import prune_rejects
+
+        prune_rejects(out.parent, settings.intake.rejects_keep)
+        run.report.warnings.append(f"{len(result.rejects)} source row(s) rejected: see {out}")
 
 
 def _planner(
@@ -395,6 +400,16 @@ class _Planning:
     requesters: list[PlannedRecord] | None = None
     #: The push's progress, whose total is known once the cases are planned.
     progress: _Progress | None = None
+    #: Intake still to finish (a migration's routing, cross-reference, grading and triage), while requesters write.
+    intake: PendingIntake | None = None
+
+    def finish_intake(self, run: _Run, c: Counter[str]) -> None:
+        """Finish intake, if it is pending, and give the planner its grades."""
+        if self.intake is None:
+            return
+        result, self.intake = self.intake.finish(), None
+        _intake_result(run, result, c)
+        self.planner.grades = result.grades
 
 
 def _plan(run: _Run, planning: _Planning) -> Plan:
@@ -441,6 +456,9 @@ def _push(run: _Run, plan: Plan | _Planning, pusher: Pusher, today: date) -> Pla
                 pusher.dead(rec, rec.error_code, rec.error)
         with pusher.start_requesters(plan.contacts if isinstance(plan, Plan) else plan.requesters or []) as stream:
             if planning is not None:
+                started = time.monotonic()
+                planning.finish_intake(run, c)
+                c["intake_finished_while_writing_ms"] = int(1000 * (time.monotonic() - started))
                 started = time.monotonic()
                 plan = _planned(run, planning, c)
                 c["planned_while_writing_ms"] = int(1000 * (time.monotonic() - started))
@@ -721,7 +739,7 @@ def run_migrate(
     got. ``progress`` is ignored (the library draws nothing): it stays only because the reliability drills
     (scripts/drill_faults.py, scripts/drill_bad_inputs.py, tests/drills/test_drill_checker.py) still pass
     ``progress=False``; remove it with those arguments."""
-    from connector.sync.migration import read_migration_source, reconcile
+    from connector.sync.migration import begin_migration_source, reconcile
 
     del progress
     source_path = Path(source_path)
@@ -741,9 +759,19 @@ def run_migrate(
             engine = deadline_engine(settings)
             client = run.open_client()
             _check(run, client)
-            cases = _intake(run, lambda: read_migration_source(settings, source_path, mapping_path), cases)
+            pending: PendingIntake | None = None
+            if cases is None:
+                with run.step("intake") as c:
+                    # Up to the cases: their routing, cross-reference, grades and triage are finished by the push
+                    # step while the requesters are written (_push).
+                    pending = begin_migration_source(settings, source_path, mapping_path)
+                    cases = pending.cases
+                    c["source_cases"] = len(cases)
             planning = _planner(run, client, cases, engine, today, origin)
+            planning.intake = pending
             if dry_run:
+                with run.step("intake_finish") as c:
+                    planning.finish_intake(run, c)
                 run.preview_existing(_plan(run, planning))
                 status = "dry-run"
                 return run.finish(status)
