@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Run every benchmark and reliability drill once, in order, and write BENCHMARKS.md from that one run.
 
-    python3 scripts/run_benchmarks.py                 # full size (about an hour on 2 cores), writes BENCHMARKS.md
-    python3 scripts/run_benchmarks.py --quick --out /tmp/B.md      # small sizes, to check the machinery
-    python3 scripts/run_benchmarks.py --only migration,second_sync
+    .venv/bin/python scripts/run_benchmarks.py                 # full size (about an hour on 2 cores), writes BENCHMARKS.md
+    .venv/bin/python scripts/run_benchmarks.py --quick --out /tmp/B.md      # small sizes, to check the machinery
+    .venv/bin/python scripts/run_benchmarks.py --only migration,second_sync
+
+Started with another interpreter (the system ``python3``), it runs itself again with the project's virtual
+environment, which ``bash scripts/dev-setup.sh`` makes.
 
 Each step is its own process (``python3 scripts/<name>.py``, as anyone would run it from a fresh clone), with a
 time limit; the figures in BENCHMARKS.md are read from that process's JSON or printed lines, next to the exact
@@ -27,6 +30,21 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+
+
+def _project_python() -> None:
+    """Each step runs with this interpreter: outside the project's venv the steps cannot import their packages."""
+    venv = ROOT / ".venv"
+    if Path(sys.prefix).resolve() == venv.resolve():
+        return
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    if not python.exists():
+        sys.exit("run_benchmarks: no project virtual environment; run `bash scripts/dev-setup.sh` first")
+    os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])  # noqa: S606 (fixed path)
+
+
+if __name__ == "__main__":
+    _project_python()
 
 from bench_migration import machine  # noqa: E402
 

@@ -72,7 +72,7 @@ def _hash(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-@dataclass
+@dataclass(slots=True)  # no per-record __dict__: about 0.5 KB less for each of a migration's records
 class PlannedRecord:
     table_name: str
     source_key: str

@@ -134,6 +134,11 @@ def test_dead_letter_retried_after_mapping_fix(
     assert {d.error_code for d in letters} == {"choice_unmapped"}
     assert "[fields.regime.choices]" in letters[0].message and letters[0].origin["reference"] == "FOI/2023/00001"
     assert sandbox.rows("incident") == []
+    # A migration writes the requesters while it plans the cases (docs/sync.md), so the requesters of cases the
+    # plan then rejects are in the CRM already: one contact per distinct requester of the register.
+    with register.open(encoding="utf-8", newline="") as fh:
+        emails = {row["Email"].casefold() for row in csv.DictReader(fh)}
+    assert len(sandbox.rows("contact")) == len(emails)
     # Retrying before the fix fails again (attempts counted) ...
     assert retry_dead_letters(sync_settings, client=provisioned)["still_failing"] == 4
     # ... the CRM admin fixes the mapping, and the retry lands every record.
@@ -145,6 +150,9 @@ def test_dead_letter_retried_after_mapping_fix(
         assert {d.attempts for d in st.dead_letters(None)} == {2}
     rows = sandbox.rows("incident")
     assert len(rows) == 4 and {r["foi_regime"] for r in rows} == {100000001}
+    # ... bound to the requesters the first run wrote, none of them written twice.
+    contacts = {r["contactid"] for r in sandbox.rows("contact")}
+    assert len(contacts) == len(emails) and {r["_customerid_value"] for r in rows} <= contacts
 
 
 def test_scheduled_job_reads_its_sources_and_retries_its_dead_letters(
