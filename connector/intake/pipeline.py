@@ -133,35 +133,6 @@ def normalize_source(
     )
 
 
-def _finish(
-    parts: list[NormalizedFrame],
-    source_names: list[str],
-    settings: Settings,
-    *,
-    history: pd.DataFrame | None,
-    model: LearnedRouter | None,
-    today: date | None,
-    engine: DeadlineEngine,
-    extra_rejects: list[Reject] | None = None,
-    overrides: Mapping[str, TriageOverride] | None = None,
-    time_model: ResponseTimeEstimator | None = None,
-    crm_history: CrmHistory | None = None,
-) -> IntakeResult:
-    return _begin(
-        parts,
-        source_names,
-        settings,
-        history=history,
-        model=model,
-        today=today,
-        engine=engine,
-        extra_rejects=extra_rejects,
-        overrides=overrides,
-        time_model=time_model,
-        crm_history=crm_history,
-    ).finish()
-
-
 def _begin(
     parts: list[NormalizedFrame],
     source_names: list[str],
@@ -414,7 +385,7 @@ def run_intake(
                 )
             )
     names = [s.name for s in settings.intake.sources]
-    result = _finish(
+    result = _begin(
         parts,
         names,
         settings,
@@ -426,6 +397,6 @@ def run_intake(
         overrides=overrides,
         time_model=time_model,
         crm_history=crm_history,
-    )
+    ).finish()
     result.failed_sources = [f.source for f in failures]
     return result
