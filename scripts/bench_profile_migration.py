@@ -41,14 +41,16 @@ CLIENT_BUCKETS = [
     ("JSON", ("json/",)),
     ("requests/urllib3 CPU", ("requests/",)),
 ]
+#: Checked in this order, against any frame of a sample's stack. A migration finishes intake and plans its cases
+#: inside the push step (while the requesters are written), so intake's parts and the plan are named before it.
 STEP_FRAMES = [
     ("reconcile", "reconcile"),
-    ("push", "_push"),
-    ("plan", "build_plan"),
-    ("cross-reference", "crossref"),
-    ("classification", "classify"),
-    ("grading", "grade"),
+    ("cross-reference", "intake/crossref.py"),
+    ("classification", "intake/classify.py"),
+    ("grading", "intake/grade.py"),
+    ("plan", "sync/plan.py"),
     ("intake", "intake/"),
+    ("push", "_push"),
     ("mapping check", "check_mapping"),
 ]
 
