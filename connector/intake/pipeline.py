@@ -26,7 +26,7 @@ from connector.intake.classify import LearnedRouter, classify_frame, load_rules
 from connector.intake.crossref import CrossRefOptions, crossref_frame
 from connector.intake.grade import Grade, Grader, ResponseTimeEstimator, grade_frame, load_team_calendars
 from connector.intake.history import CrmHistory
-from connector.intake.normalize import SOURCE, NormalizedFrame, iter_cases, normalize_frame
+from connector.intake.normalize import SOURCE, NormalizedFrame, _val, iter_cases, normalize_frame
 from connector.intake.rejects import Reject, write_rejects
 from connector.intake.source_mapping import SourceMapping, builtin_mapping, load_source_mapping
 from connector.intake.sources import ROW, read_raw
@@ -281,11 +281,11 @@ class PendingIntake:
         return result
 
 
-def _cells(frame: pd.DataFrame, column: str) -> list[str | None]:
-    """A text column as values a case holds (None for a missing cell)."""
+def _cells(frame: pd.DataFrame, column: str) -> list[Any]:
+    """A column as the values a case is made from (``normalize._val``, as ``case_from_row`` reads them)."""
     if column not in frame:
         return [None] * len(frame)
-    return [v if isinstance(v, str) and v else None for v in frame[column].to_numpy(object)]
+    return [_val(v) for v in frame[column].to_numpy(object)]
 
 
 def _compact(case: FoiCase) -> None:

@@ -239,8 +239,7 @@ def build_plan(
         resolve=resolve,
         crm_keys=crm_keys,
     )
-    planner.requesters()
-    return planner.plan()
+    return planner.plan()  # both passes, back to back
 
 
 @dataclass
